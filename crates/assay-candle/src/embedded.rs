@@ -1,0 +1,576 @@
+//! [`EmbeddedModel`]: a GGUF llama model answering [`LanguageModel`] requests in-process.
+
+use crate::chat::ChatTemplate;
+use crate::gguf::GgufFile;
+use crate::llama::{KvCache, Llama, WeightStorage, Weights, log_softmax_row};
+use crate::tokenizer::GgufTokenizer;
+use crate::{Error, Result};
+use assay_core::{
+    ChatMessage, FinishReason, GenerateRequest, GenerateResponse, LanguageModel,
+    LoglikelihoodRequest, LoglikelihoodResponse, ModelError, ModelIdentity, RollingRequest,
+    RollingResponse,
+};
+use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// Which weight formats to hold, chosen by measurement (see `BENCHMARKS.md`): f32 is the
+/// fastest for many positions at once (scoring, prompt processing) and Q8_0 for one
+/// position at a time (decoding).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WeightFormat {
+    /// f32 for scoring and prompt processing, Q8_0 for decoding.
+    #[default]
+    Auto,
+    F32,
+    Q8_0,
+    /// The file's own formats (slow for Q4_1).
+    Native,
+}
+
+impl WeightFormat {
+    fn storages(self) -> (WeightStorage, WeightStorage) {
+        match self {
+            WeightFormat::Auto => (WeightStorage::F32, WeightStorage::Q8_0),
+            WeightFormat::F32 => (WeightStorage::F32, WeightStorage::F32),
+            WeightFormat::Q8_0 => (WeightStorage::Q8_0, WeightStorage::Q8_0),
+            WeightFormat::Native => (WeightStorage::Native, WeightStorage::Native),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    pub weights: WeightFormat,
+    /// Most sequences run in one forward pass (the choices of an item share one context
+    /// pass and are then run this many at a time). Scores do not depend on it.
+    pub batch_size: usize,
+    /// Longest sequence scored at once; defaults to the model's trained context length.
+    pub max_length: Option<usize>,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            weights: WeightFormat::Auto,
+            batch_size: 8,
+            max_length: None,
+        }
+    }
+}
+
+/// Columns per forward pass when a sequence is long: bounds the attention matrix's memory.
+const CHUNK: usize = 512;
+
+pub struct EmbeddedModel {
+    llama: Llama,
+    scoring: Weights,
+    decoding: Option<Weights>,
+    pub tokenizer: GgufTokenizer,
+    chat: Option<ChatTemplate>,
+    path: PathBuf,
+    sha256: String,
+    name: String,
+    options: LoadOptions,
+    max_length: usize,
+}
+
+/// One sequence to score: `tokens[i]` is predicted from `tokens[..i]` for every
+/// `i >= scored_from`.
+struct Encoded {
+    tokens: Vec<u32>,
+    scored_from: usize,
+}
+
+fn sha256_file(path: &Path) -> Result<String> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(io)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+fn backend(e: impl std::fmt::Display) -> ModelError {
+    ModelError::Backend(e.to_string())
+}
+
+impl EmbeddedModel {
+    pub fn load(path: &Path, options: LoadOptions) -> Result<Self> {
+        let mut file = GgufFile::open(path)?;
+        let tokenizer = GgufTokenizer::from_gguf(&file)?;
+        let (scoring_storage, decoding_storage) = options.weights.storages();
+        let mut storages = vec![scoring_storage];
+        if decoding_storage != scoring_storage {
+            storages.push(decoding_storage);
+        }
+        let (llama, mut sets) = Llama::load(&mut file, &storages)?;
+        let decoding = (sets.len() > 1).then(|| sets.pop()).flatten();
+        let scoring = sets.pop().expect("one weight set was requested");
+        let token = |id: Option<u32>| {
+            id.and_then(|i| tokenizer.token_text(i))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let chat = match file.opt_string("tokenizer.chat_template") {
+            Some(src) => Some(ChatTemplate::new(
+                src,
+                &token(tokenizer.bos_token),
+                &token(tokenizer.eos_token),
+            )?),
+            None => None,
+        };
+        let name = file
+            .opt_string("general.name")
+            .map(str::to_owned)
+            .unwrap_or_else(|| {
+                path.file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            });
+        let max_length = options
+            .max_length
+            .unwrap_or(llama.config.context_length)
+            .min(llama.config.context_length);
+        Ok(Self {
+            sha256: sha256_file(path)?,
+            llama,
+            scoring,
+            decoding,
+            tokenizer,
+            chat,
+            path: path.to_owned(),
+            name,
+            options,
+            max_length,
+        })
+    }
+
+    pub fn config(&self) -> &crate::llama::LlamaConfig {
+        &self.llama.config
+    }
+
+    fn decoding_weights(&self) -> &Weights {
+        self.decoding.as_ref().unwrap_or(&self.scoring)
+    }
+
+    fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        let mut ids = Vec::new();
+        if self.tokenizer.add_bos {
+            ids.extend(self.tokenizer.bos_token);
+        }
+        ids.extend(self.tokenizer.encode(text)?);
+        Ok(ids)
+    }
+
+    /// Tokenizes a (context, continuation) pair the way lm-evaluation-harness does:
+    /// trailing whitespace of the context moves to the continuation, the whole string is
+    /// tokenized once, and the continuation is whatever follows the context's tokens.
+    fn encode_pair(&self, index: usize, req: &LoglikelihoodRequest) -> Result<Encoded, ModelError> {
+        let bad = |reason: String| ModelError::BadRequest { index, reason };
+        let trimmed = req.context.trim_end();
+        let context = trimmed;
+        let continuation = format!("{}{}", &req.context[trimmed.len()..], req.continuation);
+        if continuation.is_empty() {
+            return Err(bad("the continuation is empty".into()));
+        }
+        let (mut tokens, mut scored_from) = if context.is_empty() {
+            let mut t = vec![self.tokenizer.prefix_token];
+            t.extend(self.tokenizer.encode(&continuation).map_err(backend)?);
+            (t, 1)
+        } else {
+            let whole = self
+                .encode(&format!("{context}{continuation}"))
+                .map_err(backend)?;
+            let ctx = self.encode(context).map_err(backend)?;
+            (whole, ctx.len())
+        };
+        if scored_from >= tokens.len() {
+            return Err(bad("the continuation has no tokens of its own".into()));
+        }
+        // Keep the last `max_length + 1` tokens (the last one is only a target).
+        let keep = self.max_length + 1;
+        if tokens.len() > keep {
+            let drop = tokens.len() - keep;
+            if drop >= scored_from {
+                return Err(bad(format!(
+                    "the continuation alone has {} tokens, more than the model's {}",
+                    tokens.len() - scored_from,
+                    self.max_length
+                )));
+            }
+            tokens.drain(..drop);
+            scored_from -= drop;
+        }
+        Ok(Encoded {
+            tokens,
+            scored_from,
+        })
+    }
+
+    /// Scores sequences that may share a prefix: the shared tokens run once, then the rest
+    /// of each sequence runs in batches on copies of that cache.
+    fn score_group(&self, group: &[Encoded]) -> Result<Vec<LoglikelihoodResponse>> {
+        let lcp = group[1..].iter().fold(group[0].tokens.len(), |acc, e| {
+            acc.min(common_prefix(&group[0].tokens, &e.tokens))
+        });
+        // The prefix pass yields no logits, so it must stop before the first scored
+        // prediction of every member (the one made at position `scored_from - 1`).
+        let shared = group
+            .iter()
+            .map(|e| e.scored_from - 1)
+            .min()
+            .unwrap_or(0)
+            .min(lcp);
+        let mut cache = KvCache::new(&self.llama.config);
+        for chunk in group[0].tokens[..shared].chunks(CHUNK) {
+            self.llama
+                .forward(&self.scoring, &[chunk.to_vec()], &mut cache, chunk.len())?;
+        }
+        let mut out = Vec::with_capacity(group.len());
+        for members in group.chunks(self.options.batch_size.max(1)) {
+            let inputs: Vec<&[u32]> = members
+                .iter()
+                .map(|e| &e.tokens[shared..e.tokens.len() - 1])
+                .collect();
+            let targets: Vec<Vec<Option<u32>>> = members
+                .iter()
+                .map(|e| {
+                    (shared + 1..e.tokens.len())
+                        .map(|i| (i >= e.scored_from).then_some(e.tokens[i]))
+                        .collect()
+                })
+                .collect();
+            let mut branch = cache.expand(members.len())?;
+            out.extend(self.score_rows(&inputs, &targets, &mut branch)?);
+        }
+        Ok(out)
+    }
+
+    /// Runs right-padded rows on `cache` and sums the log-probabilities of the targets:
+    /// `targets[r][c]` is the token expected after `inputs[r][..=c]`. Padding needs no
+    /// mask: under the causal mask real tokens never attend to the pads that follow them.
+    fn score_rows(
+        &self,
+        inputs: &[&[u32]],
+        targets: &[Vec<Option<u32>>],
+        cache: &mut KvCache,
+    ) -> Result<Vec<LoglikelihoodResponse>> {
+        let width = inputs.iter().map(|r| r.len()).max().unwrap_or(0);
+        let mut scores = vec![
+            LoglikelihoodResponse {
+                logprob: 0.0,
+                is_greedy: true,
+                tokens: 0,
+            };
+            inputs.len()
+        ];
+        let mut start = 0;
+        while start < width {
+            let end = (start + CHUNK).min(width);
+            let rows: Vec<Vec<u32>> = inputs
+                .iter()
+                .map(|r| {
+                    (start..end)
+                        .map(|c| r.get(c).or(r.last()).copied().unwrap_or(0))
+                        .collect()
+                })
+                .collect();
+            let first_scored = (start..end)
+                .find(|&c| {
+                    targets
+                        .iter()
+                        .any(|t| t.get(c).is_some_and(Option::is_some))
+                })
+                .unwrap_or(end);
+            let logits = self
+                .llama
+                .forward(&self.scoring, &rows, cache, first_scored - start)?;
+            if let Some(logits) = logits {
+                let vocab = self.llama.config.vocab;
+                let n = end - first_scored;
+                let flat: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+                let cells: Vec<(usize, usize, u32)> = (0..inputs.len())
+                    .flat_map(|r| {
+                        (first_scored..end).filter_map(move |c| {
+                            targets[r].get(c).copied().flatten().map(|t| (r, c, t))
+                        })
+                    })
+                    .collect();
+                let scored: Vec<(usize, f64, bool)> = cells
+                    .par_iter()
+                    .map(|&(r, c, t)| {
+                        let offset = (r * n + (c - first_scored)) * vocab;
+                        let row = &flat[offset..offset + vocab];
+                        let (lse, argmax) = log_softmax_row(row);
+                        (r, row[t as usize] as f64 - lse, argmax == t as usize)
+                    })
+                    .collect();
+                // Summed in position order, whatever the thread count.
+                for (r, lp, greedy) in scored {
+                    scores[r].logprob += lp;
+                    scores[r].is_greedy &= greedy;
+                    scores[r].tokens += 1;
+                }
+            }
+            start = end;
+        }
+        Ok(scores)
+    }
+
+    /// lm-evaluation-harness's rolling windows with a context of one token: every token is
+    /// predicted once, each window seeing as much preceding text as fits.
+    fn rolling_windows(&self, tokens: &[u32]) -> Vec<Encoded> {
+        let max = self.max_length;
+        let mut windows = Vec::new();
+        if tokens.is_empty() {
+            return windows;
+        }
+        let first = max.min(tokens.len());
+        let mut seq = vec![self.tokenizer.prefix_token];
+        seq.extend_from_slice(&tokens[..first]);
+        windows.push(Encoded {
+            tokens: seq,
+            scored_from: 1,
+        });
+        let mut predicted = first;
+        while predicted < tokens.len() {
+            let n = (tokens.len() - predicted).min(max);
+            let end = predicted + n;
+            let ctx_start = end.saturating_sub(max + 1);
+            windows.push(Encoded {
+                tokens: tokens[ctx_start..end].to_vec(),
+                scored_from: predicted - ctx_start,
+            });
+            predicted = end;
+        }
+        windows
+    }
+
+    fn generate_one(&self, req: &GenerateRequest) -> Result<GenerateResponse> {
+        let mut context = self.encode(&req.context)?;
+        if context.is_empty() {
+            context.push(self.tokenizer.prefix_token);
+        }
+        let budget = self.max_length.saturating_sub(req.max_tokens).max(1);
+        if context.len() > budget {
+            context.drain(..context.len() - budget);
+        }
+        let mut cache = KvCache::new(&self.llama.config);
+        let mut logits = None;
+        let chunks: Vec<&[u32]> = context.chunks(CHUNK).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let last = i + 1 == chunks.len();
+            let from = if last { chunk.len() - 1 } else { chunk.len() };
+            logits = self
+                .llama
+                .forward(&self.scoring, &[chunk.to_vec()], &mut cache, from)?;
+        }
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(req.seed.unwrap_or(0));
+        let mut generated: Vec<u32> = Vec::new();
+        let mut text = String::new();
+        let finish = loop {
+            let row: Vec<f32> = logits
+                .as_ref()
+                .expect("the last forward pass returns logits")
+                .flatten_all()?
+                .to_vec1()?;
+            let next = if req.temperature <= 0.0 {
+                log_softmax_row(&row).1 as u32
+            } else {
+                sample(&row, req.temperature, &mut rng)
+            };
+            if self.tokenizer.end_of_generation.contains(&next) {
+                break FinishReason::EndOfSequence;
+            }
+            generated.push(next);
+            text = self.tokenizer.decode(&generated)?;
+            if let Some(cut) = first_stop(&text, &req.until) {
+                text.truncate(cut);
+                break FinishReason::Stop;
+            }
+            if generated.len() >= req.max_tokens || cache.len() >= self.max_length {
+                break FinishReason::Length;
+            }
+            logits = self
+                .llama
+                .forward(self.decoding_weights(), &[vec![next]], &mut cache, 0)?;
+        };
+        Ok(GenerateResponse {
+            text,
+            finish_reason: finish,
+            tokens: generated.len(),
+        })
+    }
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// Byte offset of the earliest stop string in `text`.
+fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
+    stops
+        .iter()
+        .filter(|s| !s.is_empty())
+        .filter_map(|s| text.find(s.as_str()))
+        .min()
+}
+
+fn sample(row: &[f32], temperature: f64, rng: &mut impl Rng) -> u32 {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let weights: Vec<f64> = row
+        .iter()
+        .map(|&v| ((v as f64 - max) / temperature).exp())
+        .collect();
+    let total: f64 = weights.iter().sum();
+    let mut u = rng.r#gen::<f64>() * total;
+    for (i, w) in weights.iter().enumerate() {
+        u -= w;
+        if u <= 0.0 {
+            return i as u32;
+        }
+    }
+    (row.len() - 1) as u32
+}
+
+/// Consecutive requests go into one group while they share a good part of their tokens:
+/// at least half of the shorter context.
+fn group_bounds(encoded: &[Encoded]) -> Vec<std::ops::Range<usize>> {
+    let mut groups = Vec::new();
+    let mut start = 0;
+    for i in 1..=encoded.len() {
+        let joins = i < encoded.len() && {
+            let a = &encoded[start];
+            let b = &encoded[i];
+            let need = (a.scored_from.min(b.scored_from) / 2).max(1);
+            common_prefix(&a.tokens, &b.tokens) >= need
+        };
+        if !joins {
+            groups.push(start..i);
+            start = i;
+        }
+    }
+    groups
+}
+
+impl LanguageModel for EmbeddedModel {
+    fn identity(&self) -> ModelIdentity {
+        let mut settings = serde_json::Map::new();
+        settings.insert("weights".into(), serde_json::json!(self.options.weights));
+        settings.insert(
+            "scoring_storage".into(),
+            serde_json::json!(self.scoring.storage),
+        );
+        settings.insert(
+            "decoding_storage".into(),
+            serde_json::json!(self.decoding_weights().storage),
+        );
+        settings.insert("max_length".into(), serde_json::json!(self.max_length));
+        settings.insert(
+            "pre_tokenizer".into(),
+            serde_json::json!(self.tokenizer.pre),
+        );
+        settings.insert("config".into(), serde_json::json!(self.llama.config));
+        ModelIdentity {
+            name: self.name.clone(),
+            backend: format!("candle {}", "0.11"),
+            source: self.path.display().to_string(),
+            sha256: Some(self.sha256.clone()),
+            settings,
+        }
+    }
+
+    fn loglikelihood(
+        &self,
+        requests: &[LoglikelihoodRequest],
+    ) -> Result<Vec<LoglikelihoodResponse>, ModelError> {
+        let encoded = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| self.encode_pair(i, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut out = Vec::with_capacity(requests.len());
+        for range in group_bounds(&encoded) {
+            out.extend(self.score_group(&encoded[range]).map_err(backend)?);
+        }
+        Ok(out)
+    }
+
+    fn loglikelihood_rolling(
+        &self,
+        requests: &[RollingRequest],
+    ) -> Result<Vec<RollingResponse>, ModelError> {
+        requests
+            .iter()
+            .map(|r| {
+                let tokens = self.tokenizer.encode(&r.text).map_err(backend)?;
+                let mut total = RollingResponse {
+                    logprob: 0.0,
+                    tokens: 0,
+                };
+                for window in self.rolling_windows(&tokens) {
+                    let s = self
+                        .score_group(std::slice::from_ref(&window))
+                        .map_err(backend)?;
+                    total.logprob += s[0].logprob;
+                    total.tokens += s[0].tokens;
+                }
+                Ok(total)
+            })
+            .collect()
+    }
+
+    fn generate(&self, requests: &[GenerateRequest]) -> Result<Vec<GenerateResponse>, ModelError> {
+        requests
+            .iter()
+            .map(|r| self.generate_one(r).map_err(backend))
+            .collect()
+    }
+
+    fn apply_chat_template(&self, messages: &[ChatMessage]) -> Result<String, ModelError> {
+        let chat = self.chat.as_ref().ok_or(ModelError::Unsupported(
+            "chat templates (the GGUF has none)",
+        ))?;
+        chat.render(messages).map_err(backend)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stop_strings_cut_at_the_earliest() {
+        let stops = vec!["Question:".to_string(), "\n\n".to_string()];
+        assert_eq!(first_stop("42\n\nQuestion: x", &stops), Some(2));
+        assert_eq!(first_stop("42 Question:\n\n", &stops), Some(3));
+        assert_eq!(first_stop("42", &stops), None);
+    }
+
+    #[test]
+    fn groups_join_requests_sharing_their_context() {
+        let e = |t: &[u32], s| Encoded {
+            tokens: t.to_vec(),
+            scored_from: s,
+        };
+        let encoded = [
+            e(&[1, 2, 3, 4, 5], 4),
+            e(&[1, 2, 3, 4, 6], 4),
+            e(&[9, 9, 9, 9, 9], 4),
+        ];
+        assert_eq!(group_bounds(&encoded), vec![0..2, 2..3]);
+    }
+}

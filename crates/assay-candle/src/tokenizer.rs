@@ -1,0 +1,173 @@
+//! The tokenizer, rebuilt from a GGUF file's `tokenizer.ggml.*` metadata.
+//!
+//! GGUF stores the BPE vocabulary and merges but only the *name* of the pre-tokenizer
+//! (`tokenizer.ggml.pre`), so the table from names to pre-tokenizers lives here, mirroring
+//! llama.cpp's. The ids this produces are checked against llama.cpp's in the tests.
+
+use crate::gguf::GgufFile;
+use crate::{Error, Result};
+use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
+use tokenizers::models::bpe::{BPE, Vocab};
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::pre_tokenizers::byte_level::ByteLevel;
+use tokenizers::pre_tokenizers::digits::Digits;
+use tokenizers::pre_tokenizers::sequence::Sequence;
+use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
+use tokenizers::{AddedToken, SplitDelimiterBehavior};
+
+/// llama.cpp's `LLAMA_VOCAB_PRE_TYPE_LLAMA3` regex.
+const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
+
+/// GGUF token types (llama.cpp's `llama_token_type`).
+const TOKEN_TYPE_CONTROL: i64 = 3;
+const TOKEN_TYPE_USER_DEFINED: i64 = 4;
+
+/// Token strings that end a generation whatever the metadata says (llama.cpp treats
+/// these as end-of-generation tokens too).
+const END_OF_GENERATION: &[&str] = &[
+    "<|endoftext|>",
+    "<|im_end|>",
+    "<|eot_id|>",
+    "<|end_of_text|>",
+    "</s>",
+    "<|end|>",
+];
+
+pub struct GgufTokenizer {
+    inner: tokenizers::Tokenizer,
+    /// Token id prepended when a context is empty (BOS if the model has one, else EOS),
+    /// as lm-evaluation-harness does.
+    pub prefix_token: u32,
+    pub bos_token: Option<u32>,
+    pub eos_token: Option<u32>,
+    pub add_bos: bool,
+    pub end_of_generation: Vec<u32>,
+    pub vocab_size: usize,
+    tokens: Vec<String>,
+    /// The pre-tokenizer name from the file, recorded in results.
+    pub pre: String,
+}
+
+fn pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper> {
+    let byte_level = |use_regex| ByteLevel::new(false, true, use_regex).into();
+    Ok(match pre {
+        // These split every digit (\p{N}) before the GPT-2 regex.
+        "smollm" | "starcoder" | "refact" | "command-r" | "codeshell" | "exaone" | "minerva-7b" => {
+            Sequence::new(vec![Digits::new(true).into(), byte_level(true)]).into()
+        }
+        "gpt2" | "gpt-2" | "default" | "olmo" | "jais" | "poro-chat" | "viking" => byte_level(true),
+        "llama-bpe" | "llama3" | "falcon3" | "pixtral" => {
+            let split = Split::new(
+                SplitPattern::Regex(LLAMA3_PATTERN.into()),
+                SplitDelimiterBehavior::Isolated,
+                false,
+            )
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+            Sequence::new(vec![split.into(), byte_level(false)]).into()
+        }
+        other => {
+            return Err(Error::Tokenizer(format!(
+                "pre-tokenizer `{other}` is not supported (supported: smollm, starcoder, gpt2, llama-bpe and their aliases)"
+            )));
+        }
+    })
+}
+
+impl GgufTokenizer {
+    pub fn from_gguf(file: &GgufFile) -> Result<Self> {
+        let model = file.string("tokenizer.ggml.model")?;
+        if model != "gpt2" {
+            return Err(Error::Unsupported {
+                path: file.path.clone(),
+                message: format!(
+                    "tokenizer model `{model}` is not supported yet (only byte-level BPE, `gpt2`)"
+                ),
+            });
+        }
+        let tokens = file.strings("tokenizer.ggml.tokens")?;
+        let merges = file.strings("tokenizer.ggml.merges")?;
+        let pre = file
+            .opt_string("tokenizer.ggml.pre")
+            .unwrap_or("default")
+            .to_owned();
+        let types = file
+            .ints("tokenizer.ggml.token_type")
+            .unwrap_or_else(|| vec![1; tokens.len()]);
+
+        let vocab: Vocab = tokens
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.clone(), i as u32))
+            .collect();
+        let merges = merges
+            .iter()
+            .map(|m| {
+                m.split_once(' ')
+                    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                    .ok_or_else(|| Error::Tokenizer(format!("malformed merge `{m}`")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let bpe = BPE::builder()
+            .vocab_and_merges(vocab, merges)
+            .build()
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let mut inner = tokenizers::Tokenizer::new(bpe);
+        inner.with_pre_tokenizer(Some(pre_tokenizer(&pre)?));
+        inner.with_decoder(Some(ByteLevelDecoder::default()));
+        let specials: Vec<AddedToken> = tokens
+            .iter()
+            .zip(&types)
+            .filter(|(_, ty)| **ty == TOKEN_TYPE_CONTROL || **ty == TOKEN_TYPE_USER_DEFINED)
+            .map(|(t, _)| AddedToken::from(t.clone(), true))
+            .collect();
+        inner
+            .add_special_tokens(specials)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+
+        let id = |key: &str| file.opt_uint(key).map(|v| v as u32);
+        let bos_token = id("tokenizer.ggml.bos_token_id");
+        let eos_token = id("tokenizer.ggml.eos_token_id");
+        let mut end_of_generation: Vec<u32> = eos_token.into_iter().collect();
+        end_of_generation.extend(id("tokenizer.ggml.eot_token_id"));
+        for name in END_OF_GENERATION {
+            if let Some(i) = tokens.iter().position(|t| t == name) {
+                end_of_generation.push(i as u32);
+            }
+        }
+        end_of_generation.sort_unstable();
+        end_of_generation.dedup();
+        let prefix_token = bos_token.or(eos_token).unwrap_or(0);
+        Ok(Self {
+            inner,
+            prefix_token,
+            bos_token,
+            eos_token,
+            add_bos: file
+                .opt_bool("tokenizer.ggml.add_bos_token")
+                .unwrap_or(false),
+            end_of_generation,
+            vocab_size: tokens.len(),
+            tokens,
+            pre,
+        })
+    }
+
+    /// Token ids of `text`, special tokens written in the text recognised as such and no
+    /// BOS added (callers add it where the model asks for one).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
+        self.inner
+            .encode_fast(text, false)
+            .map(|e| e.get_ids().to_vec())
+            .map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.inner
+            .decode(ids, false)
+            .map_err(|e| Error::Tokenizer(e.to_string()))
+    }
+
+    pub fn token_text(&self, id: u32) -> Option<&str> {
+        self.tokens.get(id as usize).map(String::as_str)
+    }
+}
