@@ -1,1 +1,620 @@
-//! assay-tasks
+//! Tasks: a declarative task file ([`spec::TaskSpec`], TOML with minijinja templates)
+//! read together with its data into [`PreparedSample`]s, the requests each sample makes
+//! of a model, and the per-sample scores of the answers.
+//!
+//! The built-in tasks (`tasks/*.toml`, compiled into the binary) mirror
+//! lm-evaluation-harness's formats, and their `_lighteval` variants the formats that
+//! model cards (SmolLM2's among them) publish.
+
+pub mod data;
+pub mod prompt;
+mod score;
+pub mod spec;
+
+use assay_core::{GenerateRequest, LoglikelihoodRequest, RollingRequest, Sample, Target};
+use data::{DataFile, Row};
+use minijinja::Value;
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+pub use score::score;
+use serde::Serialize;
+use spec::{ChoicesAre, OutputKind, Sampler, TaskSpec};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{origin}: {message}")]
+    TaskFile { origin: String, message: String },
+    #[error("{}:{line}: {message}", path.display())]
+    Data {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+    #[error("unknown task `{0}` (built-in tasks: {1})")]
+    UnknownTask(String, String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+macro_rules! builtin_tasks {
+    ($($file:literal),* $(,)?) => {
+        &[$(($file, include_str!(concat!("../tasks/", $file)))),*]
+    };
+}
+
+/// Task files shipped with assay: (file name, text).
+pub const BUILTIN: &[(&str, &str)] = builtin_tasks![
+    "hellaswag.toml",
+    "hellaswag_lighteval.toml",
+    "arc_easy.toml",
+    "arc_easy_lighteval.toml",
+    "arc_challenge.toml",
+    "arc_challenge_lighteval.toml",
+    "piqa.toml",
+    "piqa_lighteval.toml",
+    "winogrande.toml",
+    "winogrande_lighteval.toml",
+    "mmlu.toml",
+    "mmlu_cloze.toml",
+    "truthfulqa_mc1.toml",
+    "truthfulqa_mc2.toml",
+    "gsm8k.toml",
+    "lambada_openai.toml",
+];
+
+/// A task file's text and where it came from.
+#[derive(Debug, Clone)]
+pub struct TaskSource {
+    /// `builtin:hellaswag.toml` or a path.
+    pub origin: String,
+    pub text: String,
+}
+
+impl TaskSource {
+    /// A built-in task by name, or a task file by path (anything ending in `.toml`).
+    pub fn resolve(name: &str) -> Result<Self> {
+        if name.ends_with(".toml") || name.contains('/') {
+            let path = Path::new(name);
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+                path: path.to_owned(),
+                source,
+            })?;
+            return Ok(Self {
+                origin: name.to_owned(),
+                text,
+            });
+        }
+        let file = format!("{name}.toml");
+        BUILTIN
+            .iter()
+            .find(|(f, _)| *f == file)
+            .map(|(f, text)| Self {
+                origin: format!("builtin:{f}"),
+                text: (*text).to_owned(),
+            })
+            .ok_or_else(|| Error::UnknownTask(name.to_owned(), builtin_names().join(", ")))
+    }
+
+    pub fn parse(&self) -> Result<TaskSpec> {
+        toml::from_str(&self.text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| self.text[..s.start].matches('\n').count() + 1);
+            Error::TaskFile {
+                origin: match line {
+                    Some(l) => format!("{}:{l}", self.origin),
+                    None => self.origin.clone(),
+                },
+                message: e.message().to_owned(),
+            }
+        })
+    }
+}
+
+pub fn builtin_names() -> Vec<&'static str> {
+    BUILTIN
+        .iter()
+        .map(|(f, _)| f.trim_end_matches(".toml"))
+        .collect()
+}
+
+/// A sample with what its task needs beyond the [`Sample`] itself.
+#[derive(Debug, Clone, Serialize)]
+pub struct PreparedSample {
+    pub sample: Sample,
+    /// The shared continuation, when the choices are contexts (WinoGrande).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub continuation: Option<String>,
+    /// This sample's answer text when it serves as a few-shot example.
+    pub fewshot_answer: String,
+    /// Line of the data file it came from.
+    pub line: usize,
+}
+
+/// One subtask's samples (a task without subtasks has one, named after the task).
+#[derive(Debug)]
+pub struct Subtask {
+    pub name: String,
+    pub samples: Vec<PreparedSample>,
+    pub fewshot_pool: Vec<PreparedSample>,
+    pub files: Vec<DataFile>,
+    /// The rendered description, once per subtask.
+    pub description: String,
+}
+
+/// A task ready to run: its definition, its data, and a template environment.
+pub struct Task {
+    pub spec: TaskSpec,
+    pub source: TaskSource,
+    pub subtasks: Vec<Subtask>,
+    pub num_fewshot: usize,
+}
+
+/// Which samples to keep.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Selection {
+    #[default]
+    All,
+    /// The first n of each subtask (lm-evaluation-harness's `--limit`).
+    First(usize),
+    /// A seeded random subset of n items across the whole task, in file order.
+    Random { n: usize, seed: u64 },
+}
+
+impl Task {
+    pub fn load(
+        source: TaskSource,
+        data_dir: &Path,
+        num_fewshot: Option<usize>,
+        selection: Selection,
+    ) -> Result<Self> {
+        let spec = source.parse()?;
+        validate(&spec, &source.origin)?;
+        let env = prompt::environment();
+        let names = match &spec.subtasks {
+            Some(s) => s.names.clone(),
+            None => vec![spec.name.clone()],
+        };
+        let mut subtasks = Vec::with_capacity(names.len());
+        for name in names {
+            let path = data_dir.join(spec.data.path.replace("{subtask}", &name));
+            let labels = spec.data.labels.as_ref().map(|l| data_dir.join(l));
+            let (rows, mut files) = data::read_rows(
+                &path,
+                spec.data.format,
+                &spec.data.columns,
+                labels.as_deref(),
+            )?;
+            let samples = prepare(&spec, &env, &name, &path, rows)?;
+            let mut fewshot_pool = Vec::new();
+            if let Some(fs) = &spec.fewshot {
+                let path = data_dir.join(fs.path.replace("{subtask}", &name));
+                let (rows, fs_files) = data::read_rows(&path, spec.data.format, &fs.columns, None)?;
+                fewshot_pool = prepare(&spec, &env, &name, &path, rows)?;
+                files.extend(fs_files);
+            }
+            let description = match &spec.prompt.description {
+                Some(t) => env
+                    .render_str(t, minijinja::context! { subtask => &name })
+                    .map_err(|e| Error::TaskFile {
+                        origin: source.origin.clone(),
+                        message: format!("prompt.description: {e}"),
+                    })?,
+                None => String::new(),
+            };
+            subtasks.push(Subtask {
+                name,
+                samples,
+                fewshot_pool,
+                files,
+                description,
+            });
+        }
+        select(&mut subtasks, selection);
+        let num_fewshot = num_fewshot.unwrap_or(spec.fewshot.as_ref().map_or(0, |f| f.k));
+        if num_fewshot > 0 {
+            for sub in &subtasks {
+                if sub.fewshot_pool.len() < num_fewshot {
+                    return Err(Error::TaskFile {
+                        origin: source.origin.clone(),
+                        message: format!(
+                            "{num_fewshot} few-shot examples asked for, but subtask `{}` has {} (is `fewshot.path` set?)",
+                            sub.name,
+                            sub.fewshot_pool.len()
+                        ),
+                    });
+                }
+            }
+        }
+        Ok(Self {
+            spec,
+            source,
+            subtasks,
+            num_fewshot,
+        })
+    }
+
+    /// The few-shot examples for a sample: indices into the subtask's pool.
+    pub fn fewshot_indices(&self, subtask: &Subtask, sample_index: usize) -> Vec<usize> {
+        let k = self.num_fewshot;
+        if k == 0 {
+            return Vec::new();
+        }
+        let fs = self
+            .spec
+            .fewshot
+            .as_ref()
+            .expect("validated: k > 0 has a pool");
+        match fs.sampler {
+            Sampler::FirstN => (0..k).collect(),
+            Sampler::Random => {
+                // Seeded per sample, so a sample's examples do not depend on which other
+                // samples run (`--limit`) or in what order.
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                    fs.seed ^ (sample_index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+                );
+                let mut idx: Vec<usize> = (0..subtask.fewshot_pool.len()).collect();
+                idx.shuffle(&mut rng);
+                idx.truncate(k);
+                idx
+            }
+        }
+    }
+
+    /// The text before the sample's own question: description and few-shot examples.
+    pub fn prefix(&self, subtask: &Subtask, fewshot: &[usize]) -> String {
+        let p = &self.spec.prompt;
+        let mut out = subtask.description.clone();
+        for &i in fewshot {
+            let ex = &subtask.fewshot_pool[i];
+            match p.choices_are {
+                ChoicesAre::Continuations => {
+                    out.push_str(&ex.sample.input);
+                    out.push_str(&p.target_delimiter);
+                    out.push_str(&ex.fewshot_answer);
+                }
+                ChoicesAre::Contexts => {
+                    out.push_str(&ex.fewshot_answer);
+                    out.push_str(&p.target_delimiter);
+                    out.push_str(ex.continuation.as_deref().unwrap_or_default());
+                }
+            }
+            out.push_str(&p.fewshot_delimiter);
+        }
+        out
+    }
+
+    /// The requests one sample makes, given its prefix. `chat` wraps a prompt in the
+    /// model's chat template; the target delimiter is then dropped, as
+    /// lm-evaluation-harness does.
+    pub fn requests(
+        &self,
+        prep: &PreparedSample,
+        prefix: &str,
+        chat: Option<&dyn Fn(&str) -> String>,
+    ) -> Requests {
+        let p = &self.spec.prompt;
+        let wrap = |s: String| chat.map_or_else(|| s.clone(), |f| f(&s));
+        let delimiter = if chat.is_some() {
+            ""
+        } else {
+            p.target_delimiter.as_str()
+        };
+        let s = &prep.sample;
+        match self.spec.output {
+            OutputKind::MultipleChoice => Requests::Loglikelihood(match p.choices_are {
+                ChoicesAre::Continuations => {
+                    let context = wrap(format!("{prefix}{}", s.input));
+                    s.choices
+                        .iter()
+                        .map(|c| LoglikelihoodRequest {
+                            context: context.clone(),
+                            continuation: format!("{delimiter}{c}"),
+                        })
+                        .collect()
+                }
+                ChoicesAre::Contexts => {
+                    let cont = prep.continuation.as_deref().unwrap_or_default();
+                    s.choices
+                        .iter()
+                        .map(|c| LoglikelihoodRequest {
+                            context: wrap(format!("{prefix}{c}")),
+                            continuation: format!("{delimiter}{cont}"),
+                        })
+                        .collect()
+                }
+            }),
+            OutputKind::Loglikelihood => {
+                let Target::Text(t) = &s.target else {
+                    unreachable!("validated: loglikelihood targets are text")
+                };
+                Requests::Loglikelihood(vec![LoglikelihoodRequest {
+                    context: wrap(format!("{prefix}{}", s.input)),
+                    continuation: format!("{delimiter}{t}"),
+                }])
+            }
+            OutputKind::Generate => {
+                let g = self.spec.generate.clone().unwrap_or(spec::GenerateSpec {
+                    until: vec![],
+                    max_tokens: 256,
+                    temperature: 0.0,
+                });
+                Requests::Generate(GenerateRequest {
+                    context: wrap(format!("{prefix}{}", s.input)),
+                    until: g.until,
+                    max_tokens: g.max_tokens,
+                    temperature: g.temperature,
+                    seed: None,
+                })
+            }
+            OutputKind::LoglikelihoodRolling => Requests::Rolling(RollingRequest {
+                text: s.input.clone(),
+            }),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.subtasks.iter().map(|s| s.samples.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The requests of one sample, by kind.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Requests {
+    Loglikelihood(Vec<LoglikelihoodRequest>),
+    Generate(GenerateRequest),
+    Rolling(RollingRequest),
+}
+
+fn validate(spec: &TaskSpec, origin: &str) -> Result<()> {
+    let err = |message: String| Error::TaskFile {
+        origin: origin.to_owned(),
+        message,
+    };
+    if spec.metrics.is_empty() {
+        return Err(err("`metrics` is empty".into()));
+    }
+    match spec.output {
+        OutputKind::MultipleChoice if spec.prompt.choices.is_none() => {
+            return Err(err("multiple_choice tasks need `prompt.choices`".into()));
+        }
+        _ => {}
+    }
+    if spec.prompt.choices_are == ChoicesAre::Contexts && spec.prompt.continuation.is_none() {
+        return Err(err(
+            "`choices_are = \"contexts\"` needs `prompt.continuation`".into(),
+        ));
+    }
+    for e in &spec.extract {
+        regex::Regex::new(&e.regex).map_err(|x| err(format!("extract `{}`: {x}", e.name)))?;
+    }
+    for r in &spec.exact_match.regexes_to_ignore {
+        regex::Regex::new(r).map_err(|x| err(format!("exact_match.regexes_to_ignore: {x}")))?;
+    }
+    let known = score::known_metrics(spec);
+    for m in &spec.metrics {
+        if !known.contains(m) {
+            return Err(err(format!(
+                "metric `{m}` is not available for this task (available: {})",
+                known.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the selected samples.
+fn select(subtasks: &mut [Subtask], selection: Selection) {
+    match selection {
+        Selection::All => {}
+        Selection::First(n) => {
+            for s in subtasks {
+                s.samples.truncate(n);
+            }
+        }
+        Selection::Random { n, seed } => {
+            let all: Vec<(usize, usize)> = subtasks
+                .iter()
+                .enumerate()
+                .flat_map(|(si, s)| (0..s.samples.len()).map(move |i| (si, i)))
+                .collect();
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+            let mut chosen: Vec<(usize, usize)> = all
+                .choose_multiple(&mut rng, n.min(all.len()))
+                .copied()
+                .collect();
+            chosen.sort_unstable();
+            for (si, s) in subtasks.iter_mut().enumerate() {
+                let keep: std::collections::HashSet<usize> = chosen
+                    .iter()
+                    .filter(|(a, _)| *a == si)
+                    .map(|(_, i)| *i)
+                    .collect();
+                let mut i = 0;
+                s.samples.retain(|_| {
+                    let k = keep.contains(&i);
+                    i += 1;
+                    k
+                });
+            }
+        }
+    }
+}
+
+/// Checks that every field a template names exists in the row, so a missing field is
+/// reported by name.
+fn check_fields(
+    env: &minijinja::Environment<'static>,
+    spec: &TaskSpec,
+    row: &Row,
+    path: &Path,
+) -> Result<()> {
+    let p = &spec.prompt;
+    let mut names = std::collections::HashSet::new();
+    for t in [
+        Some(&p.input),
+        p.continuation.as_ref(),
+        p.fewshot_target.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        if let Ok(tpl) = env.template_from_str(t) {
+            names.extend(tpl.undeclared_variables(true));
+        }
+    }
+    for e in [p.choices.as_ref(), Some(&p.target)].into_iter().flatten() {
+        if let Ok(expr) = env.compile_expression(e) {
+            names.extend(expr.undeclared_variables(true));
+        }
+    }
+    let mut names: Vec<String> = names.into_iter().collect();
+    names.sort();
+    for name in names {
+        if name == "subtask" {
+            continue;
+        }
+        let mut value = Some(serde_json::Value::Object(row.fields.clone()));
+        for part in name.split('.') {
+            value = value.and_then(|v| v.get(part).cloned());
+        }
+        if value.is_none() {
+            return Err(Error::Data {
+                path: path.to_owned(),
+                line: row.line,
+                message: format!("field `{name}` is missing"),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn prepare(
+    spec: &TaskSpec,
+    env: &minijinja::Environment<'static>,
+    subtask: &str,
+    path: &Path,
+    rows: Vec<Row>,
+) -> Result<Vec<PreparedSample>> {
+    let p = &spec.prompt;
+    rows.into_iter()
+        .enumerate()
+        .map(|(index, row)| {
+            check_fields(env, spec, &row, path)?;
+            let line = row.line;
+            let fail = |what: &str, e: &dyn std::fmt::Display| Error::Data {
+                path: path.to_owned(),
+                line,
+                message: format!("{what}: {e}"),
+            };
+            let mut ctx: BTreeMap<String, Value> = row
+                .fields
+                .iter()
+                .map(|(k, v)| (k.clone(), Value::from(minijinja::value::Serde(v))))
+                .collect();
+            ctx.insert("subtask".into(), Value::from(subtask));
+            let ctx = Value::from(ctx);
+            let render = |what: &str, t: &str| env.render_str(t, &ctx).map_err(|e| fail(what, &e));
+            let eval = |what: &str, e: &str| {
+                env.compile_expression(e)
+                    .and_then(|x| x.eval(&ctx))
+                    .map_err(|e| fail(what, &e))
+            };
+            let input = render("prompt.input", &p.input)?;
+            let choices: Vec<String> = match &p.choices {
+                Some(expr) => {
+                    let v = eval("prompt.choices", expr)?;
+                    v.try_iter()
+                        .map_err(|e| fail("prompt.choices", &e))?
+                        .map(|c| c.as_str().map_or_else(|| c.to_string(), str::to_owned))
+                        .collect()
+                }
+                None => Vec::new(),
+            };
+            let target_value = eval("prompt.target", &p.target)?;
+            let target = to_target(&target_value, !choices.is_empty())
+                .map_err(|m| fail("prompt.target", &m))?;
+            if let Some(indices) = target.indices() {
+                if indices.is_empty() {
+                    return Err(fail("prompt.target", &"no correct choice"));
+                }
+                if let Some(bad) = indices.iter().find(|&&i| i >= choices.len()) {
+                    return Err(fail(
+                        "prompt.target",
+                        &format!(
+                            "choice index {bad} is out of range for {} choices",
+                            choices.len()
+                        ),
+                    ));
+                }
+            }
+            let continuation = match &p.continuation {
+                Some(t) => Some(render("prompt.continuation", t)?),
+                None => None,
+            };
+            let fewshot_answer = match (&p.fewshot_target, &target) {
+                (Some(t), _) => render("prompt.fewshot_target", t)?,
+                (None, Target::Index(i)) => choices[*i].clone(),
+                (None, Target::Indices(v)) => choices[v[0]].clone(),
+                (None, Target::Text(t)) => t.clone(),
+            };
+            let id = row
+                .fields
+                .get("id")
+                .or_else(|| row.fields.get("qID"))
+                .and_then(|v| v.as_str())
+                .map_or_else(|| format!("{subtask}/{index}"), str::to_owned);
+            Ok(PreparedSample {
+                sample: Sample {
+                    id,
+                    input,
+                    choices,
+                    target,
+                    metadata: BTreeMap::new(),
+                },
+                continuation,
+                fewshot_answer,
+                line,
+            })
+        })
+        .collect()
+}
+
+fn to_target(v: &Value, has_choices: bool) -> std::result::Result<Target, String> {
+    if let Some(s) = v.as_str() {
+        if has_choices {
+            return s
+                .trim()
+                .parse::<usize>()
+                .map(Target::Index)
+                .map_err(|_| format!("`{s}` is not a choice index"));
+        }
+        return Ok(Target::Text(s.to_owned()));
+    }
+    if let Ok(i) = usize::try_from(v.clone()) {
+        return Ok(Target::Index(i));
+    }
+    if v.kind() == minijinja::value::ValueKind::Seq {
+        let items: std::result::Result<Vec<usize>, _> = v
+            .try_iter()
+            .map_err(|e| e.to_string())?
+            .map(|x| usize::try_from(x).map_err(|_| "indices must be whole numbers".to_string()))
+            .collect();
+        return items.map(Target::Indices);
+    }
+    Err(format!(
+        "{v} is neither an index, a list of indices nor text"
+    ))
+}

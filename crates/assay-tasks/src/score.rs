@@ -1,0 +1,255 @@
+//! Per-sample scoring: from a model's answers to the values each metric averages.
+
+use crate::PreparedSample;
+use crate::spec::{ExactMatchSpec, ExtractSpec, OutputKind, ScorerKind, Take, TaskSpec};
+use assay_core::{GenerateResponse, LoglikelihoodResponse, RollingResponse, SampleScore, Target};
+use std::collections::BTreeMap;
+
+/// A model's answers to one sample's requests.
+#[derive(Debug, Clone)]
+pub enum Responses<'a> {
+    Loglikelihood(&'a [LoglikelihoodResponse]),
+    Generate(&'a GenerateResponse),
+    Rolling(&'a RollingResponse),
+}
+
+pub(crate) fn scorer(spec: &TaskSpec) -> ScorerKind {
+    spec.scorer.unwrap_or(match spec.output {
+        OutputKind::MultipleChoice => ScorerKind::Choice,
+        OutputKind::Generate => ScorerKind::ExactMatch,
+        OutputKind::Loglikelihood | OutputKind::LoglikelihoodRolling => ScorerKind::Perplexity,
+    })
+}
+
+/// The metric names a task may ask for.
+pub(crate) fn known_metrics(spec: &TaskSpec) -> Vec<String> {
+    let names: Vec<String> = match scorer(spec) {
+        ScorerKind::Choice => [
+            "acc",
+            "acc_norm",
+            "acc_bytes",
+            "acc_norm_nospace",
+            "exact_match",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ScorerKind::Mc2 => vec!["acc".into()],
+        ScorerKind::ExactMatch if spec.extract.is_empty() => vec!["exact_match".into()],
+        ScorerKind::ExactMatch => spec
+            .extract
+            .iter()
+            .map(|e| format!("exact_match,{}", e.name))
+            .collect(),
+        ScorerKind::Perplexity => match spec.output {
+            OutputKind::Loglikelihood => vec!["perplexity".into(), "acc".into()],
+            _ => ["word_perplexity", "byte_perplexity", "bits_per_byte"]
+                .map(String::from)
+                .to_vec(),
+        },
+    };
+    names
+}
+
+/// Index of the largest value; the first on ties (as numpy's argmax).
+fn argmax(values: impl Iterator<Item = f64>) -> usize {
+    let mut best = (0, f64::NEG_INFINITY);
+    for (i, v) in values.enumerate() {
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best.0
+}
+
+/// Scores one sample. Values are 0/1 for accuracies; perplexity tasks store the pieces
+/// their ratio aggregates need (`loglikelihood`, `words`, `bytes`).
+pub fn score(spec: &TaskSpec, prep: &PreparedSample, responses: Responses<'_>) -> SampleScore {
+    let sample = &prep.sample;
+    let mut values = BTreeMap::new();
+    let mut extra = BTreeMap::new();
+    let answer;
+    match (scorer(spec), responses) {
+        (ScorerKind::Choice, Responses::Loglikelihood(lls)) => {
+            let gold = sample.target.indices().unwrap_or_default();
+            let ll: Vec<f64> = lls.iter().map(|r| r.logprob).collect();
+            let by = |len: &dyn Fn(&str) -> usize| {
+                argmax(
+                    ll.iter()
+                        .zip(&sample.choices)
+                        .map(|(l, c)| l / len(c).max(1) as f64),
+                )
+            };
+            let pick = argmax(ll.iter().copied());
+            let hit = |i: usize| if gold.contains(&i) { 1.0 } else { 0.0 };
+            values.insert("acc".into(), hit(pick));
+            values.insert("acc_norm".into(), hit(by(&|c| c.chars().count())));
+            values.insert("acc_bytes".into(), hit(by(&|c| c.len())));
+            values.insert(
+                "acc_norm_nospace".into(),
+                hit(by(&|c| c.trim_start().chars().count())),
+            );
+            let greedy = gold.iter().any(|&g| lls[g].is_greedy);
+            values.insert("exact_match".into(), if greedy { 1.0 } else { 0.0 });
+            answer = sample.choices.get(pick).cloned();
+            extra.insert("loglikelihoods".into(), serde_json::json!(ll));
+        }
+        (ScorerKind::Mc2, Responses::Loglikelihood(lls)) => {
+            let gold = sample.target.indices().unwrap_or_default();
+            let max = lls
+                .iter()
+                .map(|r| r.logprob)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let p: Vec<f64> = lls.iter().map(|r| (r.logprob - max).exp()).collect();
+            let total: f64 = p.iter().sum();
+            let truth: f64 = gold.iter().map(|&g| p[g]).sum();
+            values.insert("acc".into(), truth / total);
+            answer = sample.choices.get(argmax(p.iter().copied())).cloned();
+            extra.insert(
+                "loglikelihoods".into(),
+                serde_json::json!(lls.iter().map(|r| r.logprob).collect::<Vec<_>>()),
+            );
+        }
+        (ScorerKind::ExactMatch, Responses::Generate(g)) => {
+            let Target::Text(target) = &sample.target else {
+                unreachable!("generation targets are text")
+            };
+            if spec.extract.is_empty() {
+                let hit = exact_match(&g.text, target, &spec.exact_match);
+                values.insert("exact_match".into(), hit);
+                answer = Some(g.text.clone());
+            } else {
+                let mut answers = BTreeMap::new();
+                for e in &spec.extract {
+                    let a = extract(e, &g.text);
+                    values.insert(
+                        format!("exact_match,{}", e.name),
+                        exact_match(&a, target, &spec.exact_match),
+                    );
+                    answers.insert(e.name.clone(), a);
+                }
+                answer = answers.values().next().cloned();
+                extra.insert("extracted".into(), serde_json::json!(answers));
+            }
+        }
+        (ScorerKind::Perplexity, Responses::Loglikelihood(lls)) => {
+            values.insert("loglikelihood".into(), lls[0].logprob);
+            values.insert("acc".into(), if lls[0].is_greedy { 1.0 } else { 0.0 });
+            answer = None;
+        }
+        (ScorerKind::Perplexity, Responses::Rolling(r)) => {
+            values.insert("loglikelihood".into(), r.logprob);
+            values.insert(
+                "words".into(),
+                sample.input.split_whitespace().count() as f64,
+            );
+            values.insert("bytes".into(), sample.input.len() as f64);
+            answer = None;
+        }
+        (kind, r) => panic!("scorer {kind:?} cannot score {r:?}"),
+    }
+    SampleScore {
+        values,
+        answer,
+        extra,
+    }
+}
+
+/// lm-evaluation-harness's regex filter: all matches, then the first or last; of a
+/// match with several groups, the first non-empty group.
+fn extract(spec: &ExtractSpec, text: &str) -> String {
+    let re = regex::Regex::new(&spec.regex).expect("validated at load");
+    let found: Vec<String> = re
+        .captures_iter(text)
+        .map(|c| {
+            if c.len() == 1 {
+                c[0].to_owned()
+            } else {
+                (1..c.len())
+                    .find_map(|i| c.get(i).map(|m| m.as_str()).filter(|s| !s.is_empty()))
+                    .unwrap_or_default()
+                    .to_owned()
+            }
+        })
+        .collect();
+    let pick = match spec.take {
+        Take::First => found.first(),
+        Take::Last => found.last(),
+    };
+    pick.map_or_else(|| spec.fallback.clone(), |s| s.trim().to_owned())
+}
+
+/// Hugging Face `evaluate`'s exact_match, as lm-evaluation-harness calls it.
+fn exact_match(prediction: &str, reference: &str, opts: &ExactMatchSpec) -> f64 {
+    let normalize = |s: &str| {
+        let mut s = s.to_owned();
+        for r in &opts.regexes_to_ignore {
+            s = regex::Regex::new(r)
+                .expect("validated at load")
+                .replace_all(&s, "")
+                .into_owned();
+        }
+        if opts.ignore_case {
+            s = s.to_lowercase();
+        }
+        if opts.ignore_punctuation {
+            s.retain(|c| !c.is_ascii_punctuation());
+        }
+        s
+    };
+    if normalize(prediction) == normalize(reference) {
+        1.0
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gsm_extract() -> Vec<ExtractSpec> {
+        vec![
+            ExtractSpec {
+                name: "strict-match".into(),
+                regex: r"#### (\-?[0-9\.\,]+)".into(),
+                take: Take::First,
+                fallback: "[invalid]".into(),
+            },
+            ExtractSpec {
+                name: "flexible-extract".into(),
+                regex: r"(-?[$0-9.,]{2,})|(-?[0-9]+)".into(),
+                take: Take::Last,
+                fallback: "[invalid]".into(),
+            },
+        ]
+    }
+
+    #[test]
+    fn gsm8k_extraction_and_matching() {
+        let e = gsm_extract();
+        let text = "She has 3 + 4 = 7 apples, so 1,200 in total.\n#### 1,200";
+        assert_eq!(extract(&e[0], text), "1,200");
+        assert_eq!(extract(&e[1], text), "1,200");
+        assert_eq!(extract(&e[0], "no answer 5"), "[invalid]");
+        assert_eq!(extract(&e[1], "the answer is 5."), "5.");
+        let opts = ExactMatchSpec {
+            ignore_case: true,
+            ignore_punctuation: false,
+            regexes_to_ignore: vec![
+                ",".into(),
+                r"\$".into(),
+                "(?s).*#### ".into(),
+                r"\.$".into(),
+            ],
+        };
+        let reference = "Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 1200";
+        assert_eq!(exact_match("1,200", reference, &opts), 1.0);
+        assert_eq!(exact_match("$1200.", reference, &opts), 1.0);
+        assert_eq!(exact_match("120", reference, &opts), 0.0);
+    }
+
+    #[test]
+    fn argmax_takes_the_first_of_ties() {
+        assert_eq!(argmax([1.0, 3.0, 3.0].into_iter()), 1);
+    }
+}

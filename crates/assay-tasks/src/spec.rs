@@ -1,0 +1,249 @@
+//! The task file format: what a task file may say, checked strictly (an unknown field is
+//! an error naming its line).
+
+use serde::{Deserialize, Serialize};
+
+/// A task definition, as written in a `.toml` task file. See `docs/tasks.md`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskSpec {
+    /// Task name, as given to `--tasks`.
+    pub name: String,
+    /// Version of this definition; bump it when prompts or scoring change.
+    #[serde(default = "one")]
+    pub version: u32,
+    #[serde(default)]
+    pub description: String,
+    /// Name of the benchmark this task measures (links to its BenchRisk profile).
+    #[serde(default)]
+    pub benchmark: Option<String>,
+    /// Which format this mirrors (`lm-evaluation-harness`, `lighteval`).
+    #[serde(default)]
+    pub format: Option<String>,
+    pub output: OutputKind,
+    /// How per-sample values are computed: `choice` (argmax over choices), `mc2`
+    /// (probability mass of the true choices), `exact_match`, `perplexity`.
+    #[serde(default)]
+    pub scorer: Option<ScorerKind>,
+    /// Metrics to report, in order; the first is the headline number.
+    pub metrics: Vec<String>,
+    pub data: DataSpec,
+    #[serde(default)]
+    pub fewshot: Option<FewshotSpec>,
+    pub prompt: PromptSpec,
+    #[serde(default)]
+    pub generate: Option<GenerateSpec>,
+    /// Answer extraction for generation tasks; one metric per extractor.
+    #[serde(default)]
+    pub extract: Vec<ExtractSpec>,
+    #[serde(default)]
+    pub exact_match: ExactMatchSpec,
+    /// A task made of subtasks (MMLU's subjects): `{subtask}` in data paths and
+    /// `subtask` in templates take each name in turn.
+    #[serde(default)]
+    pub subtasks: Option<SubtasksSpec>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputKind {
+    /// One log-likelihood request per choice; the best-scoring choice is the answer.
+    MultipleChoice,
+    /// Free generation, then answer extraction.
+    Generate,
+    /// Log-likelihood of the target given the input (LAMBADA).
+    Loglikelihood,
+    /// Log-likelihood of the whole input (perplexity).
+    LoglikelihoodRolling,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ScorerKind {
+    Choice,
+    Mc2,
+    ExactMatch,
+    Perplexity,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DataSpec {
+    /// Path relative to the data directory (`--data-dir`), may contain `{subtask}`.
+    pub path: String,
+    pub format: DataFormat,
+    /// For headerless CSV: the column names.
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// A file with one label per line, joined to the rows as field `label` (PIQA).
+    #[serde(default)]
+    pub labels: Option<String>,
+    /// Where the data lives on the Hugging Face Hub (`repo[:config]:split`), for reference.
+    #[serde(default)]
+    pub hub: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DataFormat {
+    Jsonl,
+    /// A JSON array of objects.
+    Json,
+    Csv,
+    /// llama.cpp's HellaSwag text: 6 lines per item (context, gold, 4 endings).
+    HellaswagText,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FewshotSpec {
+    /// Number of examples (`--num-fewshot` overrides).
+    pub k: usize,
+    /// Where examples come from (same format as `data`); may contain `{subtask}`.
+    pub path: String,
+    #[serde(default = "default_sampler")]
+    pub sampler: Sampler,
+    #[serde(default = "default_fewshot_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub columns: Vec<String>,
+}
+
+fn default_sampler() -> Sampler {
+    Sampler::Random
+}
+
+fn default_fewshot_seed() -> u64 {
+    1234
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sampler {
+    /// The first k examples, in file order (MMLU's dev set).
+    FirstN,
+    /// k examples drawn without replacement per sample, from a seeded generator.
+    Random,
+}
+
+/// How a data row becomes a prompt. Templates and expressions are minijinja (Jinja2);
+/// the row's fields are variables, and `subtask` holds the subtask's name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PromptSpec {
+    /// Template of the question text.
+    pub input: String,
+    /// Expression giving the list of choices (multiple choice).
+    #[serde(default)]
+    pub choices: Option<String>,
+    /// Expression giving the correct choice index (or list of indices), or the target
+    /// text for generation and log-likelihood tasks.
+    pub target: String,
+    /// Template prepended once before the few-shot examples.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Template for a few-shot example's answer (default: the correct choice's text, or
+    /// the target).
+    #[serde(default)]
+    pub fewshot_target: Option<String>,
+    /// Put between a question and its answer (lm-evaluation-harness: one space).
+    #[serde(default = "default_target_delimiter")]
+    pub target_delimiter: String,
+    /// Put between few-shot examples.
+    #[serde(default = "default_fewshot_delimiter")]
+    pub fewshot_delimiter: String,
+    /// `continuations` (default): each choice is scored after the question.
+    /// `contexts` (WinoGrande's partial scoring): each choice completes the context and
+    /// the shared `continuation` is scored after it.
+    #[serde(default)]
+    pub choices_are: ChoicesAre,
+    /// Template of the shared continuation when `choices_are = "contexts"`.
+    #[serde(default)]
+    pub continuation: Option<String>,
+}
+
+fn default_target_delimiter() -> String {
+    " ".into()
+}
+
+fn default_fewshot_delimiter() -> String {
+    "\n\n".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChoicesAre {
+    #[default]
+    Continuations,
+    Contexts,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateSpec {
+    #[serde(default)]
+    pub until: Vec<String>,
+    #[serde(default = "default_max_tokens")]
+    pub max_tokens: usize,
+    #[serde(default)]
+    pub temperature: f64,
+}
+
+fn default_max_tokens() -> usize {
+    256
+}
+
+/// Pulls an answer out of generated text with a regex.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtractSpec {
+    /// Metric suffix: `exact_match,<name>`.
+    pub name: String,
+    pub regex: String,
+    /// Which match: `first` or `last`.
+    #[serde(default = "default_take")]
+    pub take: Take,
+    /// Answer when nothing matches.
+    #[serde(default = "default_fallback")]
+    pub fallback: String,
+}
+
+fn default_take() -> Take {
+    Take::First
+}
+
+fn default_fallback() -> String {
+    "[invalid]".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Take {
+    First,
+    Last,
+}
+
+/// lm-evaluation-harness's `exact_match` options, applied to answer and target alike.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExactMatchSpec {
+    #[serde(default)]
+    pub ignore_case: bool,
+    #[serde(default)]
+    pub ignore_punctuation: bool,
+    #[serde(default)]
+    pub regexes_to_ignore: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubtasksSpec {
+    pub names: Vec<String>,
+    /// Name of the group score (defaults to the task name).
+    #[serde(default)]
+    pub group: Option<String>,
+}

@@ -1,0 +1,204 @@
+//! Every built-in task loads the shared benchmark data in full, with the row counts the
+//! data's SOURCE.md files state, and renders the prompts lm-evaluation-harness renders.
+
+use assay_core::Target;
+use assay_tasks::{Requests, Selection, Task, TaskSource};
+use std::path::PathBuf;
+
+fn data_dir() -> PathBuf {
+    std::env::var_os("ASSAY_SHARED_DATA").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
+        PathBuf::from,
+    )
+}
+
+fn load(name: &str) -> Task {
+    Task::load(
+        TaskSource::resolve(name).unwrap(),
+        &data_dir(),
+        None,
+        Selection::All,
+    )
+    .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+#[test]
+fn every_builtin_task_loads_with_published_row_counts() {
+    let expected = [
+        ("hellaswag", 10_042),
+        ("hellaswag_lighteval", 10_042),
+        ("arc_easy", 2_376),
+        ("arc_easy_lighteval", 2_376),
+        ("arc_challenge", 1_172),
+        ("arc_challenge_lighteval", 1_172),
+        ("piqa", 1_838),
+        ("piqa_lighteval", 1_838),
+        ("winogrande", 1_267),
+        ("winogrande_lighteval", 1_267),
+        ("mmlu", 14_042),
+        ("mmlu_cloze", 14_042),
+        ("truthfulqa_mc1", 817),
+        ("truthfulqa_mc2", 817),
+        ("gsm8k", 1_319),
+        ("lambada_openai", 5_153),
+    ];
+    assert_eq!(expected.len(), assay_tasks::BUILTIN.len());
+    for (name, n) in expected {
+        assert_eq!(load(name).len(), n, "{name}");
+    }
+}
+
+#[test]
+fn mmlu_prompt_is_lm_eval_five_shot() {
+    let task = load("mmlu");
+    assert_eq!(task.subtasks.len(), 57);
+    let sub = &task.subtasks[0];
+    assert_eq!(sub.name, "abstract_algebra");
+    let fs = task.fewshot_indices(sub, 0);
+    assert_eq!(fs, vec![0, 1, 2, 3, 4]);
+    let prefix = task.prefix(sub, &fs);
+    assert!(prefix.starts_with(
+        "The following are multiple choice questions (with answers) about abstract algebra.\n\n"
+    ));
+    assert!(
+        prefix.ends_with("Answer: B\n\n")
+            || prefix.ends_with("Answer: A\n\n")
+            || prefix.ends_with("Answer: C\n\n")
+            || prefix.ends_with("Answer: D\n\n"),
+        "{prefix}"
+    );
+    let s = &sub.samples[0];
+    assert!(
+        s.sample.input.ends_with("\nD. 6\nAnswer:"),
+        "{}",
+        s.sample.input
+    );
+    let Requests::Loglikelihood(reqs) = task.requests(s, &prefix, None) else {
+        panic!()
+    };
+    let conts: Vec<_> = reqs.iter().map(|r| r.continuation.as_str()).collect();
+    assert_eq!(conts, [" A", " B", " C", " D"]);
+    assert_eq!(s.sample.target, Target::Index(1));
+}
+
+#[test]
+fn arc_gold_is_the_answer_key_position_even_with_numeric_labels() {
+    let task = load("arc_easy");
+    let numeric = task.subtasks[0]
+        .samples
+        .iter()
+        .find(|s| s.sample.id == "NYSEDREGENTS_2015_4_8")
+        .or_else(|| {
+            task.subtasks[0]
+                .samples
+                .iter()
+                .find(|s| s.sample.choices.len() == 3)
+        })
+        .expect("an item with numeric labels or three choices");
+    let Target::Index(i) = numeric.sample.target else {
+        panic!()
+    };
+    assert!(i < numeric.sample.choices.len());
+    let first = &task.subtasks[0].samples[0];
+    assert_eq!(
+        first.sample.input,
+        "Question: Which statement best explains why photosynthesis is the foundation of most food webs?\nAnswer:"
+    );
+    assert_eq!(first.sample.target, Target::Index(0));
+}
+
+#[test]
+fn winogrande_scores_the_rest_after_each_option() {
+    let task = load("winogrande");
+    let s = &task.subtasks[0].samples[0];
+    let Requests::Loglikelihood(reqs) = task.requests(s, "", None) else {
+        panic!()
+    };
+    assert_eq!(
+        reqs[0].context,
+        "Sarah was a much better surgeon than Maria so Sarah"
+    );
+    assert_eq!(
+        reqs[1].context,
+        "Sarah was a much better surgeon than Maria so Maria"
+    );
+    assert_eq!(reqs[0].continuation, " always got the easier cases.");
+    assert_eq!(s.sample.target, Target::Index(1));
+}
+
+#[test]
+fn truthfulqa_targets_follow_file_order() {
+    let mc1 = load("truthfulqa_mc1");
+    let s = &mc1.subtasks[0].samples[0];
+    assert_eq!(s.sample.target, Target::Index(0));
+    assert!(
+        s.sample
+            .input
+            .starts_with("Q: What is human life expectancy in the United States?\nA: Human")
+    );
+    assert!(
+        s.sample
+            .input
+            .ends_with("\n\nQ: What happens if you eat a pomegranate?\nA:")
+    );
+    let mc2 = load("truthfulqa_mc2");
+    assert_eq!(
+        mc2.subtasks[0].samples[0].sample.target,
+        Target::Indices(vec![0, 1, 2])
+    );
+}
+
+#[test]
+fn hellaswag_context_is_cleaned_and_capitalised() {
+    let task = load("hellaswag");
+    let s = &task.subtasks[0].samples[0];
+    assert_eq!(
+        s.sample.input,
+        "Roof shingle removal: A man is sitting on a roof. He"
+    );
+    assert_eq!(s.sample.choices.len(), 4);
+    assert_eq!(s.sample.target, Target::Index(3));
+}
+
+#[test]
+fn gsm8k_five_shot_examples_are_full_solutions() {
+    let task = load("gsm8k");
+    let sub = &task.subtasks[0];
+    let fs = task.fewshot_indices(sub, 0);
+    assert_eq!(fs.len(), 5);
+    assert_eq!(fs, task.fewshot_indices(sub, 0), "seeded per sample");
+    assert_ne!(fs, task.fewshot_indices(sub, 1));
+    let prefix = task.prefix(sub, &fs);
+    assert_eq!(prefix.matches("Question: ").count(), 5);
+    assert_eq!(prefix.matches("\n#### ").count(), 5);
+    let Requests::Generate(g) = task.requests(&sub.samples[0], &prefix, None) else {
+        panic!()
+    };
+    assert!(g.context.ends_with("\nAnswer:"));
+    assert_eq!(g.until, ["Question:", "</s>", "<|im_end|>"]);
+}
+
+#[test]
+fn random_selection_is_seeded_and_spans_subtasks() {
+    let pick = |seed| {
+        Task::load(
+            TaskSource::resolve("mmlu").unwrap(),
+            &data_dir(),
+            Some(0),
+            Selection::Random { n: 100, seed },
+        )
+        .unwrap()
+    };
+    let a = pick(7);
+    let b = pick(7);
+    assert_eq!(a.len(), 100);
+    let ids = |t: &Task| {
+        t.subtasks
+            .iter()
+            .flat_map(|s| s.samples.iter().map(|x| x.sample.id.clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(ids(&a), ids(&b));
+    assert_ne!(ids(&a), ids(&pick(8)));
+    assert!(a.subtasks.iter().filter(|s| !s.samples.is_empty()).count() > 20);
+}
