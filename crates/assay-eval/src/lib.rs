@@ -1,1 +1,304 @@
-//! assay-eval
+//! The evaluator: runs tasks against a model, sample by sample, journaling each answer
+//! as it arrives, then aggregates and writes the run's results atomically.
+//!
+//! Output of one run, under the output directory:
+//! - `.partial-<spec hash>/` while it runs (the journal; a new run of the same spec
+//!   resumes from it),
+//! - `<model>-<timestamp>/results.json` and `samples/<task>.jsonl` once it has finished:
+//!   the journal directory is renamed into place, so a results file is never half
+//!   written.
+
+mod aggregate;
+mod journal;
+pub mod report;
+pub mod results;
+
+use assay_core::{LanguageModel, ModelError};
+use assay_tasks::score::Responses;
+use assay_tasks::{Requests, Task};
+use journal::Journal;
+use results::{AssayInfo, RunInfo, RunResults, RunSpec, SCHEMA, SampleRecord, TaskRecord};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot write `{path}`: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("task `{task}`, sample `{sample}`: {source}")]
+    Model {
+        task: String,
+        sample: String,
+        source: ModelError,
+    },
+    #[error("task `{task}`, metric `{metric}`: {message}")]
+    Aggregate {
+        task: String,
+        metric: String,
+        message: String,
+    },
+}
+
+/// How to run, beyond the tasks and the model.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub output_dir: PathBuf,
+    pub apply_chat_template: bool,
+    /// Describes the sample selection for the record (`all`, `first 20`, ...).
+    pub selection: String,
+    pub command: Vec<String>,
+    pub threads: usize,
+    pub batch_size: usize,
+    pub assay_version: String,
+    pub git_revision: String,
+}
+
+/// Progress callbacks, so that the caller decides how (and whether) to show progress.
+pub trait Observer {
+    fn task_started(&mut self, _task: &str, _total: usize, _already_done: usize) {}
+    fn sample_finished(&mut self) {}
+    fn task_finished(&mut self, _task: &str) {}
+}
+
+/// An observer that shows nothing.
+pub struct Silent;
+impl Observer for Silent {}
+
+pub struct Finished {
+    pub results: RunResults,
+    /// Directory holding `results.json` and `samples/`.
+    pub dir: PathBuf,
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
+    move |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// The spec recorded in the results, which also names the journal.
+pub fn run_spec(model: &dyn LanguageModel, tasks: &[Task], config: &RunConfig) -> RunSpec {
+    RunSpec {
+        model: model.identity(),
+        tasks: tasks
+            .iter()
+            .map(|t| TaskRecord {
+                name: t.spec.name.clone(),
+                origin: t.source.origin.clone(),
+                definition_sha256: sha256_hex(t.source.text.as_bytes()),
+                definition: t.spec.clone(),
+                num_fewshot: t.num_fewshot,
+                data: t.subtasks.iter().flat_map(|s| s.files.clone()).collect(),
+                samples: t.len(),
+            })
+            .collect(),
+        selection: config.selection.clone(),
+        apply_chat_template: config.apply_chat_template,
+    }
+}
+
+fn spec_hash(spec: &RunSpec) -> String {
+    let mut value = serde_json::to_value(spec).expect("spec serializes");
+    // Paths of data files say where, not what: the hashes identify the data.
+    if let Some(tasks) = value.get_mut("tasks").and_then(|t| t.as_array_mut()) {
+        for t in tasks {
+            if let Some(data) = t.get_mut("data").and_then(|d| d.as_array_mut()) {
+                for d in data {
+                    d.as_object_mut().map(|o| o.remove("path"));
+                }
+            }
+        }
+    }
+    let bytes = serde_json::to_vec(&(SCHEMA, value)).expect("spec serializes");
+    sha256_hex(&bytes)[..16].to_owned()
+}
+
+/// Compact request record: the shared prompt once, then what differs.
+fn request_record(requests: &Requests) -> (Option<String>, serde_json::Value) {
+    match requests {
+        Requests::Loglikelihood(reqs) if reqs.windows(2).all(|w| w[0].context == w[1].context) => (
+            reqs.first().map(|r| r.context.clone()),
+            serde_json::json!(reqs.iter().map(|r| &r.continuation).collect::<Vec<_>>()),
+        ),
+        Requests::Loglikelihood(reqs) => (None, serde_json::json!(reqs)),
+        Requests::Generate(g) => (
+            Some(g.context.clone()),
+            serde_json::json!({"until": g.until, "max_tokens": g.max_tokens, "temperature": g.temperature, "seed": g.seed}),
+        ),
+        Requests::Rolling(r) => (Some(r.text.clone()), serde_json::Value::Null),
+    }
+}
+
+/// Runs every task and writes the results. A run interrupted at any point is resumed by
+/// calling this again with the same model, tasks and config.
+pub fn run(
+    model: &dyn LanguageModel,
+    tasks: &[Task],
+    config: &RunConfig,
+    observer: &mut dyn Observer,
+) -> Result<Finished, Error> {
+    let started_at = now();
+    let clock = Instant::now();
+    let spec = run_spec(model, tasks, config);
+    let hash = spec_hash(&spec);
+    std::fs::create_dir_all(&config.output_dir).map_err(io(&config.output_dir))?;
+    let journal = Journal::open(config.output_dir.join(format!(".partial-{hash}")))?;
+    let chat = |prompt: &str| {
+        model
+            .apply_chat_template(&[assay_core::ChatMessage::user(prompt)])
+            .unwrap_or_else(|_| prompt.to_owned())
+    };
+    let chat_ref: Option<&dyn Fn(&str) -> String> = if config.apply_chat_template {
+        Some(&chat)
+    } else {
+        None
+    };
+
+    let mut task_results = Vec::new();
+    let (mut run_count, mut resumed_count) = (0, 0);
+    for task in tasks {
+        let name = &task.spec.name;
+        let mut done = journal.load(name)?;
+        resumed_count += done.len();
+        observer.task_started(name, task.len(), done.len());
+        let mut writer = journal.writer(name)?;
+        for sub in &task.subtasks {
+            for (index, prep) in sub.samples.iter().enumerate() {
+                if done.contains_key(&(sub.name.clone(), index)) {
+                    continue;
+                }
+                let fewshot = task.fewshot_indices(sub, index);
+                let prefix = task.prefix(sub, &fewshot);
+                let requests = task.requests(prep, &prefix, chat_ref);
+                let fail = |source| Error::Model {
+                    task: name.clone(),
+                    sample: prep.sample.id.clone(),
+                    source,
+                };
+                let (responses, score) = match &requests {
+                    Requests::Loglikelihood(reqs) => {
+                        let r = model.loglikelihood(reqs).map_err(fail)?;
+                        let s = assay_tasks::score(&task.spec, prep, Responses::Loglikelihood(&r));
+                        (serde_json::json!(r), s)
+                    }
+                    Requests::Generate(g) => {
+                        let r = model.generate(std::slice::from_ref(g)).map_err(fail)?;
+                        let s = assay_tasks::score(&task.spec, prep, Responses::Generate(&r[0]));
+                        (serde_json::json!(r[0]), s)
+                    }
+                    Requests::Rolling(req) => {
+                        let r = model
+                            .loglikelihood_rolling(std::slice::from_ref(req))
+                            .map_err(fail)?;
+                        let s = assay_tasks::score(&task.spec, prep, Responses::Rolling(&r[0]));
+                        (serde_json::json!(r[0]), s)
+                    }
+                };
+                let (prompt, requests) = request_record(&requests);
+                let record = SampleRecord {
+                    subtask: sub.name.clone(),
+                    index,
+                    id: prep.sample.id.clone(),
+                    line: prep.line,
+                    fewshot,
+                    prompt,
+                    requests,
+                    responses,
+                    target: prep.sample.target.clone(),
+                    score,
+                };
+                writer.append(&record)?;
+                done.insert((sub.name.clone(), index), record);
+                run_count += 1;
+                observer.sample_finished();
+            }
+        }
+        observer.task_finished(name);
+        // Records in task order, whatever order they were answered in.
+        let mut records: Vec<SampleRecord> = done.into_values().collect();
+        let order: Vec<&str> = task.subtasks.iter().map(|s| s.name.as_str()).collect();
+        records.sort_by_key(|r| (order.iter().position(|n| *n == r.subtask), r.index));
+        let path = journal.dir.join("samples").join(format!("{name}.jsonl"));
+        write_records(&path, &records)?;
+        let names: Vec<String> = task.subtasks.iter().map(|s| s.name.clone()).collect();
+        task_results.push(aggregate::task_result(&task.spec, &names, &records)?);
+    }
+
+    let results = RunResults {
+        schema: SCHEMA.to_owned(),
+        assay: AssayInfo {
+            version: config.assay_version.clone(),
+            git_revision: config.git_revision.clone(),
+        },
+        run: RunInfo {
+            started_at,
+            finished_at: now(),
+            duration_s: clock.elapsed().as_secs_f64(),
+            command: config.command.clone(),
+            threads: config.threads,
+            batch_size: config.batch_size,
+            samples_run: run_count,
+            samples_resumed: resumed_count,
+        },
+        spec,
+        results: task_results,
+    };
+    let results_path = journal.dir.join("results.json");
+    let json = serde_json::to_vec_pretty(&results).expect("results serialize");
+    std::fs::write(&results_path, json).map_err(io(&results_path))?;
+    let dir = final_dir(&config.output_dir, &results.spec.model.name);
+    std::fs::rename(&journal.dir, &dir).map_err(io(&dir))?;
+    Ok(Finished { results, dir })
+}
+
+/// Rewrites a task's records in order (the journal holds them in answer order).
+fn write_records(path: &Path, records: &[SampleRecord]) -> Result<(), Error> {
+    let tmp = path.with_extension("jsonl.tmp");
+    let mut out = Vec::new();
+    for r in records {
+        serde_json::to_writer(&mut out, r).expect("records serialize");
+        out.push(b'\n');
+    }
+    std::fs::write(&tmp, out).map_err(io(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(io(path))
+}
+
+fn final_dir(output: &Path, model: &str) -> PathBuf {
+    let safe: String = model
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let stamp = time::OffsetDateTime::now_utc()
+        .format(time::macros::format_description!(
+            "[year][month][day]T[hour][minute][second]"
+        ))
+        .unwrap_or_default();
+    let mut dir = output.join(format!("{safe}-{stamp}"));
+    let mut n = 1;
+    while dir.exists() {
+        n += 1;
+        dir = output.join(format!("{safe}-{stamp}-{n}"));
+    }
+    dir
+}

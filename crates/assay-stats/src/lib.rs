@@ -1,1 +1,296 @@
-//! assay-stats
+//! Aggregates with honest uncertainty: every estimate carries its standard error and a
+//! 95% confidence interval, computed the way the estimate calls for.
+//!
+//! - [`mean`]: the mean of per-sample values. Standard error `s / sqrt(n)` with the
+//!   sample standard deviation (ddof = 1), as lm-evaluation-harness reports it. The
+//!   interval is Wilson's score interval when every value is 0 or 1 (accuracies: it
+//!   stays inside [0, 1] and keeps its coverage near 0 and 1; Wilson, 1927), otherwise
+//!   Student's t interval with n - 1 degrees of freedom.
+//! - [`stratified_mean`]: the mean over all samples of a task made of fixed subtasks
+//!   (MMLU's subjects), which weights each subtask by its size. The subtasks are strata
+//!   fixed by the benchmark's design, so the variance is the stratified-sampling one,
+//!   `sum_h (n_h / N)^2 s_h^2 / n_h` (Cochran, *Sampling Techniques*, 3rd ed., eq. 5.3),
+//!   with a t interval on N - H degrees of freedom.
+//! - [`ratio`]: a ratio of sums (`sum y / sum x`, e.g. log-likelihood per byte), with the
+//!   linearisation (delta-method) variance of the ratio estimator (Cochran, eq. 6.13).
+
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, StudentsT};
+
+/// Two-sided 95% normal quantile.
+pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// An aggregate value with its uncertainty.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    pub value: f64,
+    pub stderr: f64,
+    pub ci_low: f64,
+    pub ci_high: f64,
+    /// Number of samples behind the estimate.
+    pub n: usize,
+    pub interval: Interval,
+}
+
+/// How the confidence interval was computed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    Wilson,
+    StudentT,
+    /// Too few samples for an interval (n < 2): the bounds are NaN-free copies of the value.
+    None,
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum Error {
+    #[error("no samples to aggregate")]
+    Empty,
+    #[error("a value is not finite: {0}")]
+    NotFinite(f64),
+    #[error("the ratio's denominator sums to zero")]
+    ZeroDenominator,
+}
+
+fn check(values: &[f64]) -> Result<(), Error> {
+    if values.is_empty() {
+        return Err(Error::Empty);
+    }
+    match values.iter().find(|v| !v.is_finite()) {
+        Some(v) => Err(Error::NotFinite(*v)),
+        None => Ok(()),
+    }
+}
+
+fn sample_variance(values: &[f64], mean: f64) -> f64 {
+    let n = values.len();
+    if n < 2 {
+        return 0.0;
+    }
+    values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1) as f64
+}
+
+/// The 97.5% quantile of Student's t with `df` degrees of freedom.
+pub fn t975(df: f64) -> f64 {
+    StudentsT::new(0.0, 1.0, df)
+        .expect("df > 0")
+        .inverse_cdf(0.975)
+}
+
+fn t_interval(value: f64, stderr: f64, df: f64) -> (f64, f64) {
+    let half = t975(df) * stderr;
+    (value - half, value + half)
+}
+
+/// Wilson's score interval for `successes` out of `n` at 95%.
+pub fn wilson(successes: f64, n: usize) -> (f64, f64) {
+    let n = n as f64;
+    let p = successes / n;
+    let z2 = Z95 * Z95;
+    let denom = 1.0 + z2 / n;
+    let center = (p + z2 / (2.0 * n)) / denom;
+    let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
+    ((center - half).max(0.0), (center + half).min(1.0))
+}
+
+/// Mean of per-sample values.
+pub fn mean(values: &[f64]) -> Result<Estimate, Error> {
+    check(values)?;
+    let n = values.len();
+    let value = values.iter().sum::<f64>() / n as f64;
+    let stderr = (sample_variance(values, value) / n as f64).sqrt();
+    if n < 2 {
+        return Ok(Estimate {
+            value,
+            stderr,
+            ci_low: value,
+            ci_high: value,
+            n,
+            interval: Interval::None,
+        });
+    }
+    let binary = values.iter().all(|&v| v == 0.0 || v == 1.0);
+    let ((ci_low, ci_high), interval) = if binary {
+        (wilson(value * n as f64, n), Interval::Wilson)
+    } else {
+        (
+            t_interval(value, stderr, (n - 1) as f64),
+            Interval::StudentT,
+        )
+    };
+    Ok(Estimate {
+        value,
+        stderr,
+        ci_low,
+        ci_high,
+        n,
+        interval,
+    })
+}
+
+/// Size-weighted mean over strata (subtasks), with the stratified standard error.
+pub fn stratified_mean(strata: &[&[f64]]) -> Result<Estimate, Error> {
+    let strata: Vec<&[f64]> = strata.iter().copied().filter(|s| !s.is_empty()).collect();
+    let n: usize = strata.iter().map(|s| s.len()).sum();
+    if n == 0 {
+        return Err(Error::Empty);
+    }
+    let mut value = 0.0;
+    let mut variance = 0.0;
+    for s in &strata {
+        check(s)?;
+        let w = s.len() as f64 / n as f64;
+        let m = s.iter().sum::<f64>() / s.len() as f64;
+        value += w * m;
+        variance += w * w * sample_variance(s, m) / s.len() as f64;
+    }
+    let stderr = variance.sqrt();
+    let df = n.saturating_sub(strata.len());
+    if df == 0 {
+        return Ok(Estimate {
+            value,
+            stderr,
+            ci_low: value,
+            ci_high: value,
+            n,
+            interval: Interval::None,
+        });
+    }
+    let (ci_low, ci_high) = t_interval(value, stderr, df as f64);
+    Ok(Estimate {
+        value,
+        stderr,
+        ci_low,
+        ci_high,
+        n,
+        interval: Interval::StudentT,
+    })
+}
+
+/// `sum(numerators) / sum(denominators)`, with the ratio estimator's linearised variance
+/// `1 / (n x̄²) · Σ (y_i - R x_i)² / (n - 1)`.
+pub fn ratio(numerators: &[f64], denominators: &[f64]) -> Result<Estimate, Error> {
+    check(numerators)?;
+    check(denominators)?;
+    assert_eq!(
+        numerators.len(),
+        denominators.len(),
+        "one denominator per numerator"
+    );
+    let n = numerators.len();
+    let sy: f64 = numerators.iter().sum();
+    let sx: f64 = denominators.iter().sum();
+    if sx == 0.0 {
+        return Err(Error::ZeroDenominator);
+    }
+    let value = sy / sx;
+    if n < 2 {
+        return Ok(Estimate {
+            value,
+            stderr: 0.0,
+            ci_low: value,
+            ci_high: value,
+            n,
+            interval: Interval::None,
+        });
+    }
+    let xbar = sx / n as f64;
+    let resid: f64 = numerators
+        .iter()
+        .zip(denominators)
+        .map(|(y, x)| (y - value * x).powi(2))
+        .sum::<f64>()
+        / (n - 1) as f64;
+    let stderr = (resid / (n as f64 * xbar * xbar)).sqrt();
+    let (ci_low, ci_high) = t_interval(value, stderr, (n - 1) as f64);
+    Ok(Estimate {
+        value,
+        stderr,
+        ci_low,
+        ci_high,
+        n,
+        interval: Interval::StudentT,
+    })
+}
+
+impl Estimate {
+    /// The estimate pushed through a monotone function (perplexity = exp(-loglik per
+    /// unit)); the interval's ends are mapped and the error follows the delta method.
+    pub fn map(self, f: impl Fn(f64) -> f64, derivative: impl Fn(f64) -> f64) -> Estimate {
+        let (a, b) = (f(self.ci_low), f(self.ci_high));
+        Estimate {
+            value: f(self.value),
+            stderr: derivative(self.value).abs() * self.stderr,
+            ci_low: a.min(b),
+            ci_high: a.max(b),
+            n: self.n,
+            interval: self.interval,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn close(a: f64, b: f64, tol: f64) {
+        assert!((a - b).abs() < tol, "{a} vs {b}");
+    }
+
+    #[test]
+    fn binary_mean_uses_wilson() {
+        // 7 of 10. By hand: stderr = sqrt(0.7*0.3*10/9)/sqrt(10) = 0.152752523.
+        // Reference interval from statsmodels 0.14
+        // `proportion_confint(7, 10, alpha=0.05, method="wilson")`.
+        let v = [1., 1., 1., 1., 1., 1., 1., 0., 0., 0.];
+        let e = mean(&v).unwrap();
+        close(e.value, 0.7, 1e-12);
+        close(e.stderr, 0.152_752_523_2, 1e-9);
+        assert_eq!(e.interval, Interval::Wilson);
+        close(e.ci_low, 0.396_778_147_461_145_37, 1e-12);
+        close(e.ci_high, 0.892_208_732_593_698_9, 1e-12);
+    }
+
+    #[test]
+    fn continuous_mean_uses_t() {
+        // mean 2.5, s = 1.290994, se = 0.645497; t(3, .975) from scipy
+        // `stats.t.ppf(0.975, 3)` = 3.1824463052837078.
+        let e = mean(&[1.0, 2.0, 3.0, 4.0]).unwrap();
+        close(e.stderr, 0.645_497_224_4, 1e-9);
+        close(t975(3.0), 3.182_446_305_283_707_8, 1e-9);
+        close(e.ci_low, 2.5 - 3.182_446_305_3 * 0.645_497_224_4, 1e-8);
+        assert_eq!(e.interval, Interval::StudentT);
+    }
+
+    #[test]
+    fn stratified_weights_by_size() {
+        // Strata of 2 and 4: means 0.5 and 0.75, weights 1/3 and 2/3.
+        // var = (1/3)^2 * 0.5/2 + (2/3)^2 * 0.25/4 = 0.0277778 + 0.0277778.
+        let a = [1.0, 0.0];
+        let b = [1.0, 1.0, 1.0, 0.0];
+        let e = stratified_mean(&[&a, &b]).unwrap();
+        close(e.value, 4.0 / 6.0, 1e-12);
+        close(e.stderr, (0.5f64 / 9.0).sqrt(), 1e-12);
+        assert_eq!(e.n, 6);
+    }
+
+    #[test]
+    fn ratio_of_sums() {
+        // R = 10/20 = 0.5; residuals y - 0.5x = [-1, 1, 0]; s² = 1; xbar = 20/3;
+        // var = 1 / (3 * 44.444) = 0.0075.
+        let e = ratio(&[2.0, 5.0, 3.0], &[6.0, 8.0, 6.0]).unwrap();
+        close(e.value, 0.5, 1e-12);
+        close(e.stderr, 0.0075f64.sqrt(), 1e-12);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_nan() {
+        assert_eq!(mean(&[]), Err(Error::Empty));
+        assert!(matches!(mean(&[f64::NAN]), Err(Error::NotFinite(_))));
+        assert!(matches!(
+            mean(&[1.0, f64::INFINITY]),
+            Err(Error::NotFinite(_))
+        ));
+        assert_eq!(ratio(&[1.0], &[0.0]), Err(Error::ZeroDenominator));
+    }
+}

@@ -8,7 +8,7 @@
 
 pub mod data;
 pub mod prompt;
-mod score;
+pub mod score;
 pub mod spec;
 
 use assay_core::{GenerateRequest, LoglikelihoodRequest, RollingRequest, Sample, Target};

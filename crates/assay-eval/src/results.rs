@@ -1,0 +1,113 @@
+//! The results file (`results.json`, schema [`SCHEMA`]) and the per-sample records
+//! (`samples/<task>.jsonl`). Everything needed to reproduce a run is in the file's
+//! `spec`; everything measured is in `results`.
+
+use assay_core::{ModelIdentity, SampleScore, Target};
+use assay_stats::Estimate;
+use assay_tasks::data::DataFile;
+use assay_tasks::spec::TaskSpec;
+use serde::{Deserialize, Serialize};
+
+/// Version of the results schema; bumped on any incompatible change.
+pub const SCHEMA: &str = "assay.results/v1";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunResults {
+    pub schema: String,
+    pub assay: AssayInfo,
+    pub run: RunInfo,
+    pub spec: RunSpec,
+    pub results: Vec<TaskResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AssayInfo {
+    pub version: String,
+    pub git_revision: String,
+}
+
+/// Facts about this execution that do not change the numbers.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunInfo {
+    pub started_at: String,
+    pub finished_at: String,
+    pub duration_s: f64,
+    pub command: Vec<String>,
+    pub threads: usize,
+    pub batch_size: usize,
+    /// Samples answered in this process (the rest came from an interrupted run).
+    pub samples_run: usize,
+    pub samples_resumed: usize,
+}
+
+/// Everything that determines the numbers. Its hash names the resumable journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RunSpec {
+    pub model: ModelIdentity,
+    pub tasks: Vec<TaskRecord>,
+    pub selection: String,
+    pub apply_chat_template: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskRecord {
+    pub name: String,
+    pub origin: String,
+    pub definition_sha256: String,
+    pub definition: TaskSpec,
+    pub num_fewshot: usize,
+    pub data: Vec<DataFile>,
+    pub samples: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskResult {
+    pub task: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benchmark: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    pub n: usize,
+    pub metrics: Vec<MetricResult>,
+    /// Per-subtask results of a group task (MMLU's subjects).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subtasks: Vec<SubtaskResult>,
+    /// Path of the per-sample records, relative to the results file.
+    pub samples_file: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubtaskResult {
+    pub name: String,
+    pub n: usize,
+    pub metrics: Vec<MetricResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MetricResult {
+    pub name: String,
+    #[serde(flatten)]
+    pub estimate: Estimate,
+}
+
+/// One answered sample, as stored in `samples/<task>.jsonl` and in the journal.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SampleRecord {
+    pub subtask: String,
+    /// Position within the subtask's selected samples.
+    pub index: usize,
+    pub id: String,
+    /// Line of the data file the sample came from.
+    pub line: usize,
+    /// Indices of the few-shot examples in the subtask's pool.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fewshot: Vec<usize>,
+    /// The prompt shared by all requests, when there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// The requests: continuations when they share `prompt`, else full requests.
+    pub requests: serde_json::Value,
+    pub responses: serde_json::Value,
+    pub target: Target,
+    pub score: SampleScore,
+}

@@ -1,0 +1,173 @@
+use anyhow::{Context, Result, bail};
+use assay_candle::{EmbeddedModel, LoadOptions, WeightFormat};
+use assay_tasks::{Selection, Task, TaskSource};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub(crate) struct EvalArgs {
+    /// A GGUF file (llama family), or `default` for the embedded SmolLM2-135M-Instruct.
+    #[arg(long, default_value = "default")]
+    model: String,
+    /// Comma-separated task names (`assay tasks` lists them) or task files (`.toml`).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "hellaswag,arc_easy,gsm8k"
+    )]
+    tasks: Vec<String>,
+    /// Directory holding the benchmark data files the tasks name.
+    #[arg(long, env = "ASSAY_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Only the first N samples of each task (each subtask, for MMLU).
+    #[arg(long, conflicts_with = "sample")]
+    limit: Option<usize>,
+    /// A seeded random subset of N samples of each task.
+    #[arg(long)]
+    sample: Option<usize>,
+    /// Seed of `--sample`.
+    #[arg(long, default_value_t = 1234)]
+    seed: u64,
+    /// Override the tasks' number of few-shot examples.
+    #[arg(long)]
+    num_fewshot: Option<usize>,
+    /// Where results go: a directory per run, named after the model and time.
+    #[arg(long, default_value = "results")]
+    output: PathBuf,
+    /// Sequences per forward pass (scores do not depend on it).
+    #[arg(long, default_value_t = 8)]
+    batch_size: usize,
+    /// CPU threads (scores do not depend on it). Default: all cores.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Weight formats held in memory.
+    #[arg(long, value_enum, default_value_t = Weights::Auto)]
+    weights: Weights,
+    /// Longest sequence scored, in tokens (default: the model's context length).
+    #[arg(long)]
+    max_length: Option<usize>,
+    /// Wrap prompts in the model's chat template.
+    #[arg(long)]
+    apply_chat_template: bool,
+    /// Also print each subtask's row (MMLU's subjects).
+    #[arg(long)]
+    show_subtasks: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Weights {
+    /// f32 for scoring and prompt processing, Q8_0 for decoding.
+    Auto,
+    F32,
+    #[value(name = "q8_0")]
+    Q8_0,
+    Native,
+}
+
+struct Bar {
+    bar: ProgressBar,
+}
+
+impl assay_eval::Observer for Bar {
+    fn task_started(&mut self, task: &str, total: usize, done: usize) {
+        self.bar = ProgressBar::new(total as u64).with_position(done as u64);
+        self.bar.set_style(
+            ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        self.bar.set_prefix(task.to_owned());
+        self.bar.reset_eta();
+    }
+    fn sample_finished(&mut self) {
+        self.bar.inc(1);
+    }
+    fn task_finished(&mut self, _task: &str) {
+        self.bar.finish();
+    }
+}
+
+pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
+    let threads = args
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads == 0 {
+        bail!("--threads must be at least 1");
+    }
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    // candle and rayon read this once, when their thread pool starts: before any work.
+    // SAFETY: no other thread exists yet.
+    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+
+    let Some(data_dir) = args.data_dir.clone() else {
+        bail!(
+            "no data directory: pass --data-dir DIR or set ASSAY_DATA_DIR (the directory holding e.g. `hellaswag/`, `arc/`, `mmlu/`)"
+        );
+    };
+    let selection = match (args.limit, args.sample) {
+        (Some(n), _) => Selection::First(n),
+        (_, Some(n)) => Selection::Random { n, seed: args.seed },
+        _ => Selection::All,
+    };
+    let selection_text = match selection {
+        Selection::All => "all".to_owned(),
+        Selection::First(n) => format!("first {n}"),
+        Selection::Random { n, seed } => format!("random {n} (seed {seed})"),
+    };
+    // Tasks first: a bad task file or data row fails before the model loads.
+    let tasks = args
+        .tasks
+        .iter()
+        .map(|name| {
+            let source = TaskSource::resolve(name.trim())?;
+            Ok(Task::load(source, &data_dir, args.num_fewshot, selection)?)
+        })
+        .collect::<Result<Vec<_>>>()?;
+
+    let model_path = if args.model == "default" {
+        super::fetch()?
+    } else {
+        PathBuf::from(&args.model)
+    };
+    let options = LoadOptions {
+        weights: match args.weights {
+            Weights::Auto => WeightFormat::Auto,
+            Weights::F32 => WeightFormat::F32,
+            Weights::Q8_0 => WeightFormat::Q8_0,
+            Weights::Native => WeightFormat::Native,
+        },
+        batch_size: args.batch_size,
+        max_length: args.max_length,
+    };
+    let model = EmbeddedModel::load(&model_path, options)
+        .with_context(|| format!("loading model `{}`", model_path.display()))?;
+    let config = assay_eval::RunConfig {
+        output_dir: args.output.clone(),
+        apply_chat_template: args.apply_chat_template,
+        selection: selection_text,
+        command: std::env::args().collect(),
+        threads,
+        batch_size: args.batch_size,
+        assay_version: env!("CARGO_PKG_VERSION").to_owned(),
+        git_revision: env!("ASSAY_GIT_REVISION").to_owned(),
+    };
+    let mut bar = Bar {
+        bar: ProgressBar::hidden(),
+    };
+    let finished = assay_eval::run(&model, &tasks, &config, &mut bar)?;
+    println!(
+        "{}",
+        assay_eval::report::markdown(&finished.results, args.show_subtasks)
+    );
+    println!(
+        "model: {} (sha256 {})",
+        finished.results.spec.model.name,
+        finished.results.spec.model.sha256.as_deref().unwrap_or("-")
+    );
+    println!("results: {}", finished.dir.join("results.json").display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,24 @@
+pub(crate) mod eval;
+
+use anyhow::Result;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Fetches the default model if it is not cached yet, telling the user what happens.
+pub(crate) fn fetch() -> Result<PathBuf> {
+    let path = assay_fetch::DEFAULT_MODEL.ensure(&mut |line| eprintln!("{line}"))?;
+    eprintln!("default model: {}", path.display());
+    Ok(path)
+}
+
+pub(crate) fn list_tasks() -> Result<ExitCode> {
+    for (file, text) in assay_tasks::BUILTIN {
+        let source = assay_tasks::TaskSource {
+            origin: format!("builtin:{file}"),
+            text: (*text).to_owned(),
+        };
+        let spec = source.parse()?;
+        println!("{:<26} {}", spec.name, spec.description);
+    }
+    Ok(ExitCode::SUCCESS)
+}
