@@ -76,6 +76,9 @@ pub struct EmbeddedModel {
     name: String,
     options: LoadOptions,
     max_length: usize,
+    /// The last shared prefix scored and its keys and values: consecutive questions
+    /// often share a long one (a subject's few-shot block), which then runs once.
+    prefix_cache: std::sync::Mutex<Option<(Vec<u32>, KvCache)>>,
 }
 
 /// One sequence to score: `tokens[i]` is predicted from `tokens[..i]` for every
@@ -155,11 +158,31 @@ impl EmbeddedModel {
             name,
             options,
             max_length,
+            prefix_cache: std::sync::Mutex::new(None),
         })
     }
 
     pub fn config(&self) -> &crate::llama::LlamaConfig {
         &self.llama.config
+    }
+
+    /// Reference log-probabilities: `log p(tokens[i] | tokens[..i])` for every `i >= 1`,
+    /// from one forward pass over the whole sequence (no prefix sharing, no batching,
+    /// no chunking), normalised by candle's own log-softmax. Tests compare the fast
+    /// paths against it.
+    pub fn reference_token_logprobs(&self, tokens: &[u32]) -> Result<Vec<f64>> {
+        let mut cache = KvCache::new(&self.llama.config);
+        let input = tokens[..tokens.len() - 1].to_vec();
+        let logits = self
+            .llama
+            .forward(&self.scoring, &[input], &mut cache, 0)?
+            .expect("logits were asked for");
+        let logp = candle_nn::ops::log_softmax(&logits.squeeze(0)?, 1)?.to_vec2::<f32>()?;
+        Ok(tokens[1..]
+            .iter()
+            .enumerate()
+            .map(|(i, &t)| logp[i][t as usize] as f64)
+            .collect())
     }
 
     fn decoding_weights(&self) -> &Weights {
@@ -234,11 +257,7 @@ impl EmbeddedModel {
             .min()
             .unwrap_or(0)
             .min(lcp);
-        let mut cache = KvCache::new(&self.llama.config);
-        for chunk in group[0].tokens[..shared].chunks(CHUNK) {
-            self.llama
-                .forward(&self.scoring, &[chunk.to_vec()], &mut cache, chunk.len())?;
-        }
+        let cache = self.prefix(&group[0].tokens[..shared])?;
         let mut out = Vec::with_capacity(group.len());
         for members in group.chunks(self.options.batch_size.max(1)) {
             let inputs: Vec<&[u32]> = members
@@ -257,6 +276,25 @@ impl EmbeddedModel {
             out.extend(self.score_rows(&inputs, &targets, &mut branch)?);
         }
         Ok(out)
+    }
+
+    /// Keys and values of `tokens`, reusing what the previous call computed for the
+    /// prefix the two share.
+    fn prefix(&self, tokens: &[u32]) -> Result<KvCache> {
+        let mut slot = self.prefix_cache.lock().unwrap_or_else(|e| e.into_inner());
+        let (reused, mut cache) = match slot.as_ref() {
+            Some((previous, cache)) => {
+                let n = common_prefix(previous, tokens);
+                (n, cache.truncate(n)?)
+            }
+            None => (0, KvCache::new(&self.llama.config)),
+        };
+        for chunk in tokens[reused..].chunks(CHUNK) {
+            self.llama
+                .forward(&self.scoring, &[chunk.to_vec()], &mut cache, chunk.len())?;
+        }
+        *slot = Some((tokens.to_vec(), cache.clone()));
+        Ok(cache)
     }
 
     /// Runs right-padded rows on `cache` and sums the log-probabilities of the targets:

@@ -127,6 +127,36 @@ impl KvCache {
         self.len == 0
     }
 
+    /// The first `n` positions only (a view: nothing is copied).
+    pub fn truncate(&self, n: usize) -> Result<Self> {
+        assert!(
+            n <= self.len,
+            "cannot truncate {} positions to {n}",
+            self.len
+        );
+        if n == 0 {
+            return Ok(Self {
+                layers: vec![None; self.layers.len()],
+                len: 0,
+                batch: self.batch,
+            });
+        }
+        let layers = self
+            .layers
+            .iter()
+            .map(|l| {
+                l.as_ref()
+                    .map(|(k, v)| -> Result<_> { Ok((k.narrow(2, 0, n)?, v.narrow(2, 0, n)?)) })
+                    .transpose()
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            layers,
+            len: n,
+            batch: self.batch,
+        })
+    }
+
     /// The same cache repeated for `n` sequences that continue one shared prefix.
     pub fn expand(&self, n: usize) -> Result<Self> {
         assert_eq!(self.batch, 1, "only a batch-1 cache can be expanded");
