@@ -221,7 +221,7 @@ impl Llama {
                 .opt_uint(&key("context_length"))
                 .map_or(2048, |v| v as usize),
         };
-        if config.n_head % config.n_kv_head != 0 {
+        if !config.n_head.is_multiple_of(config.n_kv_head) {
             return Err(Error::InvalidGguf {
                 path: file.path.clone(),
                 message: format!(
@@ -321,13 +321,24 @@ impl Llama {
         let cos = self.cos.narrow(0, pos, seq)?;
         let sin = self.sin.narrow(0, pos, seq)?;
         let group = cfg.n_head / cfg.n_kv_head;
-        let mask = causal_mask(seq, pos, group)?;
+        let keys = pos + seq;
+        let padded = padded_keys(keys);
+        let mask = causal_mask(seq, pos, group, padded)?;
         let scale = 1.0 / (cfg.head_dim as f64).sqrt();
+        let pad_kv = (padded > keys)
+            .then(|| {
+                Tensor::zeros(
+                    (batch, cfg.n_kv_head, padded - keys, cfg.head_dim),
+                    DType::F32,
+                    &Device::Cpu,
+                )
+            })
+            .transpose()?;
 
         for (layer, (m, norms)) in weights.layers.iter().zip(&self.norms).enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &norms.attn, cfg.rms_eps as f32)?;
             let heads = |w: &QMatMul, n: usize| -> candle_core::Result<Tensor> {
-                w.forward(&h)?
+                linear(w, &h)?
                     .reshape((batch, seq, n, cfg.head_dim))?
                     .transpose(1, 2)?
                     .contiguous()
@@ -340,20 +351,24 @@ impl Llama {
                 None => (k, v),
             };
             cache.layers[layer] = Some((k.clone(), v.clone()));
+            let (k, v) = match &pad_kv {
+                Some(z) => (Tensor::cat(&[&k, z], 2)?, Tensor::cat(&[&v, z], 2)?),
+                None => (k, v),
+            };
             // Grouped-query attention without copying keys: the `group` query heads that
             // share a key/value head are stacked along the position axis.
             let q = q.reshape((batch, cfg.n_kv_head, group * seq, cfg.head_dim))?;
-            let att = (q.matmul(&k.t()?)? * scale)?.broadcast_add(&mask)?;
+            let kt = k.t()?;
+            let att = (at_least_two_rows(&q, |q| q.matmul(&kt))? * scale)?.broadcast_add(&mask)?;
             let att = candle_nn::ops::softmax_last_dim(&att)?;
-            let y = att
-                .matmul(&v)?
+            let y = weighted_values(&att, &v)?
                 .reshape((batch, cfg.n_head, seq, cfg.head_dim))?
                 .transpose(1, 2)?
                 .reshape((batch * seq, cfg.hidden))?;
-            x = (x + m.wo.forward(&y)?)?;
+            x = (x + linear(&m.wo, &y)?)?;
             let h = candle_nn::ops::rms_norm(&x, &norms.ffn, cfg.rms_eps as f32)?;
-            let ff = (candle_nn::ops::silu(&m.gate.forward(&h)?)? * m.up.forward(&h)?)?;
-            x = (x + m.down.forward(&ff)?)?;
+            let ff = (candle_nn::ops::silu(&linear(&m.gate, &h)?)? * linear(&m.up, &h)?)?;
+            x = (x + linear(&m.down, &ff)?)?;
         }
         cache.len += seq;
         if logits_from >= seq {
@@ -366,7 +381,7 @@ impl Llama {
             .contiguous()?
             .reshape((batch * n, cfg.hidden))?;
         let x = candle_nn::ops::rms_norm(&x, &self.output_norm, cfg.rms_eps as f32)?;
-        let logits = weights.head.forward(&x)?.reshape((batch, n, cfg.vocab))?;
+        let logits = linear(&weights.head, &x)?.reshape((batch, n, cfg.vocab))?;
         Ok(Some(logits.to_dtype(DType::F32)?))
     }
 }
@@ -388,13 +403,12 @@ fn rope_tables(cfg: &LlamaConfig) -> Result<(Tensor, Tensor)> {
 }
 
 /// Additive mask for `seq` new queries at positions `pos..pos+seq` (each repeated `group`
-/// times) over `pos + seq` keys.
-fn causal_mask(seq: usize, pos: usize, group: usize) -> Result<Tensor> {
-    let keys = pos + seq;
-    let mut data = Vec::with_capacity(group * seq * keys);
+/// times) over `width` keys, of which `pos + seq` are real.
+fn causal_mask(seq: usize, pos: usize, group: usize, width: usize) -> Result<Tensor> {
+    let mut data = Vec::with_capacity(group * seq * width);
     for _ in 0..group {
         for i in 0..seq {
-            data.extend((0..keys).map(|j| {
+            data.extend((0..width).map(|j| {
                 if j <= pos + i {
                     0f32
                 } else {
@@ -403,7 +417,72 @@ fn causal_mask(seq: usize, pos: usize, group: usize) -> Result<Tensor> {
             }));
         }
     }
-    Ok(Tensor::from_vec(data, (group * seq, keys), &Device::Cpu)?)
+    Ok(Tensor::from_vec(data, (group * seq, width), &Device::Cpu)?)
+}
+
+// Why the padding below: a score must not depend on how the work was split (batch size,
+// shared-prefix reuse, chunking). The kernels underneath choose their summation order by
+// shape: `gemm` has a matrix-vector path for one row, a "horizontal" path when
+// rows x columns <= 256, and splits the summed dimension into blocks whose size depends
+// on its length above 512; candle's softmax sums 32 lanes and then a scalar tail. So every
+// product here is given shapes of one class: at least two rows, at least 160 keys, keys
+// padded to a multiple of 32 (of 512 beyond 512) with zero keys and values that get
+// probability exactly 0, and attention-times-values summed in fixed 512-key blocks.
+// Appending exact zeros to a sum leaves it bit-identical, so the real rows come out the
+// same whatever else was computed with them.
+
+const KEY_BLOCK: usize = 512;
+/// With at least 2 query rows, 160 keys keep rows x keys above gemm's 256 threshold.
+const MIN_KEYS: usize = 160;
+
+/// Keys attended over, padded to a shape class that does not depend on the batch.
+fn padded_keys(keys: usize) -> usize {
+    if keys <= KEY_BLOCK {
+        keys.next_multiple_of(32).max(MIN_KEYS)
+    } else {
+        keys.next_multiple_of(KEY_BLOCK)
+    }
+}
+
+/// `att @ v` summed over fixed blocks of keys, in order.
+fn weighted_values(att: &Tensor, v: &Tensor) -> candle_core::Result<Tensor> {
+    let keys = v.dim(2)?;
+    if keys <= KEY_BLOCK {
+        return at_least_two_rows(att, |a| a.matmul(v));
+    }
+    let mut total: Option<Tensor> = None;
+    for start in (0..keys).step_by(KEY_BLOCK) {
+        let a = att.narrow(3, start, KEY_BLOCK)?.contiguous()?;
+        let vb = v.narrow(2, start, KEY_BLOCK)?.contiguous()?;
+        let part = at_least_two_rows(&a, |a| a.matmul(&vb))?;
+        total = Some(match total {
+            Some(t) => (t + part)?,
+            None => part,
+        });
+    }
+    Ok(total.expect("keys > 0"))
+}
+
+/// Runs `f` on `x` with at least two rows in its second-to-last dimension (gemm takes a
+/// different path for a single row), dropping the padding row afterwards.
+fn at_least_two_rows(
+    x: &Tensor,
+    f: impl Fn(&Tensor) -> candle_core::Result<Tensor>,
+) -> candle_core::Result<Tensor> {
+    let rows_dim = x.rank() - 2;
+    if x.dim(rows_dim)? >= 2 {
+        return f(x);
+    }
+    let doubled = Tensor::cat(&[x, x], rows_dim)?;
+    f(&doubled)?.narrow(rows_dim, 0, 1)
+}
+
+/// `x @ w^T` for `x` of shape `(rows, in)`, with f32 weights never on the one-row path.
+fn linear(w: &QMatMul, x: &Tensor) -> candle_core::Result<Tensor> {
+    match w {
+        QMatMul::Tensor(_) => at_least_two_rows(x, |x| w.forward(x)),
+        _ => w.forward(x),
+    }
 }
 
 /// Log-softmax of one row of logits, in f64 so sums over long continuations stay exact

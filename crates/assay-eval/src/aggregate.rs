@@ -6,7 +6,7 @@ use assay_stats::Estimate;
 use assay_tasks::spec::{OutputKind, TaskSpec};
 use std::collections::BTreeMap;
 
-fn values<'a>(records: &[&'a SampleRecord], key: &str) -> Vec<f64> {
+fn values(records: &[&SampleRecord], key: &str) -> Vec<f64> {
     records
         .iter()
         .filter_map(|r| r.score.values.get(key).copied())

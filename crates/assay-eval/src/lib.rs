@@ -246,6 +246,7 @@ pub fn run(
             git_revision: config.git_revision.clone(),
         },
         run: RunInfo {
+            spec_hash: hash,
             started_at,
             finished_at: now(),
             duration_s: clock.elapsed().as_secs_f64(),

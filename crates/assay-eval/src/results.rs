@@ -29,6 +29,8 @@ pub struct AssayInfo {
 /// Facts about this execution that do not change the numbers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// Hash of `spec`; an interrupted run's journal is `.partial-<spec_hash>`.
+    pub spec_hash: String,
     pub started_at: String,
     pub finished_at: String,
     pub duration_s: f64,

@@ -203,7 +203,7 @@ fn csv_rows(path: &Path, text: &str, columns: &[String]) -> Result<Vec<Row>> {
 /// Six lines per item: `activity: context`, the gold index, then four endings.
 fn hellaswag_text(path: &Path, text: &str) -> Result<Vec<Row>> {
     let lines: Vec<&str> = text.lines().collect();
-    if lines.len() % 6 != 0 {
+    if !lines.len().is_multiple_of(6) {
         return Err(row_error(
             path,
             lines.len() - lines.len() % 6 + 1,

@@ -16,9 +16,8 @@ pub fn preprocess(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut depth = 0usize;
     // Non-greedy `\[.*?\]`: each `[` is closed by the next `]`.
-    let mut chars = text.chars().peekable();
     let mut pending = String::new();
-    while let Some(c) = chars.next() {
+    for c in text.chars() {
         if depth == 0 && c == '[' {
             depth = 1;
             pending.clear();
@@ -51,12 +50,10 @@ pub fn capitalize_last_fragment(text: &str) -> String {
 }
 
 fn index_of(list: Value, item: Value) -> Result<usize, JinjaError> {
-    let mut i = 0;
-    for v in list.try_iter()? {
+    for (i, v) in list.try_iter()?.enumerate() {
         if v == item {
             return Ok(i);
         }
-        i += 1;
     }
     Err(invalid(format!("{item} is not in {list}")))
 }

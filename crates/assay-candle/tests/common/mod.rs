@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 /// The default model, from `ASSAY_TEST_MODEL` or the cache that `assay fetch` fills.
-pub fn model_path() -> PathBuf {
+pub(crate) fn model_path() -> PathBuf {
     if let Some(p) = std::env::var_os("ASSAY_TEST_MODEL") {
         return PathBuf::from(p);
     }
@@ -23,7 +23,7 @@ pub fn model_path() -> PathBuf {
 /// heads over 2 key/value heads, an explicit `output.weight`, F32 attention and Q8_0
 /// feed-forward tensors, and the default model's tokenizer.
 #[allow(dead_code)]
-pub fn tiny_llama(dir: &std::path::Path) -> PathBuf {
+pub(crate) fn tiny_llama(dir: &std::path::Path) -> PathBuf {
     use candle_core::quantized::gguf_file::{self, Value};
     use candle_core::quantized::{GgmlDType, QTensor};
     use candle_core::{Device, Tensor};
