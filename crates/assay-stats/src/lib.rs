@@ -214,6 +214,18 @@ pub fn ratio(numerators: &[f64], denominators: &[f64]) -> Result<Estimate, Error
 }
 
 impl Estimate {
+    /// Too few samples for an interval: both bounds are the value itself.
+    fn without_interval(value: f64, stderr: f64, n: usize) -> Estimate {
+        Estimate {
+            value,
+            stderr,
+            ci_low: value,
+            ci_high: value,
+            n,
+            interval: Interval::None,
+        }
+    }
+
     /// The estimate pushed through a monotone function (perplexity = exp(-loglik per
     /// unit)); the interval's ends are mapped and the error follows the delta method.
     pub fn map(self, f: impl Fn(f64) -> f64, derivative: impl Fn(f64) -> f64) -> Estimate {
