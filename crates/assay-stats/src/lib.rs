@@ -100,14 +100,7 @@ pub fn mean(values: &[f64]) -> Result<Estimate, Error> {
     let value = values.iter().sum::<f64>() / n as f64;
     let stderr = (sample_variance(values, value) / n as f64).sqrt();
     if n < 2 {
-        return Ok(Estimate {
-            value,
-            stderr,
-            ci_low: value,
-            ci_high: value,
-            n,
-            interval: Interval::None,
-        });
+        return Ok(Estimate::without_interval(value, stderr, n));
     }
     let binary = values.iter().all(|&v| v == 0.0 || v == 1.0);
     let ((ci_low, ci_high), interval) = if binary {
@@ -147,14 +140,7 @@ pub fn stratified_mean(strata: &[&[f64]]) -> Result<Estimate, Error> {
     let stderr = variance.sqrt();
     let df = n.saturating_sub(strata.len());
     if df == 0 {
-        return Ok(Estimate {
-            value,
-            stderr,
-            ci_low: value,
-            ci_high: value,
-            n,
-            interval: Interval::None,
-        });
+        return Ok(Estimate::without_interval(value, stderr, n));
     }
     let (ci_low, ci_high) = t_interval(value, stderr, df as f64);
     Ok(Estimate {
@@ -185,14 +171,7 @@ pub fn ratio(numerators: &[f64], denominators: &[f64]) -> Result<Estimate, Error
     }
     let value = sy / sx;
     if n < 2 {
-        return Ok(Estimate {
-            value,
-            stderr: 0.0,
-            ci_low: value,
-            ci_high: value,
-            n,
-            interval: Interval::None,
-        });
+        return Ok(Estimate::without_interval(value, 0.0, n));
     }
     let xbar = sx / n as f64;
     let resid: f64 = numerators

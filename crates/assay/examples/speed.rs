@@ -19,11 +19,21 @@ fn main() -> anyhow::Result<()> {
     let t = Instant::now();
     let model = EmbeddedModel::load(&path, LoadOptions::default())?;
     let load_s = t.elapsed().as_secs_f64();
-    let task = Task::load(TaskSource::resolve("hellaswag")?, &data, None, Selection::First(items))?;
+    let task = Task::load(
+        TaskSource::resolve("hellaswag")?,
+        &data,
+        None,
+        Selection::First(items),
+    )?;
     let sub = &task.subtasks[0];
     // Warm-up on an item outside the timed set.
-    let warm = &Task::load(TaskSource::resolve("hellaswag")?, &data, None, Selection::First(items + 1))?
-        .subtasks[0]
+    let warm = &Task::load(
+        TaskSource::resolve("hellaswag")?,
+        &data,
+        None,
+        Selection::First(items + 1),
+    )?
+    .subtasks[0]
         .samples[items];
     if let Requests::Loglikelihood(r) = task.requests(warm, "", None) {
         model.loglikelihood(&r)?;
@@ -31,17 +41,25 @@ fn main() -> anyhow::Result<()> {
     let (mut tokens, mut correct) = (0usize, 0usize);
     let t = Instant::now();
     for prep in &sub.samples {
-        let Requests::Loglikelihood(reqs) = task.requests(prep, "", None) else { unreachable!() };
+        let Requests::Loglikelihood(reqs) = task.requests(prep, "", None) else {
+            unreachable!()
+        };
         let r = model.loglikelihood(&reqs)?;
         // Useful work: the context once plus every ending.
-        tokens += model.tokenizer.encode(&reqs[0].context)?.len() + r.iter().map(|x| x.tokens).sum::<usize>();
-        let best = r.iter().enumerate().max_by(|a, b| a.1.logprob.total_cmp(&b.1.logprob)).unwrap().0;
+        tokens += model.tokenizer.encode(&reqs[0].context)?.len()
+            + r.iter().map(|x| x.tokens).sum::<usize>();
+        let best = r
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.logprob.total_cmp(&b.1.logprob))
+            .unwrap()
+            .0;
         correct += usize::from(prep.sample.target == assay_core::Target::Index(best));
     }
     let score_s = t.elapsed().as_secs_f64();
 
     let prompt = "Question: Janet's ducks lay 16 eggs per day. She eats three for breakfast every morning and bakes muffins for her friends every day with four. She sells the remainder at the farmers' market daily for $2 per fresh duck egg. How much in dollars does she make every day at the farmers' market?\nAnswer:";
-    let gen = |max_tokens| -> anyhow::Result<(f64, usize)> {
+    let generate = |max_tokens| -> anyhow::Result<(f64, usize)> {
         let t = Instant::now();
         let out = model.generate(&[GenerateRequest {
             context: prompt.into(),
@@ -52,10 +70,10 @@ fn main() -> anyhow::Result<()> {
         }])?;
         Ok((t.elapsed().as_secs_f64(), out[0].tokens))
     };
-    gen(8)?; // warm-up
+    generate(8)?; // warm-up
     // Decode rate from the difference of two lengths, so prompt processing cancels out.
-    let (t_short, n_short) = gen(1)?;
-    let (t_long, n_long) = gen(129)?;
+    let (t_short, n_short) = generate(1)?;
+    let (t_long, n_long) = generate(129)?;
     let prompt_tokens = model.tokenizer.encode(prompt)?.len();
     println!(
         "{}",
