@@ -2,7 +2,7 @@
 
 use crate::chat::ChatTemplate;
 use crate::gguf::GgufFile;
-use crate::llama::{KvCache, Llama, WeightStorage, Weights, log_softmax_row};
+use crate::llama::{KvCache, Llama, Segment, WeightStorage, Weights, log_softmax_row};
 use crate::tokenizer::GgufTokenizer;
 use crate::{Error, Result};
 use assay_core::{
@@ -56,7 +56,7 @@ impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             weights: WeightFormat::Auto,
-            batch_size: 8,
+            batch_size: 32,
             max_length: None,
         }
     }
@@ -168,20 +168,22 @@ impl EmbeddedModel {
 
     /// Reference log-probabilities: `log p(tokens[i] | tokens[..i])` for every `i >= 1`,
     /// from one forward pass over the whole sequence (no prefix sharing, no batching,
-    /// no chunking), normalised by candle's own log-softmax. Tests compare the fast
-    /// paths against it.
+    /// no chunking), normalised in f64. Tests compare the fast paths against it.
     pub fn reference_token_logprobs(&self, tokens: &[u32]) -> Result<Vec<f64>> {
         let mut cache = KvCache::new(&self.llama.config);
-        let input = tokens[..tokens.len() - 1].to_vec();
         let logits = self
             .llama
-            .forward(&self.scoring, &[input], &mut cache, 0)?
+            .forward(&self.scoring, &tokens[..tokens.len() - 1], &mut cache, 0)?
             .expect("logits were asked for");
-        let logp = candle_nn::ops::log_softmax(&logits.squeeze(0)?, 1)?.to_vec2::<f32>()?;
+        let rows = logits.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
         Ok(tokens[1..]
             .iter()
-            .enumerate()
-            .map(|(i, &t)| logp[i][t as usize] as f64)
+            .zip(rows)
+            .map(|(&t, row)| {
+                let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let lse = max + row.iter().map(|v| (v - max).exp()).sum::<f64>().ln();
+                row[t as usize] - lse
+            })
             .collect())
     }
 
@@ -243,37 +245,47 @@ impl EmbeddedModel {
         })
     }
 
-    /// Scores sequences that may share a prefix: the shared tokens run once, then the rest
-    /// of each sequence runs in batches on copies of that cache.
-    fn score_group(&self, group: &[Encoded]) -> Result<Vec<LoglikelihoodResponse>> {
-        let lcp = group[1..].iter().fold(group[0].tokens.len(), |acc, e| {
-            acc.min(common_prefix(&group[0].tokens, &e.tokens))
-        });
-        // The prefix pass yields no logits, so it must stop before the first scored
-        // prediction of every member (the one made at position `scored_from - 1`).
-        let shared = group
-            .iter()
-            .map(|e| e.scored_from - 1)
-            .min()
-            .unwrap_or(0)
-            .min(lcp);
-        let cache = self.prefix(&group[0].tokens[..shared])?;
-        let mut out = Vec::with_capacity(group.len());
-        for members in group.chunks(self.options.batch_size.max(1)) {
-            let inputs: Vec<&[u32]> = members
-                .iter()
-                .map(|e| &e.tokens[shared..e.tokens.len() - 1])
-                .collect();
-            let targets: Vec<Vec<Option<u32>>> = members
-                .iter()
-                .map(|e| {
-                    (shared + 1..e.tokens.len())
-                        .map(|i| (i >= e.scored_from).then_some(e.tokens[i]))
-                        .collect()
-                })
-                .collect();
-            let mut branch = cache.expand(members.len())?;
-            out.extend(self.score_rows(&inputs, &targets, &mut branch)?);
+    /// Scores a call's requests. Tokens every request shares run once (and stay cached
+    /// for the next call); then items (runs of requests sharing a context, such as the
+    /// choices of one question) are packed into passes of at most `batch_size`
+    /// sequences: each item's context is one segment and each choice a segment
+    /// continuing it.
+    fn score_all(
+        &self,
+        encoded: &[Encoded],
+        items: Vec<std::ops::Range<usize>>,
+    ) -> Result<Vec<LoglikelihoodResponse>> {
+        let shared = shared_prefix(encoded);
+        let past = self.prefix(&encoded[0].tokens[..shared])?;
+        let mut out = vec![
+            LoglikelihoodResponse {
+                logprob: 0.0,
+                is_greedy: true,
+                tokens: 0
+            };
+            encoded.len()
+        ];
+        let mut pass: Vec<std::ops::Range<usize>> = Vec::new();
+        let mut sequences = 0;
+        for item in items {
+            let group = &encoded[item.clone()];
+            let start = shared_prefix(group);
+            let long =
+                start - shared > CHUNK || group.iter().any(|e| e.tokens.len() - start > CHUNK);
+            if long {
+                self.score_item_in_chunks(group, shared, &past, &mut out[item])?;
+                continue;
+            }
+            if sequences + item.len() > self.options.batch_size.max(1) && !pass.is_empty() {
+                self.score_pass(encoded, &pass, shared, &past, &mut out)?;
+                pass.clear();
+                sequences = 0;
+            }
+            sequences += item.len();
+            pass.push(item);
+        }
+        if !pass.is_empty() {
+            self.score_pass(encoded, &pass, shared, &past, &mut out)?;
         }
         Ok(out)
     }
@@ -291,81 +303,102 @@ impl EmbeddedModel {
         };
         for chunk in tokens[reused..].chunks(CHUNK) {
             self.llama
-                .forward(&self.scoring, &[chunk.to_vec()], &mut cache, chunk.len())?;
+                .forward(&self.scoring, chunk, &mut cache, chunk.len())?;
         }
         *slot = Some((tokens.to_vec(), cache.clone()));
         Ok(cache)
     }
 
-    /// Runs right-padded rows on `cache` and sums the log-probabilities of the targets:
-    /// `targets[r][c]` is the token expected after `inputs[r][..=c]`. Padding needs no
-    /// mask: under the causal mask real tokens never attend to the pads that follow them.
-    fn score_rows(
+    /// One forward pass over several items.
+    fn score_pass(
         &self,
-        inputs: &[&[u32]],
-        targets: &[Vec<Option<u32>>],
-        cache: &mut KvCache,
-    ) -> Result<Vec<LoglikelihoodResponse>> {
-        let width = inputs.iter().map(|r| r.len()).max().unwrap_or(0);
-        let mut scores = vec![
-            LoglikelihoodResponse {
-                logprob: 0.0,
-                is_greedy: true,
-                tokens: 0,
-            };
-            inputs.len()
-        ];
-        let mut start = 0;
-        while start < width {
-            let end = (start + CHUNK).min(width);
-            let rows: Vec<Vec<u32>> = inputs
-                .iter()
-                .map(|r| {
-                    (start..end)
-                        .map(|c| r.get(c).or(r.last()).copied().unwrap_or(0))
-                        .collect()
-                })
-                .collect();
-            let first_scored = (start..end)
-                .find(|&c| {
-                    targets
-                        .iter()
-                        .any(|t| t.get(c).is_some_and(Option::is_some))
-                })
-                .unwrap_or(end);
-            let logits = self
-                .llama
-                .forward(&self.scoring, &rows, cache, first_scored - start)?;
-            if let Some(logits) = logits {
-                let vocab = self.llama.config.vocab;
-                let n = end - first_scored;
-                let flat: Vec<f32> = logits.flatten_all()?.to_vec1()?;
-                let cells: Vec<(usize, usize, u32)> = (0..inputs.len())
-                    .flat_map(|r| {
-                        (first_scored..end).filter_map(move |c| {
-                            targets[r].get(c).copied().flatten().map(|t| (r, c, t))
-                        })
-                    })
-                    .collect();
-                let scored: Vec<(usize, f64, bool)> = cells
-                    .par_iter()
-                    .map(|&(r, c, t)| {
-                        let offset = (r * n + (c - first_scored)) * vocab;
-                        let row = &flat[offset..offset + vocab];
-                        let (lse, argmax) = log_softmax_row(row);
-                        (r, row[t as usize] as f64 - lse, argmax == t as usize)
-                    })
-                    .collect();
-                // Summed in position order, whatever the thread count.
-                for (r, lp, greedy) in scored {
-                    scores[r].logprob += lp;
-                    scores[r].is_greedy &= greedy;
-                    scores[r].tokens += 1;
-                }
+        encoded: &[Encoded],
+        items: &[std::ops::Range<usize>],
+        shared: usize,
+        past: &KvCache,
+        out: &mut [LoglikelihoodResponse],
+    ) -> Result<()> {
+        let mut segments = Vec::new();
+        let mut branches = Vec::new(); // (request, segment, first position)
+        for item in items {
+            let group = &encoded[item.clone()];
+            let start = shared_prefix(group);
+            let parent = (start > shared).then(|| {
+                segments.push(Segment {
+                    tokens: &group[0].tokens[shared..start],
+                    past,
+                    parent: None,
+                    logits_from: start - shared,
+                });
+                segments.len() - 1
+            });
+            for (j, e) in group.iter().enumerate() {
+                segments.push(Segment {
+                    tokens: &e.tokens[start..e.tokens.len() - 1],
+                    past,
+                    parent,
+                    logits_from: e.scored_from - 1 - start,
+                });
+                branches.push((item.start + j, segments.len() - 1, start));
             }
-            start = end;
         }
-        Ok(scores)
+        let outputs = self.llama.forward_segments(&self.scoring, &segments)?;
+        for (request, segment, start) in branches {
+            let e = &encoded[request];
+            let logits = outputs[segment]
+                .logits
+                .as_ref()
+                .expect("branches ask for logits");
+            accumulate(
+                &mut out[request],
+                logits,
+                &e.tokens[e.scored_from..],
+                self.llama.config.vocab,
+            )?;
+            debug_assert_eq!(start + segments[segment].logits_from + 1, e.scored_from);
+        }
+        Ok(())
+    }
+
+    /// An item too long for one pass: its context in chunks, then each continuation in
+    /// chunks, scoring as logits arrive (a long window's logits would not fit in memory).
+    fn score_item_in_chunks(
+        &self,
+        group: &[Encoded],
+        shared: usize,
+        past: &KvCache,
+        out: &mut [LoglikelihoodResponse],
+    ) -> Result<()> {
+        let start = shared_prefix(group);
+        let mut cache = past.clone();
+        for chunk in group[0].tokens[shared..start].chunks(CHUNK) {
+            self.llama
+                .forward(&self.scoring, chunk, &mut cache, chunk.len())?;
+        }
+        for (e, response) in group.iter().zip(out) {
+            let mut branch = cache.clone();
+            let input = &e.tokens[..e.tokens.len() - 1];
+            let mut pos = start;
+            while pos < input.len() {
+                let end = (pos + CHUNK).min(input.len());
+                // Position c predicts token c + 1; scoring starts at `scored_from - 1`.
+                let from = (e.scored_from - 1).clamp(pos, end) - pos;
+                let logits =
+                    self.llama
+                        .forward(&self.scoring, &input[pos..end], &mut branch, from)?;
+                if let Some(logits) = logits {
+                    let first_target = pos + from + 1;
+                    accumulate(
+                        response,
+                        &logits,
+                        &e.tokens[first_target..end + 1],
+                        self.llama.config.vocab,
+                    )?;
+                }
+                pos = end;
+            }
+        }
+        Ok(())
     }
 
     /// lm-evaluation-harness's rolling windows with a context of one token: every token is
@@ -412,9 +445,7 @@ impl EmbeddedModel {
         for (i, chunk) in chunks.iter().enumerate() {
             let last = i + 1 == chunks.len();
             let from = if last { chunk.len() - 1 } else { chunk.len() };
-            logits = self
-                .llama
-                .forward(&self.scoring, &[chunk.to_vec()], &mut cache, from)?;
+            logits = self.llama.forward(&self.scoring, chunk, &mut cache, from)?;
         }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(req.seed.unwrap_or(0));
         let mut generated: Vec<u32> = Vec::new();
@@ -444,7 +475,7 @@ impl EmbeddedModel {
             }
             logits = self
                 .llama
-                .forward(self.decoding_weights(), &[vec![next]], &mut cache, 0)?;
+                .forward(self.decoding_weights(), &[next], &mut cache, 0)?;
         };
         Ok(GenerateResponse {
             text,
@@ -452,6 +483,47 @@ impl EmbeddedModel {
             tokens: generated.len(),
         })
     }
+}
+
+/// Tokens all `encoded` share that can run without logits: the common prefix, stopped
+/// before the first scored prediction of any of them (made at `scored_from - 1`).
+fn shared_prefix(encoded: &[Encoded]) -> usize {
+    let lcp = encoded[1..].iter().fold(encoded[0].tokens.len(), |acc, e| {
+        acc.min(common_prefix(&encoded[0].tokens, &e.tokens))
+    });
+    encoded
+        .iter()
+        .map(|e| e.scored_from - 1)
+        .min()
+        .unwrap_or(0)
+        .min(lcp)
+}
+
+/// Adds the log-probabilities of `targets` (one per logits row) to a response.
+fn accumulate(
+    response: &mut LoglikelihoodResponse,
+    logits: &candle_core::Tensor,
+    targets: &[u32],
+    vocab: usize,
+) -> Result<()> {
+    let flat: Vec<f32> = logits.flatten_all()?.to_vec1()?;
+    debug_assert_eq!(flat.len(), targets.len() * vocab);
+    let scored: Vec<(f64, bool)> = targets
+        .par_iter()
+        .enumerate()
+        .map(|(r, &t)| {
+            let row = &flat[r * vocab..(r + 1) * vocab];
+            let (lse, argmax) = log_softmax_row(row);
+            (row[t as usize] as f64 - lse, argmax == t as usize)
+        })
+        .collect();
+    // Summed in position order, whatever the thread count.
+    for (lp, greedy) in scored {
+        response.logprob += lp;
+        response.is_greedy &= greedy;
+        response.tokens += 1;
+    }
+    Ok(())
 }
 
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
@@ -484,19 +556,14 @@ fn sample(row: &[f32], temperature: f64, rng: &mut impl Rng) -> u32 {
     (row.len() - 1) as u32
 }
 
-/// Consecutive requests go into one group while they share a good part of their tokens:
-/// at least half of the shorter context.
-fn group_bounds(encoded: &[Encoded]) -> Vec<std::ops::Range<usize>> {
+/// Items: runs of consecutive requests with the same context (the choices of one
+/// question). Choices that are contexts (WinoGrande) make one item each, and share what
+/// they share through the call's common prefix.
+fn group_bounds(requests: &[LoglikelihoodRequest]) -> Vec<std::ops::Range<usize>> {
     let mut groups = Vec::new();
     let mut start = 0;
-    for i in 1..=encoded.len() {
-        let joins = i < encoded.len() && {
-            let a = &encoded[start];
-            let b = &encoded[i];
-            let need = (a.scored_from.min(b.scored_from) / 2).max(1);
-            common_prefix(&a.tokens, &b.tokens) >= need
-        };
-        if !joins {
+    for i in 1..=requests.len() {
+        if i == requests.len() || requests[i].context != requests[start].context {
             groups.push(start..i);
             start = i;
         }
@@ -540,11 +607,8 @@ impl LanguageModel for EmbeddedModel {
             .enumerate()
             .map(|(i, r)| self.encode_pair(i, r))
             .collect::<Result<Vec<_>, _>>()?;
-        let mut out = Vec::with_capacity(requests.len());
-        for range in group_bounds(&encoded) {
-            out.extend(self.score_group(&encoded[range]).map_err(backend)?);
-        }
-        Ok(out)
+        self.score_all(&encoded, group_bounds(requests))
+            .map_err(backend)
     }
 
     fn loglikelihood_rolling(
@@ -561,7 +625,10 @@ impl LanguageModel for EmbeddedModel {
                 };
                 for window in self.rolling_windows(&tokens) {
                     let s = self
-                        .score_group(std::slice::from_ref(&window))
+                        .score_all(
+                            std::slice::from_ref(&window),
+                            std::iter::once(0..1).collect(),
+                        )
                         .map_err(backend)?;
                     total.logprob += s[0].logprob;
                     total.tokens += s[0].tokens;
@@ -599,16 +666,12 @@ mod tests {
     }
 
     #[test]
-    fn groups_join_requests_sharing_their_context() {
-        let e = |t: &[u32], s| Encoded {
-            tokens: t.to_vec(),
-            scored_from: s,
+    fn items_are_runs_of_one_context() {
+        let r = |c: &str| LoglikelihoodRequest {
+            context: c.into(),
+            continuation: " x".into(),
         };
-        let encoded = [
-            e(&[1, 2, 3, 4, 5], 4),
-            e(&[1, 2, 3, 4, 6], 4),
-            e(&[9, 9, 9, 9, 9], 4),
-        ];
-        assert_eq!(group_bounds(&encoded), vec![0..2, 2..3]);
+        let requests = [r("a"), r("a"), r("b"), r("a")];
+        assert_eq!(group_bounds(&requests), vec![0..2, 2..3, 3..4]);
     }
 }

@@ -101,12 +101,11 @@ pub struct Llama {
 }
 
 /// Keys and values of the positions processed so far, per layer, shaped
-/// `(batch, kv_heads, positions, head_dim)`.
+/// `(1, kv_heads, positions, head_dim)`. Cloning is cheap (tensors are shared).
 #[derive(Clone)]
 pub struct KvCache {
     layers: Vec<Option<(Tensor, Tensor)>>,
     len: usize,
-    batch: usize,
 }
 
 impl KvCache {
@@ -114,7 +113,6 @@ impl KvCache {
         Self {
             layers: vec![None; config.n_layer],
             len: 0,
-            batch: 1,
         }
     }
 
@@ -138,7 +136,6 @@ impl KvCache {
             return Ok(Self {
                 layers: vec![None; self.layers.len()],
                 len: 0,
-                batch: self.batch,
             });
         }
         let layers = self
@@ -150,33 +147,51 @@ impl KvCache {
                     .transpose()
             })
             .collect::<Result<_>>()?;
-        Ok(Self {
-            layers,
-            len: n,
-            batch: self.batch,
-        })
+        Ok(Self { layers, len: n })
     }
 
-    /// The same cache repeated for `n` sequences that continue one shared prefix.
-    pub fn expand(&self, n: usize) -> Result<Self> {
-        assert_eq!(self.batch, 1, "only a batch-1 cache can be expanded");
+    /// This cache followed by a segment's new keys and values.
+    pub fn extend(&self, new: &SegmentKv) -> Result<Self> {
         let layers = self
             .layers
             .iter()
-            .map(|l| {
-                l.as_ref()
-                    .map(|(k, v)| -> Result<_> {
-                        Ok((Tensor::cat(&vec![k; n], 0)?, Tensor::cat(&vec![v; n], 0)?))
-                    })
-                    .transpose()
+            .zip(&new.layers)
+            .map(|(old, (k, v))| -> Result<_> {
+                Ok(Some(match old {
+                    Some((ok, ov)) => (Tensor::cat(&[ok, k], 2)?, Tensor::cat(&[ov, v], 2)?),
+                    None => (k.clone(), v.clone()),
+                }))
             })
             .collect::<Result<_>>()?;
         Ok(Self {
             layers,
-            len: self.len,
-            batch: n,
+            len: self.len + new.len,
         })
     }
+}
+
+/// A run of new tokens for [`Llama::forward_segments`]: it continues `past`, then (if
+/// any) the tokens of an earlier segment of the same pass.
+pub struct Segment<'a> {
+    pub tokens: &'a [u32],
+    pub past: &'a KvCache,
+    /// Index of an earlier segment (with the same `past` and no parent of its own) whose
+    /// tokens come between `past` and this segment's.
+    pub parent: Option<usize>,
+    /// Logits are returned for positions `logits_from..tokens.len()`.
+    pub logits_from: usize,
+}
+
+/// The keys and values a segment added, per layer, shaped `(1, kv_heads, len, head_dim)`.
+pub struct SegmentKv {
+    layers: Vec<(Tensor, Tensor)>,
+    len: usize,
+}
+
+pub struct SegmentOutput {
+    /// `(n, vocab)` logits for positions `logits_from..`, if any were asked for.
+    pub logits: Option<Tensor>,
+    pub kv: SegmentKv,
 }
 
 impl Llama {
@@ -288,101 +303,208 @@ impl Llama {
         ))
     }
 
-    /// Runs `tokens` (`batch × seq`, every row continuing `cache` at the same position)
-    /// and returns the logits of positions `logits_from..seq` as `batch × n × vocab`.
-    /// With `logits_from == seq` it only fills the cache and returns `None`.
+    /// Runs one sequence on `cache`, extending it, and returns the logits of positions
+    /// `logits_from..tokens.len()` as `(n, vocab)` (`None` when there are none).
     pub fn forward(
         &self,
         weights: &Weights,
-        tokens: &[Vec<u32>],
+        tokens: &[u32],
         cache: &mut KvCache,
         logits_from: usize,
     ) -> Result<Option<Tensor>> {
+        let mut out = self.forward_segments(
+            weights,
+            &[Segment {
+                tokens,
+                past: cache,
+                parent: None,
+                logits_from,
+            }],
+        )?;
+        let out = out.pop().expect("one segment in, one out");
+        *cache = cache.extend(&out.kv)?;
+        Ok(out.logits)
+    }
+
+    /// Runs several segments in one pass: the rows of all segments go through the
+    /// linear layers together (large products), while attention runs per segment over
+    /// exactly its own keys, so a segment's numbers do not depend on its companions.
+    pub fn forward_segments(
+        &self,
+        weights: &Weights,
+        segments: &[Segment<'_>],
+    ) -> Result<Vec<SegmentOutput>> {
         let cfg = &self.config;
-        let batch = tokens.len();
-        let seq = tokens[0].len();
-        assert!(
-            tokens.iter().all(|t| t.len() == seq),
-            "rows must be padded to one length"
-        );
-        assert_eq!(batch, cache.batch, "cache batch must match the input batch");
-        let pos = cache.len;
-        if pos + seq > self.cos.dim(0)? {
+        let group = cfg.n_head / cfg.n_kv_head;
+        let scale = 1.0 / (cfg.head_dim as f64).sqrt();
+        // Where each segment's rows start, and the position of its first token.
+        let mut row_start = Vec::with_capacity(segments.len());
+        let mut first_pos = Vec::with_capacity(segments.len());
+        let mut rows = 0;
+        for (i, seg) in segments.iter().enumerate() {
+            assert!(!seg.tokens.is_empty(), "segments have tokens");
+            let parent_len = match seg.parent {
+                Some(p) => {
+                    assert!(
+                        p < i && segments[p].parent.is_none(),
+                        "parents come first and have none"
+                    );
+                    assert!(
+                        std::ptr::eq(segments[p].past, seg.past),
+                        "a parent shares its child's past"
+                    );
+                    segments[p].tokens.len()
+                }
+                None => 0,
+            };
+            row_start.push(rows);
+            first_pos.push(seg.past.len + parent_len);
+            rows += seg.tokens.len();
+        }
+        let end = first_pos
+            .iter()
+            .zip(segments)
+            .map(|(p, s)| p + s.tokens.len())
+            .max()
+            .unwrap_or(0);
+        if end > self.cos.dim(0)? {
             return Err(candle_core::Error::Msg(format!(
-                "sequence of {} positions exceeds the model's context of {}",
-                pos + seq,
+                "sequence of {end} positions exceeds the model's context of {}",
                 self.cos.dim(0)?
             ))
             .into());
         }
-        let flat: Vec<u32> = tokens.iter().flatten().copied().collect();
-        let ids = Tensor::from_vec(flat, batch * seq, &Device::Cpu)?;
-        let mut x = self.embedding.index_select(&ids, 0)?; // (b*s, hidden)
-        let cos = self.cos.narrow(0, pos, seq)?;
-        let sin = self.sin.narrow(0, pos, seq)?;
-        let group = cfg.n_head / cfg.n_kv_head;
-        let keys = pos + seq;
-        let padded = padded_keys(keys);
-        let mask = causal_mask(seq, pos, group, padded)?;
-        let scale = 1.0 / (cfg.head_dim as f64).sqrt();
-        let pad_kv = (padded > keys)
-            .then(|| {
-                Tensor::zeros(
-                    (batch, cfg.n_kv_head, padded - keys, cfg.head_dim),
-                    DType::F32,
-                    &Device::Cpu,
-                )
+        let flat: Vec<u32> = segments
+            .iter()
+            .flat_map(|s| s.tokens.iter().copied())
+            .collect();
+        let positions: Vec<u32> = segments
+            .iter()
+            .zip(&first_pos)
+            .flat_map(|(s, &p)| (p..p + s.tokens.len()).map(|x| x as u32))
+            .collect();
+        let ids = Tensor::from_vec(flat, rows, &Device::Cpu)?;
+        let positions = Tensor::from_vec(positions, rows, &Device::Cpu)?;
+        let cos = self.cos.index_select(&positions, 0)?;
+        let sin = self.sin.index_select(&positions, 0)?;
+        let mut x = self.embedding.index_select(&ids, 0)?; // (rows, hidden)
+        let mut new_kv: Vec<Vec<(Tensor, Tensor)>> =
+            vec![Vec::with_capacity(cfg.n_layer); segments.len()];
+        let masks: Vec<(Tensor, usize)> = segments
+            .iter()
+            .zip(&first_pos)
+            .map(|(s, &p)| {
+                let width = padded_keys(p + s.tokens.len());
+                Ok((causal_mask(s.tokens.len(), p, group, width)?, width))
             })
-            .transpose()?;
+            .collect::<Result<_>>()?;
 
         for (layer, (m, norms)) in weights.layers.iter().zip(&self.norms).enumerate() {
             let h = candle_nn::ops::rms_norm(&x, &norms.attn, cfg.rms_eps as f32)?;
             let heads = |w: &QMatMul, n: usize| -> candle_core::Result<Tensor> {
                 linear(w, &h)?
-                    .reshape((batch, seq, n, cfg.head_dim))?
+                    .reshape((1, rows, n, cfg.head_dim))?
                     .transpose(1, 2)?
                     .contiguous()
             };
             let q = candle_nn::rotary_emb::rope_i(&heads(&m.wq, cfg.n_head)?, &cos, &sin)?;
             let k = candle_nn::rotary_emb::rope_i(&heads(&m.wk, cfg.n_kv_head)?, &cos, &sin)?;
             let v = heads(&m.wv, cfg.n_kv_head)?;
-            let (k, v) = match &cache.layers[layer] {
-                Some((kc, vc)) => (Tensor::cat(&[kc, &k], 2)?, Tensor::cat(&[vc, &v], 2)?),
-                None => (k, v),
-            };
-            cache.layers[layer] = Some((k.clone(), v.clone()));
-            let (k, v) = match &pad_kv {
-                Some(z) => (Tensor::cat(&[&k, z], 2)?, Tensor::cat(&[&v, z], 2)?),
-                None => (k, v),
-            };
-            // Grouped-query attention without copying keys: the `group` query heads that
-            // share a key/value head are stacked along the position axis.
-            let q = q.reshape((batch, cfg.n_kv_head, group * seq, cfg.head_dim))?;
-            let kt = k.t()?;
-            let att = (at_least_two_rows(&q, |q| q.matmul(&kt))? * scale)?.broadcast_add(&mask)?;
-            let att = candle_nn::ops::softmax_last_dim(&att)?;
-            let y = weighted_values(&att, &v)?
-                .reshape((batch, cfg.n_head, seq, cfg.head_dim))?
-                .transpose(1, 2)?
-                .reshape((batch * seq, cfg.hidden))?;
+            let mut outputs = Vec::with_capacity(segments.len());
+            for (i, seg) in segments.iter().enumerate() {
+                let n = seg.tokens.len();
+                let take = |t: &Tensor| t.narrow(2, row_start[i], n)?.contiguous();
+                let (ki, vi) = (take(&k)?, take(&v)?);
+                let mut ks: Vec<&Tensor> = Vec::new();
+                let mut vs: Vec<&Tensor> = Vec::new();
+                if let Some((pk, pv)) = &seg.past.layers[layer] {
+                    ks.push(pk);
+                    vs.push(pv);
+                }
+                if let Some(p) = seg.parent {
+                    let (pk, pv) = &new_kv[p][layer];
+                    ks.push(pk);
+                    vs.push(pv);
+                }
+                ks.push(&ki);
+                vs.push(&vi);
+                let keys = first_pos[i] + n;
+                let (mask, width) = &masks[i];
+                let zeros = (*width > keys)
+                    .then(|| {
+                        Tensor::zeros(
+                            (1, cfg.n_kv_head, width - keys, cfg.head_dim),
+                            DType::F32,
+                            &Device::Cpu,
+                        )
+                    })
+                    .transpose()?;
+                if let Some(z) = &zeros {
+                    ks.push(z);
+                    vs.push(z);
+                }
+                let kk = Tensor::cat(&ks, 2)?;
+                let vv = Tensor::cat(&vs, 2)?;
+                // Grouped-query attention without copying keys: the `group` query heads
+                // sharing a key/value head are stacked along the position axis.
+                let qi = take(&q)?.reshape((1, cfg.n_kv_head, group * n, cfg.head_dim))?;
+                let kt = kk.t()?;
+                let att =
+                    (at_least_two_rows(&qi, |q| q.matmul(&kt))? * scale)?.broadcast_add(mask)?;
+                let att = candle_nn::ops::softmax_last_dim(&att)?;
+                outputs.push(
+                    weighted_values(&att, &vv)?
+                        .reshape((1, cfg.n_head, n, cfg.head_dim))?
+                        .transpose(1, 2)?
+                        .reshape((n, cfg.hidden))?,
+                );
+                new_kv[i].push((ki, vi));
+            }
+            let y = Tensor::cat(&outputs, 0)?;
             x = (x + linear(&m.wo, &y)?)?;
             let h = candle_nn::ops::rms_norm(&x, &norms.ffn, cfg.rms_eps as f32)?;
             let ff = (candle_nn::ops::silu(&linear(&m.gate, &h)?)? * linear(&m.up, &h)?)?;
             x = (x + linear(&m.down, &ff)?)?;
         }
-        cache.len += seq;
-        if logits_from >= seq {
-            return Ok(None);
-        }
-        let n = seq - logits_from;
-        let x = x
-            .reshape((batch, seq, cfg.hidden))?
-            .narrow(1, logits_from, n)?
-            .contiguous()?
-            .reshape((batch * n, cfg.hidden))?;
-        let x = candle_nn::ops::rms_norm(&x, &self.output_norm, cfg.rms_eps as f32)?;
-        let logits = linear(&weights.head, &x)?.reshape((batch, n, cfg.vocab))?;
-        Ok(Some(logits.to_dtype(DType::F32)?))
+
+        // Logits for the rows asked for, all through the head at once.
+        let wanted: Vec<Tensor> = segments
+            .iter()
+            .zip(&row_start)
+            .filter(|(s, _)| s.logits_from < s.tokens.len())
+            .map(|(s, &r)| x.narrow(0, r + s.logits_from, s.tokens.len() - s.logits_from))
+            .collect::<candle_core::Result<_>>()?;
+        let mut logits = if wanted.is_empty() {
+            None
+        } else {
+            let h = candle_nn::ops::rms_norm(
+                &Tensor::cat(&wanted, 0)?,
+                &self.output_norm,
+                cfg.rms_eps as f32,
+            )?;
+            Some(linear(&weights.head, &h)?.to_dtype(DType::F32)?)
+        };
+        let mut offset = 0;
+        let outputs = segments
+            .iter()
+            .zip(new_kv)
+            .map(|(s, layers)| {
+                let n = s.tokens.len().saturating_sub(s.logits_from);
+                let l = match (&mut logits, n) {
+                    (Some(all), n) if n > 0 => Some(all.narrow(0, offset, n)?),
+                    _ => None,
+                };
+                offset += n;
+                Ok(SegmentOutput {
+                    logits: l,
+                    kv: SegmentKv {
+                        layers,
+                        len: s.tokens.len(),
+                    },
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(outputs)
     }
 }
 

@@ -59,6 +59,17 @@ fn items() -> Vec<Vec<LoglikelihoodRequest>> {
         ],
         vec![req("", "The quick brown fox jumps over the lazy dog.")],
         vec![req("Question: What is 12 + 30?\nAnswer: ", "42")],
+        // Longer than one 512-token pass: scored in chunks.
+        vec![
+            req(
+                &"The quick brown fox jumps over the lazy dog. ".repeat(60),
+                " The end.",
+            ),
+            req(
+                &"The quick brown fox jumps over the lazy dog. ".repeat(60),
+                &" And again.".repeat(60),
+            ),
+        ],
     ]
 }
 

@@ -144,6 +144,92 @@ fn request_record(requests: &Requests) -> (Option<String>, serde_json::Value) {
     }
 }
 
+/// Log-likelihood samples per model call.
+const SAMPLES_PER_CALL: usize = 16;
+
+/// A model's answers to one sample.
+enum Answer {
+    Loglikelihood(Vec<assay_core::LoglikelihoodResponse>),
+    Generate(assay_core::GenerateResponse),
+    Rolling(assay_core::RollingResponse),
+}
+
+impl Answer {
+    fn to_json(&self) -> serde_json::Value {
+        match self {
+            Answer::Loglikelihood(r) => serde_json::json!(r),
+            Answer::Generate(g) => serde_json::json!(g),
+            Answer::Rolling(r) => serde_json::json!(r),
+        }
+    }
+}
+
+/// Asks the model for the answers of several samples; on failure, says which sample.
+fn answer(
+    model: &dyn LanguageModel,
+    samples: &[(usize, Vec<usize>, Requests)],
+) -> Result<Vec<Answer>, (usize, ModelError)> {
+    let all_loglikelihood = samples
+        .iter()
+        .all(|s| matches!(s.2, Requests::Loglikelihood(_)));
+    if all_loglikelihood {
+        let mut flat = Vec::new();
+        let mut counts = Vec::new();
+        for (_, _, r) in samples {
+            let Requests::Loglikelihood(reqs) = r else {
+                unreachable!()
+            };
+            counts.push(reqs.len());
+            flat.extend(reqs.iter().cloned());
+        }
+        let mut responses = model
+            .loglikelihood(&flat)
+            .map_err(|e| {
+                // Name the sample that holds the request the model refused, if it says.
+                let sample = match &e {
+                    ModelError::BadRequest { index, .. } => counts
+                        .iter()
+                        .scan(0, |acc, c| {
+                            *acc += c;
+                            Some(*acc)
+                        })
+                        .position(|end| *index < end)
+                        .unwrap_or(0),
+                    _ => 0,
+                };
+                (sample, e)
+            })?
+            .into_iter();
+        return Ok(counts
+            .iter()
+            .map(|&n| Answer::Loglikelihood(responses.by_ref().take(n).collect()))
+            .collect());
+    }
+    samples
+        .iter()
+        .enumerate()
+        .map(|(i, (_, _, r))| {
+            Ok(match r {
+                Requests::Loglikelihood(reqs) => {
+                    Answer::Loglikelihood(model.loglikelihood(reqs).map_err(|e| (i, e))?)
+                }
+                Requests::Generate(g) => Answer::Generate(
+                    model
+                        .generate(std::slice::from_ref(g))
+                        .map_err(|e| (i, e))?
+                        .remove(0),
+                ),
+                Requests::Rolling(req) => Answer::Rolling(
+                    model
+                        .loglikelihood_rolling(std::slice::from_ref(req))
+                        .map_err(|e| (i, e))?
+                        .remove(0),
+                ),
+            })
+        })
+        .collect()
+}
+
 /// Runs every task and writes the results. A run interrupted at any point is resumed by
 /// calling this again with the same model, tasks and config.
 pub fn run(
@@ -178,54 +264,62 @@ pub fn run(
         observer.task_started(name, task.len(), done.len());
         let mut writer = journal.writer(name)?;
         for sub in &task.subtasks {
-            for (index, prep) in sub.samples.iter().enumerate() {
-                if done.contains_key(&(sub.name.clone(), index)) {
-                    continue;
-                }
-                let fewshot = task.fewshot_indices(sub, index);
-                let prefix = task.prefix(sub, &fewshot);
-                let requests = task.requests(prep, &prefix, chat_ref);
-                let fail = |source| Error::Model {
+            let pending: Vec<usize> = (0..sub.samples.len())
+                .filter(|&i| !done.contains_key(&(sub.name.clone(), i)))
+                .collect();
+            // Log-likelihood samples go to the model several at a time, so it can pack
+            // them into large passes; each is journaled as soon as its call returns.
+            let per_call = match task.spec.output {
+                assay_tasks::spec::OutputKind::MultipleChoice
+                | assay_tasks::spec::OutputKind::Loglikelihood => SAMPLES_PER_CALL,
+                _ => 1,
+            };
+            for chunk in pending.chunks(per_call) {
+                let prepared: Vec<(usize, Vec<usize>, Requests)> = chunk
+                    .iter()
+                    .map(|&index| {
+                        let fewshot = task.fewshot_indices(sub, index);
+                        let prefix = task.prefix(sub, &fewshot);
+                        let requests = task.requests(&sub.samples[index], &prefix, chat_ref);
+                        (index, fewshot, requests)
+                    })
+                    .collect();
+                let answers = answer(model, &prepared).map_err(|(i, source)| Error::Model {
                     task: name.clone(),
-                    sample: prep.sample.id.clone(),
+                    sample: sub.samples[prepared[i].0].sample.id.clone(),
                     source,
-                };
-                let (responses, score) = match &requests {
-                    Requests::Loglikelihood(reqs) => {
-                        let r = model.loglikelihood(reqs).map_err(fail)?;
-                        let s = assay_tasks::score(&task.spec, prep, Responses::Loglikelihood(&r));
-                        (serde_json::json!(r), s)
-                    }
-                    Requests::Generate(g) => {
-                        let r = model.generate(std::slice::from_ref(g)).map_err(fail)?;
-                        let s = assay_tasks::score(&task.spec, prep, Responses::Generate(&r[0]));
-                        (serde_json::json!(r[0]), s)
-                    }
-                    Requests::Rolling(req) => {
-                        let r = model
-                            .loglikelihood_rolling(std::slice::from_ref(req))
-                            .map_err(fail)?;
-                        let s = assay_tasks::score(&task.spec, prep, Responses::Rolling(&r[0]));
-                        (serde_json::json!(r[0]), s)
-                    }
-                };
-                let (prompt, requests) = request_record(&requests);
-                let record = SampleRecord {
-                    subtask: sub.name.clone(),
-                    index,
-                    id: prep.sample.id.clone(),
-                    line: prep.line,
-                    fewshot,
-                    prompt,
-                    requests,
-                    responses,
-                    target: prep.sample.target.clone(),
-                    score,
-                };
-                writer.append(&record)?;
-                done.insert((sub.name.clone(), index), record);
-                run_count += 1;
-                observer.sample_finished();
+                })?;
+                for ((index, fewshot, requests), responses) in prepared.into_iter().zip(answers) {
+                    let prep = &sub.samples[index];
+                    let score = match &responses {
+                        Answer::Loglikelihood(r) => {
+                            assay_tasks::score(&task.spec, prep, Responses::Loglikelihood(r))
+                        }
+                        Answer::Generate(g) => {
+                            assay_tasks::score(&task.spec, prep, Responses::Generate(g))
+                        }
+                        Answer::Rolling(r) => {
+                            assay_tasks::score(&task.spec, prep, Responses::Rolling(r))
+                        }
+                    };
+                    let (prompt, requests) = request_record(&requests);
+                    let record = SampleRecord {
+                        subtask: sub.name.clone(),
+                        index,
+                        id: prep.sample.id.clone(),
+                        line: prep.line,
+                        fewshot,
+                        prompt,
+                        requests,
+                        responses: responses.to_json(),
+                        target: prep.sample.target.clone(),
+                        score,
+                    };
+                    writer.append(&record)?;
+                    done.insert((sub.name.clone(), index), record);
+                    run_count += 1;
+                    observer.sample_finished();
+                }
             }
         }
         observer.task_finished(name);

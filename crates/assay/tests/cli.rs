@@ -193,14 +193,14 @@ fn a_killed_run_resumes_without_redoing_finished_samples() {
             "--tasks".into(),
             "hellaswag".into(),
             "--limit".into(),
-            "8".into(),
+            "40".into(),
         ]
     };
     let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
         .args(args(out.path()))
         .spawn()
         .unwrap();
-    // Wait for some answers in the journal, then kill -9.
+    // Wait for the first call's answers in the journal (16 samples a call), then kill -9.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
     let journal_lines = || -> usize {
         std::fs::read_dir(out.path())
@@ -217,13 +217,13 @@ fn a_killed_run_resumes_without_redoing_finished_samples() {
             })
             .sum()
     };
-    while journal_lines() < 3 && std::time::Instant::now() < deadline {
+    while journal_lines() < 1 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     child.kill().unwrap();
     child.wait().unwrap();
     let killed_with = journal_lines();
-    assert!(killed_with >= 3, "the run answered nothing in time");
+    assert!(killed_with >= 1, "the run answered nothing in time");
     assert!(
         !out.path()
             .read_dir()
@@ -245,15 +245,18 @@ fn a_killed_run_resumes_without_redoing_finished_samples() {
     assert!(o.status.success());
     let reference = results(&run_dir(reference_out.path()));
     let done = resumed["run"]["samples_resumed"].as_u64().unwrap() as usize;
-    assert!(done >= 3 && done <= killed_with.min(8), "{done}");
+    assert!(
+        done >= killed_with && done < 40,
+        "{done} resumed after {killed_with}"
+    );
     assert_eq!(
         resumed["run"]["samples_run"].as_u64().unwrap() as usize,
-        8 - done
+        40 - done
     );
     assert_eq!(resumed["results"], reference["results"]);
     let a = loglikelihoods(&run_dir(out.path()), "hellaswag");
     let b = loglikelihoods(&run_dir(reference_out.path()), "hellaswag");
-    assert_eq!(a.len(), 32);
+    assert_eq!(a.len(), 160);
     for (x, y) in a.iter().zip(&b) {
         assert!((x - y).abs() < 1e-5);
     }

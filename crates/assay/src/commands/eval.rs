@@ -36,8 +36,9 @@ pub(crate) struct EvalArgs {
     /// Where results go: a directory per run, named after the model and time.
     #[arg(long, default_value = "results")]
     output: PathBuf,
-    /// Sequences per forward pass (scores do not depend on it).
-    #[arg(long, default_value_t = 8)]
+    /// Most sequences (choices) per forward pass; several questions share a pass.
+    /// Scores do not depend on it.
+    #[arg(long, default_value_t = 32)]
     batch_size: usize,
     /// CPU threads (scores do not depend on it). Default: all cores.
     #[arg(long)]
