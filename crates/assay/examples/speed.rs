@@ -1,7 +1,7 @@
 //! Speed of the embedded model, for `bench/run.sh`: HellaSwag items scored per second
 //! (model load excluded) and greedy decoding tokens per second. Prints one JSON object.
 //!
-//! cargo run --release -p assay --example speed -- DATA_DIR ITEMS THREADS
+//! cargo run --release -p assay --example speed -- DATA_DIR ITEMS THREADS [BATCH_SIZE]
 
 use assay_candle::{EmbeddedModel, LoadOptions};
 use assay_core::{GenerateRequest, LanguageModel};
@@ -17,7 +17,14 @@ fn main() -> anyhow::Result<()> {
     unsafe { std::env::set_var("RAYON_NUM_THREADS", threads) };
     let path = assay_fetch::DEFAULT_MODEL.ensure(&mut |l| eprintln!("{l}"))?;
     let t = Instant::now();
-    let model = EmbeddedModel::load(&path, LoadOptions::default())?;
+    let batch_size = args.get(4).map_or(Ok(32), |b| b.parse())?;
+    let model = EmbeddedModel::load(
+        &path,
+        LoadOptions {
+            batch_size,
+            ..LoadOptions::default()
+        },
+    )?;
     let load_s = t.elapsed().as_secs_f64();
     let task = Task::load(
         TaskSource::resolve("hellaswag")?,
@@ -40,21 +47,28 @@ fn main() -> anyhow::Result<()> {
     }
     let (mut tokens, mut correct) = (0usize, 0usize);
     let t = Instant::now();
-    for prep in &sub.samples {
-        let Requests::Loglikelihood(reqs) = task.requests(prep, "", None) else {
-            unreachable!()
-        };
-        let r = model.loglikelihood(&reqs)?;
-        // Useful work: the context once plus every ending.
-        tokens += model.tokenizer.encode(&reqs[0].context)?.len()
-            + r.iter().map(|x| x.tokens).sum::<usize>();
-        let best = r
-            .iter()
-            .enumerate()
-            .max_by(|a, b| a.1.logprob.total_cmp(&b.1.logprob))
-            .unwrap()
-            .0;
-        correct += usize::from(prep.sample.target == assay_core::Target::Index(best));
+    // As `assay eval` does: 16 items per call, which the model packs into passes.
+    for chunk in sub.samples.chunks(16) {
+        let mut flat = Vec::new();
+        for prep in chunk {
+            let Requests::Loglikelihood(reqs) = task.requests(prep, "", None) else {
+                unreachable!()
+            };
+            // Useful work: the context once plus every ending.
+            tokens += model.tokenizer.encode(&reqs[0].context)?.len();
+            flat.extend(reqs);
+        }
+        let r = model.loglikelihood(&flat)?;
+        tokens += r.iter().map(|x| x.tokens).sum::<usize>();
+        for (prep, answers) in chunk.iter().zip(r.chunks(4)) {
+            let best = answers
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.logprob.total_cmp(&b.1.logprob))
+                .unwrap()
+                .0;
+            correct += usize::from(prep.sample.target == assay_core::Target::Index(best));
+        }
     }
     let score_s = t.elapsed().as_secs_f64();
 
@@ -80,6 +94,7 @@ fn main() -> anyhow::Result<()> {
         serde_json::json!({
             "engine": "assay",
             "threads": threads.parse::<usize>()?,
+            "batch_size": batch_size,
             "load_s": load_s,
             "items": items,
             "score_s": score_s,
