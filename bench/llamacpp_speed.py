@@ -84,7 +84,7 @@ def perplexity_run(n):
                          capture_output=True, text=True, check=True)
     elapsed = time.perf_counter() - t
     last = [l for l in out.stdout.splitlines() if re.match(r"^\d+\t", l)]
-    return elapsed, float(last[-1].split("\t")[1]) if last else None
+    return elapsed, float(last[-1].split("\t")[1].rstrip("%")) if last else None
 
 
 small = max(4, items // 10)
