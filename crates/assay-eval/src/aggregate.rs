@@ -112,3 +112,77 @@ pub(crate) fn task_result(
         samples_file: format!("samples/{}.jsonl", spec.name),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use assay_core::{SampleScore, Target};
+    use assay_tasks::TaskSource;
+
+    fn record(values: &[(&str, f64)]) -> SampleRecord {
+        SampleRecord {
+            subtask: "t".into(),
+            index: 0,
+            id: "x".into(),
+            line: 1,
+            fewshot: vec![],
+            prompt: None,
+            requests: serde_json::Value::Null,
+            responses: serde_json::Value::Null,
+            target: Target::Text(String::new()),
+            score: SampleScore {
+                values: values.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+                answer: None,
+                extra: Default::default(),
+            },
+        }
+    }
+
+    fn spec(output: &str, metrics: &str) -> TaskSpec {
+        TaskSource {
+            origin: "test".into(),
+            text: format!(
+                "name = \"t\"\noutput = \"{output}\"\nmetrics = {metrics}\n[data]\npath = \"x\"\nformat = \"jsonl\"\n[prompt]\ninput = \"{{{{ text }}}}\"\ntarget = \"text\"\n"
+            ),
+        }
+        .parse()
+        .unwrap()
+    }
+
+    #[test]
+    fn perplexities_are_ratios_of_sums() {
+        let spec = spec(
+            "loglikelihood_rolling",
+            r#"["word_perplexity", "byte_perplexity", "bits_per_byte"]"#,
+        );
+        let records = [
+            record(&[("loglikelihood", -10.0), ("words", 4.0), ("bytes", 20.0)]),
+            record(&[("loglikelihood", -30.0), ("words", 6.0), ("bytes", 40.0)]),
+        ];
+        let r = task_result(&spec, &["t".into()], &records).unwrap();
+        let get = |name: &str| {
+            r.metrics
+                .iter()
+                .find(|m| m.name == name)
+                .unwrap()
+                .estimate
+                .value
+        };
+        // By hand: total log-likelihood -40 over 10 words and 60 bytes.
+        assert!((get("word_perplexity") - 4.0f64.exp()).abs() < 1e-9);
+        assert!((get("byte_perplexity") - (40.0f64 / 60.0).exp()).abs() < 1e-9);
+        assert!((get("bits_per_byte") - 40.0 / 60.0 / std::f64::consts::LN_2).abs() < 1e-12);
+    }
+
+    #[test]
+    fn loglikelihood_perplexity_is_exp_of_mean_negative_loglikelihood() {
+        let spec = spec("loglikelihood", r#"["perplexity", "acc"]"#);
+        let records = [
+            record(&[("loglikelihood", -1.0), ("acc", 1.0)]),
+            record(&[("loglikelihood", -3.0), ("acc", 0.0)]),
+        ];
+        let r = task_result(&spec, &["t".into()], &records).unwrap();
+        assert!((r.metrics[0].estimate.value - 2.0f64.exp()).abs() < 1e-12);
+        assert_eq!(r.metrics[1].estimate.value, 0.5);
+    }
+}
