@@ -74,6 +74,7 @@ pub struct EmbeddedModel {
     path: PathBuf,
     sha256: String,
     name: String,
+    general_name: Option<String>,
     options: LoadOptions,
     max_length: usize,
     /// The last shared prefix scored and its keys and values: consecutive questions
@@ -135,14 +136,13 @@ impl EmbeddedModel {
             )?),
             None => None,
         };
-        let name = file
-            .opt_string("general.name")
-            .map(str::to_owned)
-            .unwrap_or_else(|| {
-                path.file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            });
+        // The file name says which model and quantisation; `general.name` is kept in the
+        // settings (it is often a training-run label).
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let general_name = file.opt_string("general.name").map(str::to_owned);
         let max_length = options
             .max_length
             .unwrap_or(llama.config.context_length)
@@ -156,6 +156,7 @@ impl EmbeddedModel {
             chat,
             path: path.to_owned(),
             name,
+            general_name,
             options,
             max_length,
             prefix_cache: std::sync::Mutex::new(None),
@@ -584,6 +585,7 @@ impl LanguageModel for EmbeddedModel {
             serde_json::json!(self.decoding_weights().storage),
         );
         settings.insert("max_length".into(), serde_json::json!(self.max_length));
+        settings.insert("general_name".into(), serde_json::json!(self.general_name));
         settings.insert(
             "pre_tokenizer".into(),
             serde_json::json!(self.tokenizer.pre),

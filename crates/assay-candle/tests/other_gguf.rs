@@ -22,7 +22,8 @@ fn a_different_llama_gguf_scores_consistently() {
     };
     let m = load(4);
     let id = m.identity();
-    assert_eq!(id.name, "tiny-random-llama");
+    assert_eq!(id.name, "tiny-llama");
+    assert_eq!(id.settings["general_name"], "tiny-random-llama");
     assert_eq!(id.settings["config"]["n_kv_head"], 2);
     let reqs: Vec<_> = [" red", " green and blue", " 12345"]
         .iter()
