@@ -3,8 +3,10 @@
 //! candle's stock `quantized_llama` returns only the last position's logits and keeps its
 //! KV cache inside the model. An evaluator needs logits at every continuation position and
 //! one context's cache shared by all the choices of a question, so this file keeps the
-//! weights immutable ([`Llama`]) and the cache outside ([`KvCache`]): a cache can be
-//! cloned (tensors are reference-counted) and expanded to a batch.
+//! weights immutable ([`Llama`]) and the cache outside ([`KvCache`]; cloning it is cheap,
+//! its tensors are reference-counted). [`Llama::forward_segments`] runs many sequences in
+//! one pass: a question's context as one segment and each choice as a segment that
+//! continues it.
 //!
 //! Weights are held in up to two formats chosen at load ([`Weights`]): candle has no SIMD
 //! kernel for Q4_1, so the shipped blocks are converted once, to f32 (fast for many
