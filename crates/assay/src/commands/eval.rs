@@ -1,16 +1,17 @@
-use anyhow::{Context, Result, bail};
-use assay_candle::{EmbeddedModel, LoadOptions, WeightFormat};
+use super::model::{EmbeddedArgs, RemoteArgs, recorded_command};
+use anyhow::{Result, bail};
 use assay_tasks::{Selection, Task, TaskSource};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args)]
 pub(crate) struct EvalArgs {
-    /// A GGUF file (llama family), or `default` for the embedded SmolLM2-135M-Instruct.
-    #[arg(long, default_value = "default")]
-    model: String,
+    #[command(flatten)]
+    model: EmbeddedArgs,
+    #[command(flatten, next_help_heading = "Remote models (--model openai:NAME)")]
+    remote: RemoteArgs,
     /// Comma-separated task names (`assay tasks` lists them) or task files (`.toml`).
     #[arg(
         long,
@@ -36,35 +37,15 @@ pub(crate) struct EvalArgs {
     /// Where results go: a directory per run, named after the model and time.
     #[arg(long, default_value = "results")]
     output: PathBuf,
-    /// Most sequences (choices) per forward pass; several questions share a pass.
-    /// Scores do not depend on it.
-    #[arg(long, default_value_t = 32)]
-    batch_size: usize,
     /// CPU threads (scores do not depend on it). Default: all cores.
     #[arg(long)]
     threads: Option<usize>,
-    /// Weight formats held in memory.
-    #[arg(long, value_enum, default_value_t = Weights::Auto)]
-    weights: Weights,
-    /// Longest sequence scored, in tokens (default: the model's context length).
-    #[arg(long)]
-    max_length: Option<usize>,
     /// Wrap prompts in the model's chat template.
     #[arg(long)]
     apply_chat_template: bool,
     /// Also print each subtask's row (MMLU's subjects).
     #[arg(long)]
     show_subtasks: bool,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum Weights {
-    /// f32 for scoring and prompt processing, Q8_0 for decoding.
-    Auto,
-    F32,
-    #[value(name = "q8_0")]
-    Q8_0,
-    Native,
 }
 
 struct Bar {
@@ -97,9 +78,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
     if threads == 0 {
         bail!("--threads must be at least 1");
     }
-    if args.batch_size == 0 {
-        bail!("--batch-size must be at least 1");
-    }
+    args.model.check()?;
     // candle and rayon read this once, when their thread pool starts: before any work.
     // SAFETY: no other thread exists yet.
     unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
@@ -129,37 +108,21 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         })
         .collect::<Result<Vec<_>>>()?;
 
-    let model_path = if args.model == "default" {
-        super::fetch()?
-    } else {
-        PathBuf::from(&args.model)
-    };
-    let options = LoadOptions {
-        weights: match args.weights {
-            Weights::Auto => WeightFormat::Auto,
-            Weights::F32 => WeightFormat::F32,
-            Weights::Q8_0 => WeightFormat::Q8_0,
-            Weights::Native => WeightFormat::Native,
-        },
-        batch_size: args.batch_size,
-        max_length: args.max_length,
-    };
-    let model = EmbeddedModel::load(&model_path, options)
-        .with_context(|| format!("loading model `{}`", model_path.display()))?;
+    let model = args.model.load(&args.remote)?;
     let config = assay_eval::RunConfig {
         output_dir: args.output.clone(),
         apply_chat_template: args.apply_chat_template,
         selection: selection_text,
-        command: std::env::args().collect(),
+        command: recorded_command(),
         threads,
-        batch_size: args.batch_size,
+        batch_size: args.model.batch_size,
         assay_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_revision: env!("ASSAY_GIT_REVISION").to_owned(),
     };
     let mut bar = Bar {
         bar: ProgressBar::hidden(),
     };
-    let finished = assay_eval::run(&model, &tasks, &config, &mut bar)?;
+    let finished = assay_eval::run(model.as_ref(), &tasks, &config, &mut bar)?;
     println!(
         "{}",
         assay_eval::report::markdown(&finished.results, args.show_subtasks)
@@ -169,6 +132,25 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         finished.results.spec.model.name,
         finished.results.spec.model.sha256.as_deref().unwrap_or("-")
     );
+    if let Some(u) = &finished.results.run.model_usage {
+        let n = |k: &str| u.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
+        let retries: u64 = u
+            .get("retries")
+            .and_then(|r| r.as_object())
+            .map_or(0, |r| r.values().filter_map(|v| v.as_u64()).sum());
+        let cost = u
+            .get("cost_usd")
+            .and_then(|v| v.as_f64())
+            .map_or(String::new(), |c| format!(", cost ${c:.4}"));
+        println!(
+            "requests: {} answered, {} from cache, {} retries; tokens: {} prompt, {} completion{cost}",
+            n("answered"),
+            n("cache_hits"),
+            retries,
+            n("prompt_tokens"),
+            n("completion_tokens"),
+        );
+    }
     println!("results: {}", finished.dir.join("results.json").display());
     Ok(ExitCode::SUCCESS)
 }

@@ -1,4 +1,7 @@
+pub(crate) mod cache;
 pub(crate) mod eval;
+pub(crate) mod model;
+pub(crate) mod serve;
 
 use anyhow::Result;
 use std::path::PathBuf;

@@ -1,0 +1,12 @@
+//! The OpenAI-compatible API: wire types ([`protocol`], shared with `assay serve`) and a
+//! client backend ([`OpenAiModel`]) that evaluates any model an OpenAI-compatible
+//! server serves.
+
+mod client;
+mod limiter;
+pub mod protocol;
+
+pub use client::{
+    ApiKey, Capabilities, ClientConfig, ClientError, GenerationApi, OpenAiModel, Price,
+    UsageReport, redact_url,
+};

@@ -1,0 +1,747 @@
+//! `assay serve`: the embedded model behind an OpenAI-compatible HTTP API, so that other
+//! tools (lm-evaluation-harness's `local-completions`, promptfoo, inspect, assay's own
+//! client) can evaluate it.
+//!
+//! Endpoints: `/v1/models`, `/v1/completions` (text or token-id prompts, one or many;
+//! `echo` + `logprobs` for log-likelihood scoring; streaming), `/v1/chat/completions`
+//! (the model's chat template; streaming), and vLLM's `/tokenize`, `/detokenize` and
+//! `/tokenizer_info`, which lm-evaluation-harness uses as a remote tokenizer.
+//!
+//! One worker thread owns the model. Requests queue for it; scoring requests that are
+//! waiting together run as one batch (the segment machinery packs them into shared
+//! forward passes), generations run one at a time. A score does not depend on which
+//! requests shared a batch (the embedded model's invariance), so concurrency never
+//! changes an answer.
+
+use assay_candle::{EmbeddedModel, TokenScore};
+use assay_core::{
+    ChatMessage as CoreChatMessage, GenerateRequest, GenerateResponse, LanguageModel,
+};
+use assay_openai::protocol::{
+    ChatChoice, ChatChunk, ChatChunkChoice, ChatDelta, ChatMessage, ChatRequest, ChatResponse,
+    CompletionChoice, CompletionLogprobs, CompletionRequest, CompletionResponse, DetokenizeRequest,
+    DetokenizeResponse, ErrorBody, ErrorDetail, ModelCard, ModelList, Prompt, TokenizeRequest,
+    TokenizeResponse, Usage,
+};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::mpsc;
+use tokio::sync::{mpsc as tmpsc, oneshot};
+
+/// Most scoring requests run together in one batch.
+const MAX_BATCH: usize = 64;
+
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The model id clients ask for.
+    pub served_name: String,
+    /// When set, every request must carry `Authorization: Bearer <key>`.
+    pub api_key: Option<String>,
+}
+
+enum Job {
+    Score {
+        prompts: Vec<Vec<u32>>,
+        reply: oneshot::Sender<Result<Vec<Vec<TokenScore>>, String>>,
+    },
+    Generate {
+        request: GenerateRequest,
+        stream: Option<tmpsc::UnboundedSender<String>>,
+        reply: oneshot::Sender<Result<(GenerateResponse, Option<String>), String>>,
+    },
+}
+
+struct AppState {
+    model: Arc<EmbeddedModel>,
+    config: ServeConfig,
+    jobs: std::sync::Mutex<mpsc::Sender<Job>>,
+    created: u64,
+}
+
+/// Starts the model worker and returns the router.
+pub fn router(model: Arc<EmbeddedModel>, config: ServeConfig) -> Router {
+    let (tx, rx) = mpsc::channel::<Job>();
+    let worker_model = model.clone();
+    std::thread::Builder::new()
+        .name("assay-model".into())
+        .spawn(move || worker(&worker_model, rx))
+        .expect("the model thread starts");
+    let state = Arc::new(AppState {
+        model,
+        config,
+        jobs: std::sync::Mutex::new(tx),
+        created: time::OffsetDateTime::now_utc().unix_timestamp() as u64,
+    });
+    Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/v1/models", get(models))
+        .route("/v1/completions", post(completions))
+        .route("/v1/chat/completions", post(chat_completions))
+        .route("/tokenize", post(tokenize))
+        .route("/detokenize", post(detokenize))
+        .route("/tokenizer_info", get(tokenizer_info))
+        .with_state(state)
+}
+
+/// The model thread: takes every job waiting, runs the scoring jobs as one batch, then
+/// the generations in arrival order.
+fn worker(model: &EmbeddedModel, rx: mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        while jobs.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => jobs.push(j),
+                Err(_) => break,
+            }
+        }
+        let mut prompts = Vec::new();
+        let mut replies = Vec::new();
+        let mut generations = Vec::new();
+        for job in jobs {
+            match job {
+                Job::Score { prompts: p, reply } => {
+                    replies.push((p.len(), reply));
+                    prompts.extend(p);
+                }
+                g @ Job::Generate { .. } => generations.push(g),
+            }
+        }
+        if !prompts.is_empty() {
+            match model.prompt_logprobs(&prompts) {
+                Ok(scores) => {
+                    let mut scores = scores.into_iter();
+                    for (n, reply) in replies {
+                        let _ = reply.send(Ok(scores.by_ref().take(n).collect()));
+                    }
+                }
+                Err(e) if replies.len() > 1 => {
+                    // One bad prompt must not fail the others: run each alone.
+                    let _ = e;
+                    let mut offset = 0;
+                    for (n, reply) in replies {
+                        let mine = &prompts[offset..offset + n];
+                        offset += n;
+                        let _ = reply.send(model.prompt_logprobs(mine).map_err(|e| e.to_string()));
+                    }
+                }
+                Err(e) => {
+                    for (_, reply) in replies {
+                        let _ = reply.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+        for job in generations {
+            if let Job::Generate {
+                request,
+                stream,
+                reply,
+            } = job
+            {
+                let result = model
+                    .generate_streaming(&request, &mut |piece| {
+                        if let Some(s) = &stream {
+                            let _ = s.send(piece.to_owned());
+                        }
+                    })
+                    .map_err(|e| e.to_string());
+                let _ = reply.send(result);
+            }
+        }
+    }
+}
+
+/// An OpenAI-style error response.
+struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn bad_request(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            kind: "invalid_request_error",
+            message: message.into(),
+        }
+    }
+
+    fn internal(message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            kind: "server_error",
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                message: self.message,
+                kind: self.kind.into(),
+                code: None,
+            },
+        };
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+impl AppState {
+    fn check(&self, headers: &HeaderMap, model: Option<&str>) -> Result<(), ApiError> {
+        if let Some(key) = &self.config.api_key {
+            let given = headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .unwrap_or("");
+            // Compare in time independent of where the strings differ.
+            let same = given.len() == key.len()
+                && given
+                    .bytes()
+                    .zip(key.bytes())
+                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                    == 0;
+            if !same {
+                return Err(ApiError {
+                    status: StatusCode::UNAUTHORIZED,
+                    kind: "invalid_request_error",
+                    message: "invalid or missing API key".into(),
+                });
+            }
+        }
+        if let Some(m) = model
+            && m != self.config.served_name
+        {
+            return Err(ApiError {
+                status: StatusCode::NOT_FOUND,
+                kind: "invalid_request_error",
+                message: format!(
+                    "The model `{m}` does not exist; this server serves `{}`",
+                    self.config.served_name
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    fn submit(&self, job: Job) -> Result<(), ApiError> {
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .send(job)
+            .map_err(|_| ApiError::internal("the model worker has stopped"))
+    }
+
+    async fn score(&self, prompts: Vec<Vec<u32>>) -> Result<Vec<Vec<TokenScore>>, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Score { prompts, reply })?;
+        rx.await
+            .map_err(|_| ApiError::internal("the model worker stopped"))?
+            .map_err(ApiError::bad_request)
+    }
+
+    fn token_string(&self, id: u32) -> String {
+        String::from_utf8_lossy(&self.model.tokenizer.token_bytes(id)).into_owned()
+    }
+}
+
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+}
+
+fn now() -> u64 {
+    time::OffsetDateTime::now_utc().unix_timestamp() as u64
+}
+
+fn request_id(prefix: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    format!("{prefix}-{}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+async fn models(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.check(&headers, None)?;
+    Ok(axum::Json(ModelList {
+        object: "list".into(),
+        data: vec![ModelCard {
+            id: state.config.served_name.clone(),
+            object: "model".into(),
+            created: state.created,
+            owned_by: "assay".into(),
+        }],
+    })
+    .into_response())
+}
+
+async fn tokenize(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    state.check(&headers, None)?;
+    let req: TokenizeRequest = parse(&body)?;
+    let tokens = state
+        .model
+        .tokenize(&req.prompt, req.add_special_tokens.unwrap_or(true))
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(axum::Json(TokenizeResponse {
+        count: tokens.len(),
+        tokens,
+        max_model_len: state.model.max_length(),
+    })
+    .into_response())
+}
+
+async fn detokenize(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    state.check(&headers, None)?;
+    let req: DetokenizeRequest = parse(&body)?;
+    if let Some(bad) = req
+        .tokens
+        .iter()
+        .find(|&&t| t as usize >= state.model.tokenizer.vocab_size)
+    {
+        return Err(ApiError::bad_request(format!(
+            "token id {bad} is outside the vocabulary"
+        )));
+    }
+    let prompt = state
+        .model
+        .detokenize(&req.tokens)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(axum::Json(DetokenizeResponse { prompt }).into_response())
+}
+
+async fn tokenizer_info(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    state.check(&headers, None)?;
+    let t = &state.model.tokenizer;
+    let text = |id: Option<u32>| id.and_then(|i| t.token_text(i)).map(str::to_owned);
+    Ok(axum::Json(serde_json::json!({
+        "eos_token": text(t.eos_token),
+        "bos_token": text(t.bos_token),
+        "pad_token": text(t.eos_token),
+        "chat_template": state.model.chat_template_source(),
+        "model_max_length": state.model.max_length(),
+        "add_bos_token": t.add_bos,
+    }))
+    .into_response())
+}
+
+/// A prompt as the model sees it: its tokens, and how many leading tokens were added by
+/// the server (a BOS), which take no room in the text.
+struct PromptTokens {
+    tokens: Vec<u32>,
+    added: usize,
+}
+
+fn prompts(state: &AppState, prompt: Prompt) -> Result<Vec<PromptTokens>, ApiError> {
+    let encode = |text: &str| -> Result<PromptTokens, ApiError> {
+        let tokens = state
+            .model
+            .tokenize(text, true)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let bare = state
+            .model
+            .tokenize(text, false)
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        Ok(PromptTokens {
+            added: tokens.len() - bare.len(),
+            tokens,
+        })
+    };
+    let check = |tokens: Vec<u32>| -> Result<PromptTokens, ApiError> {
+        if let Some(bad) = tokens
+            .iter()
+            .find(|&&t| t as usize >= state.model.tokenizer.vocab_size)
+        {
+            return Err(ApiError::bad_request(format!(
+                "token id {bad} is outside the vocabulary"
+            )));
+        }
+        Ok(PromptTokens { tokens, added: 0 })
+    };
+    let list = match prompt {
+        Prompt::Text(t) => vec![encode(&t)?],
+        Prompt::Texts(ts) => ts.iter().map(|t| encode(t)).collect::<Result<_, _>>()?,
+        Prompt::Tokens(t) => vec![check(t)?],
+        Prompt::TokenLists(ls) => ls.into_iter().map(check).collect::<Result<_, _>>()?,
+    };
+    if list.is_empty() {
+        return Err(ApiError::bad_request("the prompt is empty"));
+    }
+    Ok(list)
+}
+
+/// Per-token detail in the legacy completions format: token strings, log-probabilities
+/// (none for the first token), the top alternative, and character offsets.
+fn logprobs_detail(
+    state: &AppState,
+    tokens: &[u32],
+    scores: &[TokenScore],
+    added: usize,
+) -> CompletionLogprobs {
+    let mut out = CompletionLogprobs::default();
+    let mut bytes: Vec<u8> = Vec::new();
+    for (i, &t) in tokens.iter().enumerate() {
+        // The offset counts the characters of the text before this token; a token that
+        // starts inside a character is placed at that character.
+        let valid = match std::str::from_utf8(&bytes) {
+            Ok(s) => s.chars().count(),
+            Err(e) => {
+                std::str::from_utf8(&bytes[..e.valid_up_to()]).map_or(0, |s| s.chars().count())
+            }
+        };
+        out.text_offset.push(valid);
+        out.tokens.push(state.token_string(t));
+        if i >= added {
+            bytes.extend(state.model.tokenizer.token_bytes(t));
+        }
+        if i == 0 {
+            out.token_logprobs.push(None);
+            out.top_logprobs.push(None);
+        } else {
+            let s = scores[i - 1];
+            out.token_logprobs.push(Some(s.logprob));
+            let mut top = BTreeMap::new();
+            top.insert(state.token_string(s.top_token), s.top_logprob);
+            out.top_logprobs.push(Some(top));
+        }
+    }
+    out
+}
+
+async fn completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: CompletionRequest = parse(&body)?;
+    state.check(&headers, Some(&req.model))?;
+    let prompts = prompts(&state, req.prompt.clone())?;
+    let max_tokens = req.max_tokens.unwrap_or(16);
+    let temperature = req.temperature.unwrap_or(1.0);
+    let until = req.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
+    let id = request_id("cmpl");
+
+    if req.stream {
+        if prompts.len() != 1 || req.echo || req.logprobs.is_some() {
+            return Err(ApiError::bad_request(
+                "streaming takes one prompt, without echo or logprobs",
+            ));
+        }
+        let context = state
+            .model
+            .detokenize(&prompts[0].tokens[prompts[0].added..])
+            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let request = GenerateRequest {
+            context,
+            until,
+            max_tokens,
+            temperature,
+            seed: req.seed,
+        };
+        let model_name = state.config.served_name.clone();
+        let created = now();
+        let chunk = move |text: String, finish: Option<String>| {
+            serde_json::json!({
+                "id": id, "object": "text_completion", "created": created, "model": model_name,
+                "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish}],
+            })
+        };
+        return stream_generation(&state, request, chunk);
+    }
+
+    let mut choices = Vec::with_capacity(prompts.len());
+    let (mut prompt_tokens, mut completion_tokens) = (0u64, 0u64);
+    let echo_one_greedy =
+        req.echo && req.logprobs.is_some() && max_tokens <= 1 && temperature <= 0.0;
+    if echo_one_greedy {
+        // Log-likelihood scoring: every prompt token's log-probability, plus (when one
+        // token is asked for) the greedy next token, read off one more scored row. All
+        // the prompts of this request go to the model as one batch.
+        let dummy = 0;
+        let inputs: Vec<Vec<u32>> = prompts
+            .iter()
+            .map(|p| {
+                let mut t = p.tokens.clone();
+                if max_tokens == 1 {
+                    t.push(dummy);
+                }
+                t
+            })
+            .collect();
+        let scores = state.score(inputs).await?;
+        for (index, (p, mut s)) in prompts.iter().zip(scores).enumerate() {
+            prompt_tokens += p.tokens.len() as u64;
+            let mut tokens = p.tokens.clone();
+            let mut text = String::new();
+            let mut finish = "length";
+            if max_tokens == 1 {
+                let last = s.last_mut().expect("a dummy row was scored");
+                let next = last.top_token;
+                if state.model.tokenizer.end_of_generation.contains(&next) {
+                    s.pop();
+                    finish = "stop";
+                } else {
+                    last.token = next;
+                    last.logprob = last.top_logprob;
+                    tokens.push(next);
+                    text = state.model.detokenize(&[next]).unwrap_or_default();
+                    completion_tokens += 1;
+                }
+            }
+            let detail = logprobs_detail(&state, &tokens, &s, p.added);
+            let prompt_text = state
+                .model
+                .detokenize(&p.tokens[p.added..])
+                .unwrap_or_default();
+            choices.push(CompletionChoice {
+                index,
+                text: format!("{prompt_text}{text}"),
+                logprobs: Some(detail),
+                finish_reason: Some(finish.into()),
+                stop_reason: None,
+            });
+        }
+    } else {
+        for (index, p) in prompts.iter().enumerate() {
+            let context = state
+                .model
+                .detokenize(&p.tokens[p.added..])
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let request = GenerateRequest {
+                context: context.clone(),
+                until: until.clone(),
+                max_tokens,
+                temperature,
+                seed: req.seed,
+            };
+            let (reply, rx) = oneshot::channel();
+            state.submit(Job::Generate {
+                request,
+                stream: None,
+                reply,
+            })?;
+            let (answer, matched) = rx
+                .await
+                .map_err(|_| ApiError::internal("the model worker stopped"))?
+                .map_err(ApiError::bad_request)?;
+            prompt_tokens += p.tokens.len() as u64;
+            completion_tokens += answer.tokens as u64;
+            let logprobs = match req.logprobs {
+                Some(_) => {
+                    // Score the prompt followed by the answer's tokens.
+                    let answer_tokens = state
+                        .model
+                        .tokenize(&answer.text, false)
+                        .map_err(|e| ApiError::internal(e.to_string()))?;
+                    let mut all = p.tokens.clone();
+                    all.extend(&answer_tokens);
+                    let scores = state.score(vec![all.clone()]).await?.remove(0);
+                    let mut detail = logprobs_detail(&state, &all, &scores, p.added);
+                    if !req.echo {
+                        let n = p.tokens.len();
+                        let base = context.chars().count();
+                        detail.tokens.drain(..n);
+                        detail.token_logprobs.drain(..n);
+                        detail.top_logprobs.drain(..n);
+                        detail.text_offset.drain(..n);
+                        for o in &mut detail.text_offset {
+                            *o -= base.min(*o);
+                        }
+                    }
+                    Some(detail)
+                }
+                None => None,
+            };
+            choices.push(CompletionChoice {
+                index,
+                text: if req.echo {
+                    format!("{context}{}", answer.text)
+                } else {
+                    answer.text.clone()
+                },
+                logprobs,
+                finish_reason: Some(finish_reason(&answer).into()),
+                stop_reason: matched.map(serde_json::Value::String),
+            });
+        }
+    }
+    Ok(axum::Json(CompletionResponse {
+        id: request_id("cmpl"),
+        object: "text_completion".into(),
+        created: now(),
+        model: state.config.served_name.clone(),
+        choices,
+        usage: Some(Usage {
+            prompt_tokens,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
+        }),
+    })
+    .into_response())
+}
+
+fn finish_reason(answer: &GenerateResponse) -> &'static str {
+    match answer.finish_reason {
+        assay_core::FinishReason::Length => "length",
+        assay_core::FinishReason::ContentFilter => "content_filter",
+        _ => "stop",
+    }
+}
+
+/// Streams a generation as server-sent events, one `chunk` per piece of text, then a
+/// final chunk with the finish reason and `[DONE]`.
+fn stream_generation<F>(
+    state: &AppState,
+    request: GenerateRequest,
+    chunk: F,
+) -> Result<Response, ApiError>
+where
+    F: Fn(String, Option<String>) -> serde_json::Value + Send + 'static,
+{
+    let (pieces, mut pieces_rx) = tmpsc::unbounded_channel::<String>();
+    let (reply, reply_rx) = oneshot::channel();
+    state.submit(Job::Generate {
+        request,
+        stream: Some(pieces),
+        reply,
+    })?;
+    let (events, events_rx) = tmpsc::unbounded_channel::<Result<Event, Infallible>>();
+    tokio::spawn(async move {
+        let send =
+            |value: serde_json::Value| events.send(Ok(Event::default().data(value.to_string())));
+        while let Some(piece) = pieces_rx.recv().await {
+            if send(chunk(piece, None)).is_err() {
+                return;
+            }
+        }
+        // After an error the stream ends without `[DONE]`, which clients read as a
+        // failed request.
+        if let Ok(Ok((answer, _))) = reply_rx.await {
+            let _ = send(chunk(String::new(), Some(finish_reason(&answer).into())));
+            let _ = events.send(Ok(Event::default().data("[DONE]")));
+        }
+    });
+    Ok(
+        Sse::new(tokio_stream::wrappers::UnboundedReceiverStream::new(
+            events_rx,
+        ))
+        .into_response(),
+    )
+}
+
+async fn chat_completions(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let req: ChatRequest = parse(&body)?;
+    state.check(&headers, Some(&req.model))?;
+    if req.messages.is_empty() {
+        return Err(ApiError::bad_request("`messages` is empty"));
+    }
+    let messages: Vec<CoreChatMessage> = req
+        .messages
+        .iter()
+        .map(|m| CoreChatMessage {
+            role: m.role.clone(),
+            content: m.content.clone().unwrap_or_default(),
+        })
+        .collect();
+    let context = state
+        .model
+        .apply_chat_template(&messages)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let request = GenerateRequest {
+        context,
+        until: req.stop.clone().map(|s| s.into_vec()).unwrap_or_default(),
+        max_tokens: req.max_completion_tokens.or(req.max_tokens).unwrap_or(512),
+        temperature: req.temperature.unwrap_or(1.0),
+        seed: req.seed,
+    };
+    let id = request_id("chatcmpl");
+    let model_name = state.config.served_name.clone();
+    let created = now();
+    if req.stream {
+        let first = std::sync::atomic::AtomicBool::new(true);
+        return stream_generation(&state, request, move |piece, finish| {
+            let role = first
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+                .then(|| "assistant".to_owned());
+            serde_json::to_value(ChatChunk {
+                id: id.clone(),
+                object: "chat.completion.chunk".into(),
+                created,
+                model: model_name.clone(),
+                choices: vec![ChatChunkChoice {
+                    index: 0,
+                    delta: ChatDelta {
+                        role,
+                        content: (finish.is_none()).then_some(piece),
+                    },
+                    finish_reason: finish,
+                }],
+            })
+            .expect("chunks serialize")
+        });
+    }
+    let prompt_tokens = state
+        .model
+        .tokenize(&request.context, true)
+        .map_or(0, |t| t.len()) as u64;
+    let (reply, rx) = oneshot::channel();
+    state.submit(Job::Generate {
+        request,
+        stream: None,
+        reply,
+    })?;
+    let (answer, matched) = rx
+        .await
+        .map_err(|_| ApiError::internal("the model worker stopped"))?
+        .map_err(ApiError::bad_request)?;
+    Ok(axum::Json(ChatResponse {
+        id,
+        object: "chat.completion".into(),
+        created,
+        model: model_name,
+        choices: vec![ChatChoice {
+            index: 0,
+            message: ChatMessage {
+                role: "assistant".into(),
+                content: Some(answer.text.clone()),
+                reasoning_content: None,
+                reasoning: None,
+            },
+            finish_reason: Some(finish_reason(&answer).into()),
+            stop_reason: matched.map(serde_json::Value::String),
+        }],
+        usage: Some(Usage {
+            prompt_tokens,
+            completion_tokens: answer.tokens as u64,
+            total_tokens: prompt_tokens + answer.tokens as u64,
+        }),
+    })
+    .into_response())
+}

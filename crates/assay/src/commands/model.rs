@@ -1,0 +1,195 @@
+//! Choosing and loading the model a command runs: the embedded GGUF backend, or any
+//! OpenAI-compatible server (`--model openai:NAME`).
+
+use anyhow::{Context, Result, bail};
+use assay_candle::{EmbeddedModel, LoadOptions, WeightFormat};
+use assay_core::LanguageModel;
+use assay_openai::{ApiKey, ClientConfig, GenerationApi, OpenAiModel, Price};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[derive(Args, Clone)]
+pub(crate) struct EmbeddedArgs {
+    /// A GGUF file (llama family), `default` for the embedded SmolLM2-135M-Instruct, or
+    /// `openai:NAME` for model NAME on an OpenAI-compatible server (see --base-url).
+    #[arg(long, default_value = "default")]
+    pub(crate) model: String,
+    /// Most sequences (choices) per forward pass; several questions share a pass.
+    /// Scores do not depend on it.
+    #[arg(long, default_value_t = 32)]
+    pub(crate) batch_size: usize,
+    /// Weight formats held in memory.
+    #[arg(long, value_enum, default_value_t = Weights::Auto)]
+    pub(crate) weights: Weights,
+    /// Longest sequence scored, in tokens (default: the model's context length).
+    #[arg(long)]
+    pub(crate) max_length: Option<usize>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Weights {
+    /// f32 for scoring and prompt processing, Q8_0 for decoding.
+    Auto,
+    F32,
+    #[value(name = "q8_0")]
+    Q8_0,
+    Native,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub(crate) enum Api {
+    /// Completions if the server has them, else chat completions.
+    Auto,
+    Completions,
+    Chat,
+}
+
+/// Options of `--model openai:NAME`.
+#[derive(Args, Clone)]
+pub(crate) struct RemoteArgs {
+    /// Base URL of the OpenAI-compatible API, with its version prefix.
+    #[arg(
+        long,
+        env = "OPENAI_BASE_URL",
+        default_value = "https://api.openai.com/v1"
+    )]
+    pub(crate) base_url: String,
+    /// Environment variable holding the API key (the key itself never goes on the
+    /// command line, in logs or in results). Unset or empty: no key is sent.
+    #[arg(long, default_value = "OPENAI_API_KEY")]
+    pub(crate) api_key_env: String,
+    /// Endpoint for generation.
+    #[arg(long, value_enum, default_value_t = Api::Auto)]
+    pub(crate) api: Api,
+    /// Most requests in flight; the client starts lower and adapts (halves on 429).
+    #[arg(long, default_value_t = 64)]
+    pub(crate) concurrency: usize,
+    /// Requests in flight at the start.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) initial_concurrency: usize,
+    /// Retries per request after the first attempt.
+    #[arg(long, default_value_t = 8)]
+    pub(crate) max_retries: u32,
+    /// Limit on one attempt (e.g. 120s, 5m).
+    #[arg(long, default_value = "120s", value_parser = assay_cache::parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Limit on one request with all its retries (e.g. 10m).
+    #[arg(long, default_value = "10m", value_parser = assay_cache::parse_duration)]
+    pub(crate) deadline: Duration,
+    /// Response cache file (default: responses.sqlite in assay's cache directory).
+    #[arg(long, env = "ASSAY_RESPONSE_CACHE")]
+    pub(crate) cache: Option<PathBuf>,
+    /// Do not read or write the response cache.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+    /// Price of a million prompt tokens, for cost accounting.
+    #[arg(long, requires = "price_output")]
+    pub(crate) price_input: Option<f64>,
+    /// Price of a million completion tokens.
+    #[arg(long, requires = "price_input")]
+    pub(crate) price_output: Option<f64>,
+}
+
+pub(crate) fn default_cache_path() -> PathBuf {
+    assay_fetch::cache_dir().join("responses.sqlite")
+}
+
+impl EmbeddedArgs {
+    pub(crate) fn check(&self) -> Result<()> {
+        if self.batch_size == 0 {
+            bail!("--batch-size must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn load_embedded(&self) -> Result<EmbeddedModel> {
+        self.check()?;
+        let path = if self.model == "default" {
+            super::fetch()?
+        } else {
+            PathBuf::from(&self.model)
+        };
+        let options = LoadOptions {
+            weights: match self.weights {
+                Weights::Auto => WeightFormat::Auto,
+                Weights::F32 => WeightFormat::F32,
+                Weights::Q8_0 => WeightFormat::Q8_0,
+                Weights::Native => WeightFormat::Native,
+            },
+            batch_size: self.batch_size,
+            max_length: self.max_length,
+        };
+        EmbeddedModel::load(&path, options)
+            .with_context(|| format!("loading model `{}`", path.display()))
+    }
+
+    /// The model the command names: embedded, or remote when `openai:NAME`.
+    pub(crate) fn load(&self, remote: &RemoteArgs) -> Result<Box<dyn LanguageModel>> {
+        match self.model.strip_prefix("openai:") {
+            Some(name) => Ok(Box::new(remote.connect(name)?)),
+            None => Ok(Box::new(self.load_embedded()?)),
+        }
+    }
+}
+
+impl RemoteArgs {
+    pub(crate) fn connect(&self, name: &str) -> Result<OpenAiModel> {
+        if name.is_empty() {
+            bail!("--model openai:NAME needs the model's name after `openai:`");
+        }
+        if self.concurrency == 0 || self.initial_concurrency == 0 {
+            bail!("--concurrency and --initial-concurrency must be at least 1");
+        }
+        let mut config = ClientConfig::new(&self.base_url, name);
+        config.api_key = std::env::var(&self.api_key_env).ok().and_then(ApiKey::new);
+        config.generation_api = match self.api {
+            Api::Auto => GenerationApi::Auto,
+            Api::Completions => GenerationApi::Completions,
+            Api::Chat => GenerationApi::Chat,
+        };
+        config.max_concurrency = self.concurrency;
+        config.initial_concurrency = self.initial_concurrency.min(self.concurrency);
+        config.max_retries = self.max_retries;
+        config.attempt_timeout = self.timeout;
+        config.request_deadline = self.deadline;
+        config.price = self.price_input.zip(self.price_output).map(|(i, o)| Price {
+            input_per_million: i,
+            output_per_million: o,
+        });
+        let cache = if self.no_cache {
+            None
+        } else {
+            let path = self.cache.clone().unwrap_or_else(default_cache_path);
+            Some(Arc::new(assay_cache::ResponseCache::open(&path)?))
+        };
+        let model = OpenAiModel::connect(config, cache)?;
+        let caps = model.capabilities();
+        if !caps.prompt_logprobs {
+            eprintln!(
+                "note: {} gives no prompt log-probabilities; only generation tasks can run",
+                model.label()
+            );
+        }
+        Ok(model)
+    }
+}
+
+/// The command line as recorded in results: URLs lose user info and query strings.
+pub(crate) fn recorded_command() -> Vec<String> {
+    std::env::args()
+        .map(|a| {
+            if a.contains("://") {
+                match a.split_once('=') {
+                    Some((flag, url)) if flag.starts_with("--") => {
+                        format!("{flag}={}", assay_openai::redact_url(url))
+                    }
+                    _ => assay_openai::redact_url(&a),
+                }
+            } else {
+                a
+            }
+        })
+        .collect()
+}

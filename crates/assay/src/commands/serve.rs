@@ -1,0 +1,76 @@
+use super::model::EmbeddedArgs;
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    model: EmbeddedArgs,
+    /// Address to listen on. The default keeps the server private to this machine.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Port (0: any free port; the one chosen is printed).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    /// The model id clients ask for (default: the GGUF file's name without extension).
+    #[arg(long)]
+    served_model_name: Option<String>,
+    /// Require `Authorization: Bearer <key>`, the key read from this environment variable.
+    #[arg(long)]
+    api_key_env: Option<String>,
+    /// CPU threads. Default: all cores.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
+    if args.model.model.starts_with("openai:") {
+        bail!("assay serve runs a local model: pass a GGUF file or `default`");
+    }
+    if let Some(t) = args.threads {
+        if t == 0 {
+            bail!("--threads must be at least 1");
+        }
+        // SAFETY: no other thread exists yet.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", t.to_string()) };
+    }
+    let api_key = match &args.api_key_env {
+        Some(var) => match std::env::var(var) {
+            Ok(k) if !k.trim().is_empty() => Some(k),
+            _ => bail!("--api-key-env {var}: the environment variable is unset or empty"),
+        },
+        None => None,
+    };
+    let model = Arc::new(args.model.load_embedded()?);
+    let served_name = args
+        .served_model_name
+        .clone()
+        .unwrap_or_else(|| assay_core::LanguageModel::identity(model.as_ref()).name);
+    let app = assay_serve::router(
+        model,
+        assay_serve::ServeConfig {
+            served_name: served_name.clone(),
+            api_key,
+        },
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
+            .await
+            .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
+        let addr = listener.local_addr()?;
+        eprintln!("serving `{served_name}` at http://{addr}/v1 (Ctrl-C stops)");
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("server failed")
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
