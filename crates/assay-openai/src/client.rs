@@ -368,6 +368,7 @@ impl OpenAiModel {
         let quick = Policy {
             max_retries: 2,
             deadline: Duration::from_secs(30),
+            counted: false,
         };
         match self.get::<ModelList>("/models", quick).await {
             Ok(list) => {
@@ -453,6 +454,7 @@ impl OpenAiModel {
         Policy {
             max_retries: self.config.max_retries,
             deadline: self.config.request_deadline,
+            counted: true,
         }
     }
 
@@ -534,10 +536,12 @@ impl OpenAiModel {
                             Ok(parsed) => {
                                 self.limiter.record(Outcome::Success);
                                 let latency = started.elapsed().as_secs_f64();
-                                self.with_stats(|s| {
-                                    s.report.answered += 1;
-                                    s.latencies.push(latency);
-                                });
+                                if policy.counted {
+                                    self.with_stats(|s| {
+                                        s.report.answered += 1;
+                                        s.latencies.push(latency);
+                                    });
+                                }
                                 return Ok(parsed);
                             }
                             Err(e) => Failure::Retry {
@@ -957,6 +961,8 @@ impl OpenAiModel {
 struct Policy {
     max_retries: u32,
     deadline: Duration,
+    /// Whether the request counts in the usage report (probes do not).
+    counted: bool,
 }
 
 #[derive(Debug)]
