@@ -374,7 +374,7 @@ pub fn fake_tokens(text: &str) -> Vec<(usize, &str)> {
 pub fn fake_logprob(text: &str, end: usize) -> (f64, f64) {
     let h = fnv(&text[..end]);
     let lp = -(((h % 997) + 1) as f64) / 100.0;
-    let top = if h % 3 == 0 { lp } else { lp / 2.0 };
+    let top = if h.is_multiple_of(3) { lp } else { lp / 2.0 };
     (lp, top)
 }
 
