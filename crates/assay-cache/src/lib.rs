@@ -239,6 +239,23 @@ impl ResponseCache {
         Ok(rows)
     }
 
+    /// Every stored request with its kind, oldest first.
+    pub fn requests(&self) -> Result<Vec<(String, serde_json::Value)>> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare("SELECT kind, request FROM responses ORDER BY created_at, rowid")
+            .map_err(self.sql())?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))
+            .map_err(self.sql())?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(self.sql())?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, text)| (kind, serde_json::from_str(&text).unwrap_or_default()))
+            .collect())
+    }
+
     pub fn list(&self) -> Result<Vec<ModelSummary>> {
         let conn = self.conn();
         let mut stmt = conn
