@@ -94,12 +94,16 @@ pub struct FakeServer {
 impl FakeServer {
     /// Starts on a free local port, in its own runtime threads.
     pub fn start(config: FakeConfig) -> Self {
+        Self::start_on(0, config)
+    }
+
+    pub fn start_on(port: u16, config: FakeConfig) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
             .build()
             .unwrap();
-        let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0")).unwrap();
+        let listener = runtime.block_on(TcpListener::bind(("127.0.0.1", port))).unwrap();
         let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Log::default()));
         let failing = Arc::new(AtomicBool::new(false));
