@@ -107,6 +107,8 @@ pub(crate) fn task_result(
         benchmark: spec.benchmark.clone(),
         format: spec.format.clone(),
         n: records.len(),
+        protocol: None,
+        notes: Vec::new(),
         metrics,
         subtasks,
         samples_file: format!("samples/{}.jsonl", spec.name),

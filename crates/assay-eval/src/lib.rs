@@ -10,6 +10,7 @@
 
 mod aggregate;
 mod journal;
+mod letter;
 pub mod report;
 pub mod results;
 
@@ -249,9 +250,13 @@ pub fn run(
     observer: &mut dyn Observer,
 ) -> Result<Finished, Error> {
     if !model.supports_loglikelihood()
-        && let Some(task) = tasks
-            .iter()
-            .find(|t| !matches!(t.spec.output, assay_tasks::spec::OutputKind::Generate))
+        && let Some(task) = tasks.iter().find(|t| {
+            matches!(
+                t.spec.output,
+                assay_tasks::spec::OutputKind::Loglikelihood
+                    | assay_tasks::spec::OutputKind::LoglikelihoodRolling
+            )
+        })
     {
         return Err(Error::Unsupported {
             task: task.spec.name.clone(),
@@ -283,6 +288,12 @@ pub fn run(
     let (mut run_count, mut resumed_count) = (0, 0);
     for task in tasks {
         let name = &task.spec.name;
+        // A model that cannot score text answers multiple-choice items with a letter.
+        let by_letter = !model.supports_loglikelihood()
+            && matches!(
+                task.spec.output,
+                assay_tasks::spec::OutputKind::MultipleChoice
+            );
         let mut done = journal.load(name)?;
         resumed_count += done.len();
         observer.task_started(name, task.len(), done.len());
@@ -294,12 +305,17 @@ pub fn run(
             // Samples go to the model several at a time, as many as it asks for (it
             // packs them into large passes, or keeps many requests in flight); each is
             // journaled as soon as its call returns.
-            let generation = matches!(task.spec.output, assay_tasks::spec::OutputKind::Generate);
+            let generation =
+                by_letter || matches!(task.spec.output, assay_tasks::spec::OutputKind::Generate);
             let per_call = model.samples_per_call(generation).max(1);
             for chunk in pending.chunks(per_call) {
                 let prepared: Vec<(usize, Vec<usize>, Requests)> = chunk
                     .iter()
                     .map(|&index| {
+                        if by_letter {
+                            let request = letter::request(&sub.samples[index], chat_ref);
+                            return (index, Vec::new(), Requests::Generate(request));
+                        }
                         let fewshot = task.fewshot_indices(sub, index);
                         let prefix = task.prefix(sub, &fewshot);
                         let requests = task.requests(&sub.samples[index], &prefix, chat_ref);
@@ -314,6 +330,7 @@ pub fn run(
                 for ((index, fewshot, requests), responses) in prepared.into_iter().zip(answers) {
                     let prep = &sub.samples[index];
                     let score = match &responses {
+                        Answer::Generate(g) if by_letter => letter::score(prep, &g.text),
                         Answer::Loglikelihood(r) => {
                             assay_tasks::score(&task.spec, prep, Responses::Loglikelihood(r))
                         }
@@ -352,7 +369,21 @@ pub fn run(
         let path = journal.dir.join("samples").join(format!("{name}.jsonl"));
         write_records(&path, &records)?;
         let names: Vec<String> = task.subtasks.iter().map(|s| s.name.clone()).collect();
-        task_results.push(aggregate::task_result(&task.spec, &names, &records)?);
+        if by_letter {
+            let mut spec = task.spec.clone();
+            spec.metrics = vec!["acc".into()];
+            let mut result = aggregate::task_result(&spec, &names, &records)?;
+            result.protocol = Some(letter::PROTOCOL.into());
+            result.notes.push(format!(
+                "{} gives no prompt log-probabilities, so this multiple-choice task was answered \
+                 by a generated letter (zero-shot, inspect_ai's template), not by log-likelihood: \
+                 not comparable with log-likelihood accuracy",
+                spec_model_name(model)
+            ));
+            task_results.push(result);
+        } else {
+            task_results.push(aggregate::task_result(&task.spec, &names, &records)?);
+        }
     }
 
     let results = RunResults {
@@ -382,6 +413,10 @@ pub fn run(
     let dir = final_dir(&config.output_dir, &results.spec.model.name);
     std::fs::rename(&journal.dir, &dir).map_err(io(&dir))?;
     Ok(Finished { results, dir })
+}
+
+fn spec_model_name(model: &dyn LanguageModel) -> String {
+    model.identity().name
 }
 
 /// Rewrites a task's records in order (the journal holds them in answer order).

@@ -17,10 +17,16 @@ pub fn markdown(results: &RunResults, with_subtasks: bool) -> String {
     let mut out = String::new();
     out.push_str("| Task | Metric | Value | ± Stderr | 95% CI | n |\n");
     out.push_str("|---|---|---:|---:|---|---:|\n");
+    let mut notes = Vec::new();
     for t in &results.results {
+        let label = match &t.protocol {
+            Some(p) => format!("{} ({p})", t.task),
+            None => t.task.clone(),
+        };
         for m in &t.metrics {
-            row(&mut out, &t.task, t.n, m);
+            row(&mut out, &label, t.n, m);
         }
+        notes.extend(t.notes.iter().map(|n| format!("{}: {n}", t.task)));
         if with_subtasks {
             for s in &t.subtasks {
                 for m in &s.metrics {
@@ -28,6 +34,9 @@ pub fn markdown(results: &RunResults, with_subtasks: bool) -> String {
                 }
             }
         }
+    }
+    for n in notes {
+        let _ = writeln!(out, "\nnote: {n}");
     }
     out
 }

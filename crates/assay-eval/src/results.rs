@@ -74,6 +74,13 @@ pub struct TaskResult {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub format: Option<String>,
     pub n: usize,
+    /// How the model answered, when not the task's own way: `generated_letter` for a
+    /// multiple-choice task run on a model that cannot score text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    /// Things a reader of the numbers must know.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     pub metrics: Vec<MetricResult>,
     /// Per-subtask results of a group task (MMLU's subjects).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -8,9 +8,16 @@
 mod fake_server;
 
 fn main() {
-    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
     let server = fake_server::FakeServer::start_on(port, fake_server::FakeConfig::default());
-    eprintln!("loopback server at {} (model `{}`)", server.url, fake_server::MODEL);
+    eprintln!(
+        "loopback server at {} (model `{}`)",
+        server.url,
+        fake_server::MODEL
+    );
     loop {
         std::thread::sleep(std::time::Duration::from_secs(5));
         let n = server.requests.load(std::sync::atomic::Ordering::Relaxed);

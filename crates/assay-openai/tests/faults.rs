@@ -354,7 +354,7 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn without_prompt_logprobs_scoring_tasks_stop_before_any_work() {
+fn without_prompt_logprobs_multiple_choice_is_answered_by_letter_and_says_so() {
     let server = FakeServer::start(FakeConfig {
         logprobs: false,
         ..FakeConfig::default()
@@ -363,23 +363,45 @@ fn without_prompt_logprobs_scoring_tasks_stop_before_any_work() {
     assert!(!model.capabilities().prompt_logprobs);
     assert!(!model.supports_loglikelihood());
     let dir = tempfile::tempdir().unwrap();
-    let received = server.log.lock().unwrap().received.len();
-    let err = assay_eval::run(
+    let finished = assay_eval::run(
         &model,
         &tasks(),
         &run_config(dir.path()),
         &mut assay_eval::Silent,
     )
-    .err()
-    .unwrap()
-    .to_string();
+    .unwrap();
+    let mc = &finished.results.results[0];
+    assert_eq!(mc.protocol.as_deref(), Some("generated_letter"));
     assert!(
-        err.contains("toy_mc") && err.contains("log-probabilities"),
-        "{err}"
+        mc.notes[0].contains("not by log-likelihood"),
+        "{:?}",
+        mc.notes
     );
     assert_eq!(
-        server.log.lock().unwrap().received.len(),
-        received,
-        "no work was sent"
+        mc.metrics.len(),
+        1,
+        "only acc: length normalisation has no meaning here"
     );
+    let table = assay_eval::report::markdown(&finished.results, false);
+    assert!(
+        table.contains("toy_mc (generated_letter)") && table.contains("note: toy_mc"),
+        "{table}"
+    );
+
+    // Accuracy is the share of letters that name the gold choice, checked from the
+    // raw answers.
+    let lines = std::fs::read_to_string(finished.dir.join("samples/toy_mc.jsonl")).unwrap();
+    let (mut right, mut n) = (0, 0);
+    for line in lines.lines() {
+        let r: serde_json::Value = serde_json::from_str(line).unwrap();
+        let text = r["responses"]["text"].as_str().unwrap();
+        let letter = text.strip_prefix("ANSWER: ").unwrap().as_bytes()[0];
+        right += usize::from((letter - b'A') as u64 == r["target"]["index"].as_u64().unwrap());
+        n += 1;
+        assert!(r["prompt"].as_str().unwrap().contains("A) "));
+    }
+    assert_eq!(n, 60);
+    assert!((mc.metrics[0].estimate.value - right as f64 / n as f64).abs() < 1e-12);
+    // The generation task runs as usual.
+    assert_eq!(finished.results.results[1].protocol, None);
 }

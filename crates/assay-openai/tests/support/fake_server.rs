@@ -103,7 +103,9 @@ impl FakeServer {
             .enable_all()
             .build()
             .unwrap();
-        let listener = runtime.block_on(TcpListener::bind(("127.0.0.1", port))).unwrap();
+        let listener = runtime
+            .block_on(TcpListener::bind(("127.0.0.1", port)))
+            .unwrap();
         let addr = listener.local_addr().unwrap();
         let log = Arc::new(Mutex::new(Log::default()));
         let failing = Arc::new(AtomicBool::new(false));
@@ -387,7 +389,7 @@ fn answer_for(path: &str, body: &Value, config: &FakeConfig) -> Value {
         let key = prompt_key(body);
         return json!({
             "id": "chat-1", "object": "chat.completion", "model": MODEL,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": format!(" {}", fnv(&key) % 100)}, "finish_reason": "stop"}],
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": fake_generation(&key)}, "finish_reason": "stop"}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12},
         });
     }
@@ -451,7 +453,7 @@ fn answer_for(path: &str, body: &Value, config: &FakeConfig) -> Value {
                 }));
                 json!({"index": index, "text": format!("{text} x"), "logprobs": logprobs, "finish_reason": "length"})
             } else {
-                json!({"index": index, "text": format!(" {}", fnv(&text) % 100), "logprobs": null, "finish_reason": "stop"})
+                json!({"index": index, "text": fake_generation(&text), "logprobs": null, "finish_reason": "stop"})
             }
         })
         .collect();
@@ -459,6 +461,22 @@ fn answer_for(path: &str, body: &Value, config: &FakeConfig) -> Value {
         "id": "cmpl-1", "object": "text_completion", "model": MODEL, "choices": choices,
         "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
     })
+}
+
+/// The fake answer to a prompt: a letter for a lettered multiple-choice prompt, else a
+/// number.
+pub fn fake_generation(prompt: &str) -> String {
+    if let Some(rest) = prompt.split("LETTER is one of ").nth(1) {
+        let letters: Vec<char> = rest
+            .chars()
+            .take_while(|c| c.is_ascii_uppercase())
+            .collect();
+        return format!(
+            "ANSWER: {}",
+            letters[(fnv(prompt) % letters.len() as u64) as usize]
+        );
+    }
+    format!(" {}", fnv(prompt) % 100)
 }
 
 /// The log-likelihood the fake server implies for a (context, continuation) request,
