@@ -17,7 +17,7 @@ CACHE=${ASSAY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/assay}
 VENV=$CACHE/venvs/lm-eval-0.4.13
 PORT=${PORT:-8765}
 WORK=$(mktemp -d)
-trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $SERVER 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] && echo "outputs kept in $WORK" || rm -rf "$WORK"' EXIT
 
 if [ ! -x "$VENV/bin/lm_eval" ]; then
   python3 -m venv "$VENV"

@@ -498,17 +498,19 @@ async fn completions(
             let mut text = String::new();
             let mut finish = "length";
             if max_tokens == 1 {
+                // The generated token is listed even when it is end-of-sequence (as
+                // vLLM does): clients such as lm-evaluation-harness drop the last entry
+                // as "the generated one".
                 let last = s.last_mut().expect("a dummy row was scored");
                 let next = last.top_token;
+                last.token = next;
+                last.logprob = last.top_logprob;
+                tokens.push(next);
+                completion_tokens += 1;
                 if state.model.tokenizer.end_of_generation.contains(&next) {
-                    s.pop();
                     finish = "stop";
                 } else {
-                    last.token = next;
-                    last.logprob = last.top_logprob;
-                    tokens.push(next);
                     text = state.model.detokenize(&[next]).unwrap_or_default();
-                    completion_tokens += 1;
                 }
             }
             let detail = logprobs_detail(&state, &tokens, &s, p.added);

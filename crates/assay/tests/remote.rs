@@ -152,6 +152,131 @@ fn served_embedded_model_scores_as_the_embedded_model() {
         3 * 4 + 3 * 4 + 3,
         "hellaswag and arc_easy choices, gsm8k answers"
     );
+    served_protocol_details(&server.1);
+}
+
+/// Streaming, the echo convention lm-evaluation-harness relies on, and error shapes.
+fn served_protocol_details(base: &str) {
+    // Streamed chat: server-sent events, a role first, text pieces, a finish reason,
+    // then [DONE].
+    let body = r#"{"model":"smol","messages":[{"role":"user","content":"What is the capital of France?"}],"max_tokens":12,"temperature":0,"stream":true}"#;
+    let (status, text) = http_post(base, "/chat/completions", body);
+    assert_eq!(status, 200, "{text}");
+    let events: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .collect();
+    assert_eq!(events.last(), Some(&"[DONE]"), "{text}");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let streamed: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(streamed.contains("Paris"), "{streamed}");
+    assert!(chunks.last().unwrap()["choices"][0]["finish_reason"].is_string());
+    // The same request unstreamed gives the same text.
+    let (status, text) = http_post(base, "/chat/completions", &body.replace("true", "false"));
+    assert_eq!(status, 200);
+    let whole: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(whole["choices"][0]["message"]["content"], streamed.as_str());
+
+    // Echo with one generated token lists prompt tokens + 1, also when the greedy next
+    // token ends the sequence: lm-evaluation-harness drops the last entry as the
+    // generated one, so a missing entry would cost it the prompt's last token.
+    let prompt = "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n<|im_start|>assistant\nThe capital of France is Paris.";
+    let body = serde_json::json!({"model": "smol", "prompt": prompt, "max_tokens": 1, "echo": true, "logprobs": 1, "temperature": 0});
+    let (status, text) = http_post(base, "/completions", &body.to_string());
+    assert_eq!(status, 200, "{text}");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    let choice = &answer["choices"][0];
+    let root = base.trim_end_matches("/v1");
+    let (_, count) = http_post(
+        root,
+        "/tokenize",
+        &serde_json::json!({"prompt": prompt}).to_string(),
+    );
+    let count = serde_json::from_str::<Value>(&count).unwrap()["count"]
+        .as_u64()
+        .unwrap() as usize;
+    assert_eq!(
+        choice["finish_reason"], "stop",
+        "the model ends its answer here"
+    );
+    assert_eq!(
+        choice["logprobs"]["token_logprobs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        count + 1
+    );
+    assert_eq!(
+        choice["logprobs"]["tokens"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap(),
+        "<|im_end|>"
+    );
+
+    // Errors come in OpenAI's shape.
+    let (status, text) = http_post(base, "/completions", r#"{"model":"gpt-9","prompt":"x"}"#);
+    assert_eq!(status, 404);
+    assert!(
+        text.contains(r#""error""#) && text.contains("gpt-9"),
+        "{text}"
+    );
+    let (status, text) = http_post(base, "/completions", r#"{"model":"smol","prompt":"#);
+    assert_eq!(status, 400);
+    assert!(text.contains("invalid request body"), "{text}");
+}
+
+/// A minimal HTTP/1.1 POST (the test needs no HTTP client library): status and body.
+/// `base` is `http://host:port` with an optional path prefix.
+fn http_post(base: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let rest = base.strip_prefix("http://").unwrap();
+    let (host, prefix) = match rest.split_once('/') {
+        Some((h, p)) => (h, format!("/{p}")),
+        None => (rest, String::new()),
+    };
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "POST {prefix}{path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        body = &rest[n + 2..];
+    }
+    out
 }
 
 fn remote_eval(url: &str, cache: &Path, out: &Path) -> Command {
