@@ -530,12 +530,16 @@ impl EmbeddedModel {
 
     /// Scores every token of each prompt after the first: entry `i` of a prompt's
     /// answer is `log p(prompt[i + 1] | prompt[..=i])`, with the most likely token there.
-    /// Runs on the same segment machinery as `loglikelihood`.
+    ///
+    /// Prompts that share a prefix (the choices of one question, sent as separate
+    /// requests) run it once: sorted, neighbours sharing at least `MIN_SHARED` tokens
+    /// form a group whose prefix is one segment and whose rests continue it, packed into
+    /// passes of at most `batch_size` sequences. Prompts longer than a chunk run alone.
     pub fn prompt_logprobs(
         &self,
         prompts: &[Vec<u32>],
     ) -> Result<Vec<Vec<TokenScore>>, ModelError> {
-        let mut encoded = Vec::with_capacity(prompts.len());
+        const MIN_SHARED: usize = 8;
         for (index, p) in prompts.iter().enumerate() {
             if p.len() > self.max_length + 1 {
                 return Err(ModelError::BadRequest {
@@ -547,31 +551,135 @@ impl EmbeddedModel {
                     ),
                 });
             }
-            encoded.push(Encoded {
-                tokens: p.clone(),
-                scored_from: 1,
-            });
         }
-        let scorable: Vec<usize> = (0..encoded.len())
-            .filter(|&i| encoded[i].tokens.len() > 1)
-            .collect();
         let mut out = vec![Vec::new(); prompts.len()];
-        if scorable.is_empty() {
-            return Ok(out);
-        }
-        let subset: Vec<Encoded> = scorable
-            .iter()
-            .map(|&i| Encoded {
-                tokens: encoded[i].tokens.clone(),
-                scored_from: 1,
-            })
+        let mut order: Vec<usize> = (0..prompts.len())
+            .filter(|&i| prompts[i].len() > 1)
             .collect();
-        let items = (0..subset.len()).map(|i| i..i + 1).collect();
-        let scores = self.score_all(&subset, items).map_err(backend)?;
-        for (i, s) in scorable.into_iter().zip(scores) {
-            out[i] = s;
+        order.sort_by(|&a, &b| prompts[a].cmp(&prompts[b]));
+        let (long, short): (Vec<usize>, Vec<usize>) =
+            order.into_iter().partition(|&i| prompts[i].len() > CHUNK);
+        for i in long {
+            let e = Encoded {
+                tokens: prompts[i].clone(),
+                scored_from: 1,
+            };
+            out[i] = self
+                .score_all(std::slice::from_ref(&e), std::iter::once(0..1).collect())
+                .map_err(backend)?
+                .remove(0);
+        }
+        // Groups of neighbours with a long enough common prefix; `start` tokens shared.
+        let mut groups: Vec<(Vec<usize>, usize)> = Vec::new();
+        for i in short {
+            if let Some((members, start)) = groups.last_mut() {
+                let first = &prompts[members[0]];
+                let lcp = common_prefix(first, &prompts[i]);
+                // Every member keeps at least one input token of its own.
+                let limit = members
+                    .iter()
+                    .chain([&i])
+                    .map(|&m| prompts[m].len() - 2)
+                    .min()
+                    .unwrap_or(0);
+                let shared = lcp.min(*start).min(limit);
+                if shared >= MIN_SHARED {
+                    members.push(i);
+                    *start = shared;
+                    continue;
+                }
+            }
+            groups.push((vec![i], usize::MAX));
+        }
+        let empty = KvCache::new(&self.llama.config);
+        let mut pass: Vec<(Vec<usize>, usize)> = Vec::new();
+        let mut sequences = 0;
+        for (members, start) in groups {
+            let start = if members.len() > 1 { start } else { 0 };
+            if sequences + members.len() > self.options.batch_size.max(1) && !pass.is_empty() {
+                self.echo_pass(prompts, &pass, &empty, &mut out)
+                    .map_err(backend)?;
+                pass.clear();
+                sequences = 0;
+            }
+            sequences += members.len();
+            pass.push((members, start));
+        }
+        if !pass.is_empty() {
+            self.echo_pass(prompts, &pass, &empty, &mut out)
+                .map_err(backend)?;
         }
         Ok(out)
+    }
+
+    /// One forward pass over groups of prompts, every position scored.
+    fn echo_pass(
+        &self,
+        prompts: &[Vec<u32>],
+        groups: &[(Vec<usize>, usize)],
+        empty: &KvCache,
+        out: &mut [Vec<TokenScore>],
+    ) -> Result<()> {
+        let mut segments = Vec::new();
+        let mut parents = Vec::new(); // (segment, group)
+        let mut branches = Vec::new(); // (prompt, segment, start)
+        for (g, (members, start)) in groups.iter().enumerate() {
+            let start = *start;
+            let parent = (start > 0).then(|| {
+                segments.push(Segment {
+                    tokens: &prompts[members[0]][..start],
+                    past: empty,
+                    parent: None,
+                    logits_from: 0,
+                });
+                parents.push((segments.len() - 1, g));
+                segments.len() - 1
+            });
+            for &m in members {
+                segments.push(Segment {
+                    tokens: &prompts[m][start..prompts[m].len() - 1],
+                    past: empty,
+                    parent,
+                    logits_from: 0,
+                });
+                branches.push((m, segments.len() - 1, start));
+            }
+        }
+        let outputs = self.llama.forward_segments(&self.scoring, &segments)?;
+        let vocab = self.llama.config.vocab;
+        // The prefix's rows predict its own tokens, the same for every member, except
+        // the last row, which predicts each member's first token of its own.
+        let mut shared: Vec<Vec<TokenScore>> = vec![Vec::new(); groups.len()];
+        let mut last_rows: Vec<Option<candle_core::Tensor>> = vec![None; groups.len()];
+        for (segment, g) in parents {
+            let (members, start) = &groups[g];
+            let logits = outputs[segment]
+                .logits
+                .as_ref()
+                .expect("parents ask for logits");
+            let own = logits.narrow(0, 0, start - 1)?;
+            accumulate(&mut shared[g], &own, &prompts[members[0]][1..*start], vocab)?;
+            last_rows[g] = Some(logits.narrow(0, start - 1, 1)?);
+        }
+        let group_of: std::collections::HashMap<usize, usize> = groups
+            .iter()
+            .enumerate()
+            .flat_map(|(g, (members, _))| members.iter().map(move |&m| (m, g)))
+            .collect();
+        for (m, segment, start) in branches {
+            let logits = outputs[segment]
+                .logits
+                .as_ref()
+                .expect("branches ask for logits");
+            let g = group_of[&m];
+            let mut scores = shared[g].clone();
+            if let Some(last) = &last_rows[g] {
+                accumulate(&mut scores, last, &prompts[m][start..=start], vocab)?;
+            }
+            accumulate(&mut scores, logits, &prompts[m][start + 1..], vocab)?;
+            out[m] = scores;
+        }
+        Ok(())
     }
 }
 

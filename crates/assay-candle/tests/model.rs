@@ -271,3 +271,47 @@ fn missing_and_corrupt_files_are_named() {
         .to_string();
     assert!(err.contains("truncated"), "{err}");
 }
+
+/// `prompt_logprobs` (what `assay serve` answers `echo` + `logprobs` with) scores every
+/// position as a plain full forward pass does, whether prompts share a prefix (choices
+/// sent as separate requests), stand alone, or are longer than one pass; and a prompt's
+/// scores do not depend on which others share its batch.
+#[test]
+fn prompt_logprobs_equal_full_forward_logprobs_in_any_batch() {
+    let m = model();
+    let mut prompts: Vec<Vec<u32>> = items()
+        .iter()
+        .flatten()
+        .map(|r| {
+            m.tokenize(&format!("{}{}", r.context, r.continuation), false)
+                .unwrap()
+        })
+        .filter(|t| t.len() > 1)
+        .collect();
+    prompts.push(vec![42, 43]);
+    let together = m.prompt_logprobs(&prompts).unwrap();
+    for (p, got) in prompts.iter().zip(&together) {
+        let reference = m.reference_token_logprobs(p).unwrap();
+        assert_eq!(got.len(), p.len() - 1);
+        for (i, (g, r)) in got.iter().zip(&reference).enumerate() {
+            assert_eq!(
+                g.token,
+                p[i + 1],
+                "prompt of {} tokens, position {i}",
+                p.len()
+            );
+            assert!(
+                (g.logprob - r).abs() < 1e-4,
+                "position {i}: {} vs {r}",
+                g.logprob
+            );
+            assert!(g.top_logprob >= g.logprob);
+        }
+        let alone = &m.prompt_logprobs(std::slice::from_ref(p)).unwrap()[0];
+        for (a, b) in alone.iter().zip(got) {
+            assert!((a.logprob - b.logprob).abs() < 1e-5);
+        }
+    }
+    // The four HellaSwag choices really did share their context (a group formed).
+    assert!(prompts[..4].windows(2).all(|w| w[0][..8] == w[1][..8]));
+}
