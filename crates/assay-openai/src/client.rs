@@ -88,6 +88,9 @@ pub struct ClientConfig {
     pub initial_backoff: Duration,
     pub max_backoff: Duration,
     pub price: Option<Price>,
+    /// Log-likelihood prompts sent per completions request (a list `prompt`). 1 works
+    /// with every server; more cuts HTTP overhead where the server accepts lists.
+    pub prompts_per_request: usize,
 }
 
 impl ClientConfig {
@@ -105,6 +108,7 @@ impl ClientConfig {
             initial_backoff: Duration::from_millis(500),
             max_backoff: Duration::from_secs(30),
             price: None,
+            prompts_per_request: 1,
         }
     }
 }
@@ -365,8 +369,11 @@ impl OpenAiModel {
     }
 
     async fn probe(&self) -> Result<Capabilities, ClientError> {
+        // A server that refuses connections is reported at once; one that answers
+        // badly gets a few tries.
         let quick = Policy {
-            max_retries: 2,
+            max_retries: 8,
+            connect_retries: 1,
             deadline: Duration::from_secs(30),
             counted: false,
         };
@@ -453,6 +460,7 @@ impl OpenAiModel {
     fn policy(&self) -> Policy {
         Policy {
             max_retries: self.config.max_retries,
+            connect_retries: self.config.max_retries,
             deadline: self.config.request_deadline,
             counted: true,
         }
@@ -517,7 +525,7 @@ impl OpenAiModel {
                 },
                 Ok(Err(e)) => {
                     let detail = self.redact(&error_chain(&e));
-                    if e.is_connect() && attempts > policy.max_retries {
+                    if e.is_connect() && attempts > policy.connect_retries {
                         self.abort.store(true, Ordering::Relaxed);
                         return Err(ClientError::Unreachable {
                             url: shown,
@@ -686,48 +694,98 @@ impl OpenAiModel {
         Ok(answer)
     }
 
-    async fn loglikelihood_one(
+    /// Scores a group of requests with one HTTP request (`prompt` as a list when the
+    /// group has several), caching each answer.
+    async fn loglikelihood_group(
         &self,
-        req: &LoglikelihoodRequest,
-    ) -> Result<LoglikelihoodResponse, ClientError> {
-        self.cached("loglikelihood", req, true, async {
-            let context = req.context.trim_end();
-            let continuation = format!("{}{}", &req.context[context.len()..], req.continuation);
-            let prompt = format!("{context}{continuation}");
-            let scored = self.prompt_logprobs(&prompt).await?;
-            let boundary = context.chars().count();
-            let mut answer = LoglikelihoodResponse {
-                logprob: 0.0,
-                is_greedy: true,
-                tokens: 0,
-            };
-            // A token belongs to the continuation when its text reaches past the
-            // context's end.
-            for t in scored.iter().filter(|t| t.end > boundary) {
-                let Some(lp) = t.logprob else {
-                    return Err(ClientError::Protocol {
-                        url: self.url("/completions"),
-                        message: "the context is empty, so the server cannot score the first continuation token".into(),
-                    });
-                };
-                answer.logprob += lp;
-                answer.is_greedy &= t.top.is_none_or(|top| lp >= top - 1e-9 * top.abs().max(1.0));
-                answer.tokens += 1;
+        group: &[&LoglikelihoodRequest],
+    ) -> Result<Vec<LoglikelihoodResponse>, ClientError> {
+        let splits: Vec<(String, usize)> = group
+            .iter()
+            .map(|req| {
+                let context = req.context.trim_end();
+                let continuation = format!("{}{}", &req.context[context.len()..], req.continuation);
+                (format!("{context}{continuation}"), context.chars().count())
+            })
+            .collect();
+        let prompts: Vec<String> = splits.iter().map(|(p, _)| p.clone()).collect();
+        let scored = self.prompt_logprobs(&prompts).await?;
+        let mut answers = Vec::with_capacity(group.len());
+        for ((req, (_, boundary)), tokens) in group.iter().zip(&splits).zip(scored) {
+            let answer = self.continuation_score(&tokens, *boundary)?;
+            if let Some(cache) = &self.cache {
+                cache.put(&Entry {
+                    model: &self.label,
+                    kind: "loglikelihood",
+                    request: &serde_json::to_value(req).expect("requests serialize"),
+                    response: &serde_json::to_value(answer).expect("answers serialize"),
+                })?;
             }
-            if answer.tokens == 0 {
+            answers.push(answer);
+        }
+        Ok(answers)
+    }
+
+    /// The continuation's score: every token whose text reaches past the context's end.
+    fn continuation_score(
+        &self,
+        scored: &[ScoredToken],
+        boundary: usize,
+    ) -> Result<LoglikelihoodResponse, ClientError> {
+        let mut answer = LoglikelihoodResponse {
+            logprob: 0.0,
+            is_greedy: true,
+            tokens: 0,
+        };
+        for t in scored.iter().filter(|t| t.end > boundary) {
+            let Some(lp) = t.logprob else {
                 return Err(ClientError::Protocol {
                     url: self.url("/completions"),
-                    message: "the server returned no tokens for the continuation".into(),
+                    message: "the context is empty, so the server cannot score the first continuation token".into(),
                 });
-            }
-            Ok(answer)
-        })
-        .await
+            };
+            answer.logprob += lp;
+            answer.is_greedy &= t
+                .top
+                .is_none_or(|top| lp >= top - 1e-9 * top.abs().max(1.0));
+            answer.tokens += 1;
+        }
+        if answer.tokens == 0 {
+            return Err(ClientError::Protocol {
+                url: self.url("/completions"),
+                message: "the server returned no tokens for the continuation".into(),
+            });
+        }
+        Ok(answer)
+    }
+
+    fn cached_loglikelihood(
+        &self,
+        req: &LoglikelihoodRequest,
+    ) -> Result<Option<LoglikelihoodResponse>, ClientError> {
+        let Some(cache) = &self.cache else {
+            return Ok(None);
+        };
+        let key = assay_cache::key(
+            &self.label,
+            "loglikelihood",
+            &serde_json::to_value(req).expect("requests serialize"),
+        );
+        let hit = cache
+            .get(&key)?
+            .and_then(|v| serde_json::from_value(v).ok());
+        if hit.is_some() {
+            self.with_stats(|s| s.report.cache_hits += 1);
+        }
+        Ok(hit)
     }
 
     async fn rolling_one(&self, req: &RollingRequest) -> Result<RollingResponse, ClientError> {
         self.cached("loglikelihood_rolling", req, true, async {
-            let scored = self.prompt_logprobs(&req.text).await?;
+            let scored = self
+                .prompt_logprobs(std::slice::from_ref(&req.text))
+                .await?
+                .remove(0);
             let mut answer = RollingResponse {
                 logprob: 0.0,
                 tokens: 0,
@@ -742,19 +800,28 @@ impl OpenAiModel {
         .await
     }
 
-    /// The prompt's tokens with their log-probabilities, the top alternative's and the
+    /// Each prompt's tokens with their log-probabilities, the top alternative's and the
     /// character span each covers (tokens the server generated past the prompt are
-    /// dropped).
-    async fn prompt_logprobs(&self, prompt: &str) -> Result<Vec<ScoredToken>, ClientError> {
+    /// dropped). One HTTP request for all the prompts.
+    async fn prompt_logprobs(
+        &self,
+        prompts: &[String],
+    ) -> Result<Vec<Vec<ScoredToken>>, ClientError> {
+        let protocol = |message: &str| ClientError::Protocol {
+            url: self.url("/completions"),
+            message: message.to_owned(),
+        };
         if !self.capabilities.prompt_logprobs {
-            return Err(ClientError::Protocol {
-                url: self.url("/completions"),
-                message: "the server returns no prompt log-probabilities (completions with echo and logprobs)".into(),
-            });
+            return Err(protocol(
+                "the server returns no prompt log-probabilities (completions with echo and logprobs)",
+            ));
         }
         let body = CompletionRequest {
             model: self.config.model.clone(),
-            prompt: Prompt::Text(prompt.to_owned()),
+            prompt: match prompts {
+                [one] => Prompt::Text(one.clone()),
+                many => Prompt::Texts(many.to_vec()),
+            },
             max_tokens: Some(1),
             temperature: Some(0.0),
             seed: None,
@@ -765,47 +832,53 @@ impl OpenAiModel {
         };
         let response: CompletionResponse = self.post("/completions", &body, self.policy()).await?;
         self.count_usage(response.usage);
-        let protocol = |message: &str| ClientError::Protocol {
-            url: self.url("/completions"),
-            message: message.to_owned(),
-        };
-        let logprobs = response
-            .choices
-            .into_iter()
-            .next()
-            .and_then(|c| c.logprobs)
-            .ok_or_else(|| protocol("the answer has no logprobs"))?;
-        let n = logprobs.token_logprobs.len();
-        if logprobs.text_offset.len() != n {
-            return Err(protocol(
-                "the answer's logprobs have no text_offset for every token",
-            ));
+        if response.choices.len() != prompts.len() {
+            return Err(protocol(&format!(
+                "{} prompts were sent, {} answers came back",
+                prompts.len(),
+                response.choices.len()
+            )));
         }
-        let end = prompt.chars().count();
-        let mut tokens = Vec::with_capacity(n);
-        for i in 0..n {
-            let start = logprobs.text_offset[i];
-            if start >= end {
-                break;
+        let mut choices = response.choices;
+        choices.sort_by_key(|c| c.index);
+        let mut out = Vec::with_capacity(prompts.len());
+        for (prompt, choice) in prompts.iter().zip(choices) {
+            let logprobs = choice
+                .logprobs
+                .ok_or_else(|| protocol("the answer has no logprobs"))?;
+            let n = logprobs.token_logprobs.len();
+            if logprobs.text_offset.len() != n {
+                return Err(protocol(
+                    "the answer's logprobs have no text_offset for every token",
+                ));
             }
-            let stop = logprobs
-                .text_offset
-                .get(i + 1)
-                .copied()
-                .unwrap_or(end)
-                .min(end);
-            let top = logprobs
-                .top_logprobs
-                .get(i)
-                .and_then(|t| t.as_ref())
-                .and_then(|t| t.values().copied().reduce(f64::max));
-            tokens.push(ScoredToken {
-                end: stop,
-                logprob: logprobs.token_logprobs[i],
-                top,
-            });
+            let end = prompt.chars().count();
+            let mut tokens = Vec::with_capacity(n);
+            for i in 0..n {
+                let start = logprobs.text_offset[i];
+                if start >= end {
+                    break;
+                }
+                let stop = logprobs
+                    .text_offset
+                    .get(i + 1)
+                    .copied()
+                    .unwrap_or(end)
+                    .min(end);
+                let top = logprobs
+                    .top_logprobs
+                    .get(i)
+                    .and_then(|t| t.as_ref())
+                    .and_then(|t| t.values().copied().reduce(f64::max));
+                tokens.push(ScoredToken {
+                    end: stop,
+                    logprob: logprobs.token_logprobs[i],
+                    top,
+                });
+            }
+            out.push(tokens);
         }
-        Ok(tokens)
+        Ok(out)
     }
 
     async fn generate_one(&self, req: &GenerateRequest) -> Result<GenerateResponse, ClientError> {
@@ -960,6 +1033,8 @@ impl OpenAiModel {
 #[derive(Debug, Clone, Copy)]
 struct Policy {
     max_retries: u32,
+    /// Retries after a refused connection.
+    connect_retries: u32,
     deadline: Duration,
     /// Whether the request counts in the usage report (probes do not).
     counted: bool,
@@ -1005,7 +1080,43 @@ impl LanguageModel for OpenAiModel {
         &self,
         requests: &[LoglikelihoodRequest],
     ) -> Result<Vec<LoglikelihoodResponse>, ModelError> {
-        self.run_all(requests, |r| self.loglikelihood_one(r))
+        // Cached answers first; the rest go out in groups of `prompts_per_request`.
+        let mut answers: Vec<Option<LoglikelihoodResponse>> = Vec::with_capacity(requests.len());
+        for r in requests {
+            answers.push(
+                self.cached_loglikelihood(r)
+                    .map_err(|e| ModelError::Backend(e.to_string()))?,
+            );
+        }
+        let missing: Vec<usize> = (0..requests.len())
+            .filter(|&i| answers[i].is_none())
+            .collect();
+        let groups: Vec<Vec<usize>> = missing
+            .chunks(self.config.prompts_per_request.max(1))
+            .map(<[usize]>::to_vec)
+            .collect();
+        let fetched = self
+            .run_all(&groups, |g| {
+                let group: Vec<&LoglikelihoodRequest> = g.iter().map(|&i| &requests[i]).collect();
+                async move { self.loglikelihood_group(&group).await }
+            })
+            .map_err(|e| match e {
+                // Name the request, not the group.
+                ModelError::BadRequest { index, reason } => ModelError::BadRequest {
+                    index: groups[index][0],
+                    reason,
+                },
+                other => other,
+            })?;
+        for (g, group_answers) in groups.iter().zip(fetched) {
+            for (&i, a) in g.iter().zip(group_answers) {
+                answers[i] = Some(a);
+            }
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.expect("every request answered"))
+            .collect())
     }
 
     fn loglikelihood_rolling(

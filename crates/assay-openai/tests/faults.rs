@@ -131,6 +131,8 @@ fn faults_change_nothing_and_every_sample_counts_once() {
     );
 
     let log = faulty.log.lock().unwrap();
+    let faults_seen = log.faults.clone();
+    drop(log);
     for fault in [
         "RateLimited",
         "ServerError",
@@ -140,9 +142,8 @@ fn faults_change_nothing_and_every_sample_counts_once() {
         "Truncated",
     ] {
         assert!(
-            log.faults.get(fault).copied().unwrap_or(0) > 0,
-            "fault {fault} was exercised: {:?}",
-            log.faults
+            faults_seen.get(fault).copied().unwrap_or(0) > 0,
+            "fault {fault} was exercised: {faults_seen:?}"
         );
     }
     // One cached answer per distinct request (a few synthetic items repeat a choice).
@@ -177,6 +178,26 @@ fn faults_change_nothing_and_every_sample_counts_once() {
         "each request answered once"
     );
     assert!(usage.retries.values().sum::<u64>() > 0);
+
+    // Several prompts per HTTP request: the same answers, through the same faults.
+    let mut batched = config(&faulty.url);
+    batched.prompts_per_request = 7;
+    let model_b = OpenAiModel::connect(batched, None).unwrap();
+    let out_b = tempfile::tempdir().unwrap();
+    let finished_b = assay_eval::run(
+        &model_b,
+        &tasks,
+        &run_config(out_b.path()),
+        &mut assay_eval::Silent,
+    )
+    .unwrap();
+    assert_eq!(samples(&finished_b.dir), reference);
+    // 60 items x 4 choices in calls of up to 32 samples: groups of 7 within each call.
+    assert!(
+        model_b.usage_report().answered < 60 + 20,
+        "{:?}",
+        model_b.usage_report()
+    );
     assert_eq!(
         finished.results.run.model_usage.as_ref().unwrap()["answered"],
         requests

@@ -378,7 +378,7 @@ pub fn fake_tokens(text: &str) -> Vec<(usize, &str)> {
 /// The fake log-probability of the token ending at byte `end` of `text`, and the top
 /// alternative's there.
 pub fn fake_logprob(text: &str, end: usize) -> (f64, f64) {
-    let h = fnv(&text[..end]);
+    let h = fnv(if end == 0 { text } else { &text[..end] });
     let lp = -(((h % 997) + 1) as f64) / 100.0;
     let top = if h.is_multiple_of(3) { lp } else { lp / 2.0 };
     (lp, top)
@@ -436,8 +436,12 @@ fn answer_for(path: &str, body: &Value, config: &FakeConfig) -> Value {
                         token_logprobs.push(Value::Null);
                         top_logprobs.push(Value::Null);
                     } else {
-                        let end = (start + piece.len()).min(text.len());
-                        let (lp, top) = fake_logprob(&text, end);
+                        // Token-id prompts hash their id prefix (their text may cut
+                        // characters); text prompts their text prefix.
+                        let (lp, top) = match prompt {
+                            Value::Array(ids) => fake_logprob(&format!("{:?}", &ids[..=i]), 0),
+                            _ => fake_logprob(&text, start + piece.len()),
+                        };
                         token_logprobs.push(json!(lp));
                         top_logprobs.push(json!({ "top": top }));
                     }

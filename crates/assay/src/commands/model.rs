@@ -78,6 +78,10 @@ pub(crate) struct RemoteArgs {
     /// Limit on one request with all its retries (e.g. 10m).
     #[arg(long, default_value = "10m", value_parser = assay_cache::parse_duration)]
     pub(crate) deadline: Duration,
+    /// Log-likelihood prompts per completions request (a list `prompt`); more cuts HTTP
+    /// overhead on servers that accept lists (vLLM, OpenAI's legacy API, assay serve).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) prompts_per_request: usize,
     /// Response cache file (default: responses.sqlite in assay's cache directory).
     #[arg(long, env = "ASSAY_RESPONSE_CACHE")]
     pub(crate) cache: Option<PathBuf>,
@@ -152,6 +156,7 @@ impl RemoteArgs {
         config.max_concurrency = self.concurrency;
         config.initial_concurrency = self.initial_concurrency.min(self.concurrency);
         config.max_retries = self.max_retries;
+        config.prompts_per_request = self.prompts_per_request.max(1);
         config.attempt_timeout = self.timeout;
         config.request_deadline = self.deadline;
         config.price = self.price_input.zip(self.price_output).map(|(i, o)| Price {
