@@ -27,7 +27,9 @@ cargo build --release -q -p assay
 ASSAY=target/release/assay
 
 # 1. assay scores the items directly and records exactly what it asked.
+t0=$(date +%s.%N)
 $ASSAY eval --tasks hellaswag --limit "$N" --data-dir "$DATA" --output "$WORK/assay" > "$WORK/assay.txt"
+t1=$(date +%s.%N)
 RUN=$(ls -d "$WORK"/assay/*/)
 python3 - "$RUN/samples/hellaswag.jsonl" "$WORK/items.jsonl" <<'PY'
 import json, sys
@@ -42,6 +44,11 @@ sed "s#ITEMS_JSONL#$WORK/items.jsonl#" scripts/lm-eval/hellaswag_assay.yaml > "$
 $ASSAY serve --port "$PORT" --served-model-name smollm2 2> "$WORK/serve.log" &
 SERVER=$!
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" > /dev/null && break; sleep 0.2; done
+# assay's own client through the server, for comparison.
+t2=$(date +%s.%N)
+$ASSAY eval --model openai:smollm2 --base-url "http://127.0.0.1:$PORT/v1" --no-cache \
+  --tasks hellaswag --limit "$N" --data-dir "$DATA" --output "$WORK/client" > "$WORK/client.txt"
+t3=$(date +%s.%N)
 start=$(date +%s.%N)
 HF_DATASETS_OFFLINE=1 "$VENV/bin/lm_eval" --model local-completions \
   --model_args "model=smollm2,base_url=http://127.0.0.1:$PORT/v1/completions,tokenizer_backend=remote,num_concurrent=8,max_retries=3" \
@@ -49,8 +56,9 @@ HF_DATASETS_OFFLINE=1 "$VENV/bin/lm_eval" --model local-completions \
 end=$(date +%s.%N)
 
 # 3. Compare.
-python3 - "$RUN/results.json" "$WORK/lm-eval" "$RUN/samples/hellaswag.jsonl" "$start" "$end" <<'PY'
+python3 - "$RUN/results.json" "$WORK/lm-eval" "$RUN/samples/hellaswag.jsonl" "$start" "$end" "$t0" "$t1" "$t2" "$t3" "$WORK/client" <<'PY'
 import glob, json, sys
+client = {m["name"]: m["value"] for t in json.load(open(glob.glob(sys.argv[10] + "/*/results.json")[0]))["results"] for m in t["metrics"]}
 ours = {m["name"]: m["value"] for t in json.load(open(sys.argv[1]))["results"] for m in t["metrics"]}
 res = json.load(open(sorted(glob.glob(sys.argv[2] + "/**/results_*.json", recursive=True))[-1]))["results"]["hellaswag_assay"]
 theirs = {"acc": res["acc,none"], "acc_norm": res["acc_norm,none"]}
@@ -66,7 +74,10 @@ print(f"items: {len(samples)}")
 for k in ("acc", "acc_norm"):
     print(f"{k}: assay {ours[k]:.4f}  lm-eval via assay serve {theirs[k]:.4f}  {'same' if abs(ours[k]-theirs[k]) < 1e-12 else 'DIFFERENT'}")
 print(f"largest per-choice log-likelihood difference: {diff:.2e}")
-print(f"lm-eval wall time: {float(sys.argv[5]) - float(sys.argv[4]):.1f} s")
-ok = all(abs(ours[k] - theirs[k]) < 1e-12 for k in ("acc", "acc_norm")) and diff < 1e-4
+print(f"assay client via assay serve: acc {client['acc']:.4f}, acc_norm {client['acc_norm']:.4f}")
+print(f"wall time: assay direct {float(sys.argv[7]) - float(sys.argv[6]):.1f} s, "
+      f"assay client via serve {float(sys.argv[9]) - float(sys.argv[8]):.1f} s, "
+      f"lm-eval via serve {float(sys.argv[5]) - float(sys.argv[4]):.1f} s")
+ok = all(abs(ours[k] - theirs[k]) < 1e-12 and abs(ours[k] - client[k]) < 1e-12 for k in ("acc", "acc_norm")) and diff < 1e-4
 sys.exit(0 if ok else 1)
 PY
