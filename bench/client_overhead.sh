@@ -11,17 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}
-DATA=${ASSAY_DATA_DIR:-../shared/data}
-CACHE=${ASSAY_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/assay}
-VENV=$CACHE/venvs/lm-eval-0.4.13
 PORT=${PORT:-8777}
-WORK=$(mktemp -d)
-trap 'kill $SERVER 2>/dev/null || true; [ -n "${KEEP_WORK:-}" ] && echo "outputs kept in $WORK" || rm -rf "$WORK"' EXIT
-
-if [ ! -x "$VENV/bin/lm_eval" ]; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/pip" install -q "lm-eval[api]==0.4.13"
-fi
+source scripts/lm-eval/env.sh
 "$VENV/bin/python" -c "import transformers" 2>/dev/null || "$VENV/bin/pip" install -q transformers
 cargo build --release -q -p assay
 cargo build --release -q -p assay-openai --example loopback_server

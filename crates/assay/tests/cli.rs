@@ -1,16 +1,12 @@
 //! The `assay` binary end to end: invariance of scores to threads and batch size,
 //! what a results file holds, resuming a killed run, and clear errors on bad input.
 
+mod common;
+
+use common::{data_dir, run_dir};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn data_dir() -> PathBuf {
-    std::env::var_os("ASSAY_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    )
-}
 
 fn assay(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_assay"))
@@ -34,17 +30,6 @@ fn eval(out: &Path, extra: &[&str]) -> Output {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// The single finished run directory under `out`.
-fn run_dir(out: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("results.json").exists())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
 }
 
 fn results(dir: &Path) -> Value {

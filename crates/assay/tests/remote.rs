@@ -3,9 +3,11 @@
 //! SIGKILL resumes without re-sending any answered request, ending with the results of
 //! an uninterrupted run.
 
+mod common;
 #[path = "../../assay-openai/tests/support/fake_server.rs"]
 mod fake_server;
 
+use common::{data_dir, run_dir};
 use fake_server::{FakeConfig, FakeServer, MODEL};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -14,30 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn data_dir() -> PathBuf {
-    std::env::var_os("ASSAY_SHARED_DATA").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/data"),
-        PathBuf::from,
-    )
-}
-
 fn toy_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assay-openai/tests/fixtures/toy")
 }
 
 fn assay() -> Command {
     Command::new(env!("CARGO_BIN_EXE_assay"))
-}
-
-/// The finished run directory under `out`.
-fn run_dir(out: &Path) -> PathBuf {
-    let dirs: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("results.json").exists())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
 }
 
 /// (task, index) → sample record.
