@@ -41,6 +41,28 @@ fn estimate(
     }
 }
 
+/// The benchmark's profile in assay's shipped BenchRisk registry, matched by exact name
+/// (case aside): "ARC" (AI2) is not "ARCAGIPublic".
+fn risk_profile(benchmark: &str) -> Option<crate::results::RiskProfile> {
+    let registry = assay_risk::shipped();
+    let b = registry
+        .benchmarks
+        .iter()
+        .find(|b| b.name.eq_ignore_ascii_case(benchmark))?;
+    let s = assay_risk::score(registry, &b.adopted);
+    Some(crate::results::RiskProfile {
+        benchmark: b.name.clone(),
+        registry: registry.source.clone(),
+        dimensions: assay_risk::Dimension::ALL
+            .iter()
+            .filter_map(|d| s.dimension(*d).map(|v| (d.name().to_owned(), v)))
+            .collect(),
+        average: s.average,
+        minimum: s.minimum,
+        high_risk: s.high_risk().iter().map(|d| d.name().to_owned()).collect(),
+    })
+}
+
 /// Aggregates one task's records (all subtasks) into its result.
 pub(crate) fn task_result(
     spec: &TaskSpec,
@@ -112,6 +134,7 @@ pub(crate) fn task_result(
         metrics,
         subtasks,
         samples_file: format!("samples/{}.jsonl", spec.name),
+        benchrisk: spec.benchmark.as_deref().and_then(risk_profile),
     })
 }
 
@@ -186,5 +209,22 @@ mod tests {
         let r = task_result(&spec, &["t".into()], &records).unwrap();
         assert!((r.metrics[0].estimate.value - 2.0f64.exp()).abs() < 1e-12);
         assert_eq!(r.metrics[1].estimate.value, 0.5);
+    }
+}
+
+#[cfg(test)]
+mod risk_tests {
+    use super::risk_profile;
+
+    #[test]
+    fn registered_benchmarks_carry_their_benchrisk_profile() {
+        let p = risk_profile("hellaswag").expect("HellaSwag is in the registry");
+        assert_eq!(p.benchmark, "HellaSwag");
+        // benchrisk.ai shows HellaSwag's Longevity as 5 and its minimum as 5.35.
+        assert!((p.minimum - 0.053471152875).abs() < 1e-12);
+        assert_eq!(p.high_risk, ["Intelligibility", "Correctness", "Longevity"]);
+        // AI2's ARC is not ARC-AGI; PIQA is not in the registry.
+        assert!(risk_profile("ARC").is_none());
+        assert!(risk_profile("PIQA").is_none());
     }
 }

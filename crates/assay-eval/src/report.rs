@@ -1,6 +1,7 @@
 //! The terminal summary: one row per task metric (and per subtask when asked).
 
 use crate::results::{MetricResult, RunResults};
+use assay_risk::score::display_integer;
 use std::fmt::Write;
 
 fn row(out: &mut String, task: &str, n: usize, m: &MetricResult) {
@@ -37,6 +38,36 @@ pub fn markdown(results: &RunResults, with_subtasks: bool) -> String {
     }
     for n in notes {
         let _ = writeln!(out, "\nnote: {n}");
+    }
+    let profiles: Vec<_> = results
+        .results
+        .iter()
+        .filter_map(|t| t.benchrisk.as_ref().map(|p| (&t.task, p)))
+        .collect();
+    if !profiles.is_empty() {
+        out.push_str(
+            "\nHow far each benchmark can be trusted (BenchRisk, benchrisk.ai: share of each dimension's risk mitigated, 0-100):\n\n",
+        );
+        out.push_str("| Task | Benchmark | Minimum | Average | High-risk dimensions |\n");
+        out.push_str("|---|---|---:|---:|---|\n");
+        for (task, p) in profiles {
+            let high = if p.high_risk.is_empty() {
+                "none".to_owned()
+            } else {
+                p.high_risk
+                    .iter()
+                    .map(|d| format!("{d} {}", display_integer(p.dimensions[d])))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let _ = writeln!(
+                out,
+                "| {task} | {} | {} | {} | {high} |",
+                p.benchmark,
+                display_integer(p.minimum),
+                display_integer(p.average)
+            );
+        }
     }
     out
 }

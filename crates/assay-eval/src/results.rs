@@ -87,6 +87,22 @@ pub struct TaskResult {
     pub subtasks: Vec<SubtaskResult>,
     /// Path of the per-sample records, relative to the results file.
     pub samples_file: String,
+    /// How far the benchmark itself can be trusted, when it is in the BenchRisk
+    /// registry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub benchrisk: Option<RiskProfile>,
+}
+
+/// A benchmark's BenchRisk profile (benchrisk.ai): the share of each reliability
+/// dimension's risk its authors have mitigated, in [0, 1]; below 0.5 is "high risk".
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RiskProfile {
+    pub benchmark: String,
+    pub registry: String,
+    pub dimensions: std::collections::BTreeMap<String, f64>,
+    pub average: f64,
+    pub minimum: f64,
+    pub high_risk: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
