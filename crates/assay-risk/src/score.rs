@@ -170,6 +170,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn gaps_rank_by_the_weakest_dimension_and_paths_reach_the_target() {
+        let r = crate::shipped();
+        let hs = r.benchmark("HellaSwag").unwrap();
+        let g = gaps(r, &hs.adopted);
+        assert_eq!(g.len(), r.offered().len() - hs.adopted.len());
+        // HellaSwag's weakest dimension is Longevity: the top gap must be there.
+        assert_eq!(g[0].dimension, Dimension::Longevity);
+        assert!(g[0].minimum > 0.0);
+        assert!(g.windows(2).all(|w| w[0].minimum >= w[1].minimum));
+        // Each gain is what scoring with the mitigation added gives.
+        let mut with = hs.adopted.clone();
+        with.push(g[3].mitigation);
+        let direct = score(r, &with).average - score(r, &hs.adopted).average;
+        assert!((direct - g[3].average).abs() < 1e-15);
+        let steps = path_to(r, &hs.adopted, 0.5);
+        let last = &steps.last().unwrap().1;
+        assert!(last.minimum >= 0.5, "{last:?}");
+        assert!(steps.windows(2).all(|w| w[1].1.minimum >= w[0].1.minimum));
+    }
+
+    #[test]
     fn heatmap_text_matches_d3() {
         assert_eq!(heatmap_text(0.0472), "4.7");
         assert_eq!(heatmap_text(0.7455), "75");
@@ -194,4 +215,78 @@ mod tests {
         assert_eq!(RiskLevel::of(0.5), RiskLevel::Moderate);
         assert_eq!(RiskLevel::of(0.49), RiskLevel::High);
     }
+}
+
+/// What adopting one more mitigation would do.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Gain {
+    pub mitigation: u32,
+    pub mode: u32,
+    pub dimension: Dimension,
+    /// Change of the benchmark's weakest dimension score (its minimum).
+    pub minimum: f64,
+    /// Change of the average over the five dimensions.
+    pub average: f64,
+    /// Change of the mitigation's own dimension.
+    pub own_dimension: f64,
+}
+
+/// Every offered mitigation the benchmark has not adopted, ranked by how much adopting it
+/// alone would raise the weakest dimension, then the average, then its own dimension.
+pub fn gaps(registry: &Registry, adopted: &[u32]) -> Vec<Gain> {
+    let base = score(registry, adopted);
+    let mut gains: Vec<Gain> = registry
+        .offered()
+        .into_iter()
+        .filter(|m| !adopted.contains(&m.id))
+        .map(|m| {
+            let mut with = adopted.to_vec();
+            with.push(m.id);
+            let s = score(registry, &with);
+            let dimension = registry
+                .mode(m.mode)
+                .expect("offered mitigations have a mode")
+                .dimension;
+            Gain {
+                mitigation: m.id,
+                mode: m.mode,
+                dimension,
+                minimum: s.minimum - base.minimum,
+                average: s.average - base.average,
+                own_dimension: s.dimension(dimension).unwrap_or(0.0)
+                    - base.dimension(dimension).unwrap_or(0.0),
+            }
+        })
+        .collect();
+    gains.sort_by(|a, b| {
+        b.minimum
+            .total_cmp(&a.minimum)
+            .then(b.average.total_cmp(&a.average))
+            .then(b.own_dimension.total_cmp(&a.own_dimension))
+            .then(a.mitigation.cmp(&b.mitigation))
+    });
+    gains
+}
+
+/// The cheapest path to lower risk: mitigations adopted one at a time, each the one that
+/// most raises the weakest dimension (then the average), until every dimension reaches
+/// `target` or nothing is left. Returns the steps and the scores after each.
+pub fn path_to(registry: &Registry, adopted: &[u32], target: f64) -> Vec<(u32, Scores)> {
+    let mut current = adopted.to_vec();
+    let mut steps = Vec::new();
+    loop {
+        let now = score(registry, &current);
+        if now.minimum >= target {
+            break;
+        }
+        let Some(best) = gaps(registry, &current).into_iter().next() else {
+            break;
+        };
+        if best.average <= 0.0 && best.minimum <= 0.0 {
+            break;
+        }
+        current.push(best.mitigation);
+        steps.push((best.mitigation, score(registry, &current)));
+    }
+    steps
 }

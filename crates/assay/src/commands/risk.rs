@@ -53,6 +53,50 @@ enum RiskAction {
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
+    /// The absent mitigations ranked by how much each would raise the weakest
+    /// dimension and the average, and the cheapest path to a target.
+    Gaps {
+        name: Option<String>,
+        #[arg(long, conflicts_with = "name")]
+        answers: Option<PathBuf>,
+        /// Rows of the ranking.
+        #[arg(long, default_value_t = 15)]
+        top: usize,
+        /// Target for every dimension (0-100) for the path: 50 leaves "high risk", 70
+        /// reaches "lower risk".
+        #[arg(long, default_value_t = 50.0)]
+        target: f64,
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+    },
+    /// Scores after adopting some more mitigations.
+    WhatIf {
+        name: Option<String>,
+        #[arg(long, conflicts_with = "name")]
+        answers: Option<PathBuf>,
+        /// Mitigation numbers to adopt.
+        #[arg(long, value_delimiter = ',', required = true)]
+        adopt: Vec<u32>,
+    },
+    /// List or search the failure modes.
+    Modes {
+        #[arg(long)]
+        dimension: Option<String>,
+        /// Stage number 1-7.
+        #[arg(long)]
+        stage: Option<u8>,
+        /// Text to look for in the wording (and the original texts, with --registry).
+        #[arg(long)]
+        search: Option<String>,
+    },
+    /// List or search the mitigations, with the benchmarks that adopt each.
+    Mitigations {
+        /// Only those of this failure mode.
+        #[arg(long)]
+        mode: Option<u32>,
+        #[arg(long)]
+        search: Option<String>,
+    },
     /// Check a registry (the shipped one, or --registry) and its answer sets.
     Validate,
     /// Write the registry out: assay's figures file, or BenchRisk's MDX layout.
@@ -196,6 +240,73 @@ fn print_one(registry: &Registry, b: &Benchmark, format: Format) -> Result<()> {
     Ok(())
 }
 
+/// The benchmark a command names, or the answers file it reads.
+fn chosen(
+    registry: &Registry,
+    name: Option<String>,
+    answers: Option<PathBuf>,
+) -> Result<Benchmark> {
+    match (name, answers) {
+        (Some(n), _) => Ok(registry.benchmark(&n)?.clone()),
+        (None, Some(path)) => assay_risk::mdx::read_benchmark(&path)
+            .with_context(|| format!("reading answers `{}`", path.display())),
+        (None, None) => {
+            bail!("name a benchmark (`assay risk compare --all` lists them) or pass --answers FILE")
+        }
+    }
+}
+
+/// A record's text: assay's wording, else the original from a checkout.
+fn words(summary: &str, original: Option<&assay_risk::Original>, field: &str) -> String {
+    if !summary.is_empty() {
+        return summary.to_owned();
+    }
+    original
+        .and_then(|o| o.fields.get(field))
+        .and_then(|v| v.as_str())
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
+fn mitigation_words(registry: &Registry, id: u32) -> String {
+    registry.mitigation(id).map_or_else(String::new, |m| {
+        words(&m.summary, m.original.as_ref(), "questionStatement")
+    })
+}
+
+fn mode_words(registry: &Registry, id: u32) -> String {
+    registry.mode(id).map_or_else(String::new, |m| {
+        words(&m.summary, m.original.as_ref(), "short")
+    })
+}
+
+fn matches(text: &str, search: &Option<String>) -> bool {
+    search
+        .as_ref()
+        .is_none_or(|s| text.to_lowercase().contains(&s.to_lowercase()))
+}
+
+fn print_comparison(before: &Scores, after: &Scores) {
+    println!("| dimension | before | after | change |");
+    println!("|---|---:|---:|---:|");
+    let row = |name: &str, a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) => println!(
+            "| {name} | {} ({}) | {} ({}) | {:+.1} |",
+            display_integer(a),
+            RiskLevel::of(a).words(),
+            display_integer(b),
+            RiskLevel::of(b).words(),
+            (b - a) * 100.0
+        ),
+        _ => println!("| {name} | unscored | unscored | |"),
+    };
+    for d in Dimension::ALL {
+        row(d.name(), before.dimension(d), after.dimension(d));
+    }
+    row("Average", Some(before.average), Some(after.average));
+    row("Minimum", Some(before.minimum), Some(after.minimum));
+}
+
 pub(crate) fn run(args: RiskArgs) -> Result<ExitCode> {
     let registry = load(&args.registry)?;
     match args.action {
@@ -240,6 +351,170 @@ pub(crate) fn run(args: RiskArgs) -> Result<ExitCode> {
             // The site's order: its total, highest first.
             rows.sort_by(|a, b| b.2.total_site.total_cmp(&a.2.total_site));
             print_rows(&rows, format)?;
+        }
+        RiskAction::Gaps {
+            name,
+            answers,
+            top,
+            target,
+            format,
+        } => {
+            let b = chosen(&registry, name, answers)?;
+            if !(0.0..=100.0).contains(&target) {
+                bail!("--target must be between 0 and 100, not {target}");
+            }
+            let gaps = assay_risk::score::gaps(&registry, &b.adopted);
+            let path = assay_risk::score::path_to(&registry, &b.adopted, target / 100.0);
+            if format == Format::Json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "benchmark": b.name,
+                        "gaps": gaps,
+                        "path": path.iter().map(|(m, s)| serde_json::json!({"adopt": m, "scores": s})).collect::<Vec<_>>(),
+                    }))?
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            let now = assay_risk::score(&registry, &b.adopted);
+            let weakest = Dimension::ALL
+                .into_iter()
+                .min_by(|x, y| {
+                    now.dimension(*x)
+                        .unwrap_or(f64::INFINITY)
+                        .total_cmp(&now.dimension(*y).unwrap_or(f64::INFINITY))
+                })
+                .expect("five dimensions");
+            println!(
+                "{}: weakest dimension {weakest} ({}), average {}. Absent mitigations by what each alone would add:\n",
+                b.name,
+                display_integer(now.minimum),
+                display_integer(now.average)
+            );
+            println!(
+                "| mitigation | failure mode | dimension | + minimum | + average | + own dimension | what it asks |"
+            );
+            println!("|---:|---:|---|---:|---:|---:|---|");
+            for g in gaps.iter().take(top) {
+                println!(
+                    "| {} | {} | {} | {:+.2} | {:+.2} | {:+.2} | {} |",
+                    g.mitigation,
+                    g.mode,
+                    g.dimension,
+                    g.minimum * 100.0,
+                    g.average * 100.0,
+                    g.own_dimension * 100.0,
+                    mitigation_words(&registry, g.mitigation)
+                );
+            }
+            println!(
+                "\nCheapest path to {target:.0} in every dimension ({} mitigations):",
+                path.len()
+            );
+            for (i, (m, s)) in path.iter().enumerate() {
+                println!(
+                    "{:>3}. adopt {m:>3}: minimum {}, average {}",
+                    i + 1,
+                    display_integer(s.minimum),
+                    display_integer(s.average)
+                );
+            }
+            if path.last().is_none_or(|(_, s)| s.minimum < target / 100.0)
+                && now.minimum < target / 100.0
+            {
+                println!("(the target cannot be reached with the offered mitigations)");
+            }
+        }
+        RiskAction::WhatIf {
+            name,
+            answers,
+            adopt,
+        } => {
+            let b = chosen(&registry, name, answers)?;
+            let unknown: Vec<u32> = adopt
+                .iter()
+                .copied()
+                .filter(|id| registry.mitigation(*id).is_none())
+                .collect();
+            if !unknown.is_empty() {
+                bail!("mitigations {unknown:?} are not in the registry");
+            }
+            let mut with = b.adopted.clone();
+            let new: Vec<u32> = adopt
+                .iter()
+                .copied()
+                .filter(|id| !b.adopted.contains(id))
+                .collect();
+            with.extend(&new);
+            println!("{} adopting {new:?}:", b.name);
+            print_comparison(
+                &assay_risk::score(&registry, &b.adopted),
+                &assay_risk::score(&registry, &with),
+            );
+        }
+        RiskAction::Modes {
+            dimension,
+            stage,
+            search,
+        } => {
+            let dimension = dimension
+                .map(|d| {
+                    Dimension::ALL
+                        .into_iter()
+                        .find(|x| x.name().eq_ignore_ascii_case(&d))
+                        .with_context(|| format!("unknown dimension `{d}`"))
+                })
+                .transpose()?;
+            println!("| mode | severity | stage | dimension | mitigations | failure |");
+            println!("|---:|---:|---|---|---:|---|");
+            for m in &registry.modes {
+                let text = mode_words(&registry, m.id);
+                if dimension.is_some_and(|d| d != m.dimension)
+                    || stage.is_some_and(|s| s != m.stage)
+                    || !matches(&text, &search)
+                {
+                    continue;
+                }
+                let n = registry
+                    .mitigations
+                    .iter()
+                    .filter(|x| x.mode == m.id)
+                    .count();
+                println!(
+                    "| {} | {:.1} | {} | {} | {n} | {text} |",
+                    m.id,
+                    m.severity,
+                    assay_risk::stage_label(m.stage),
+                    m.dimension
+                );
+            }
+        }
+        RiskAction::Mitigations { mode, search } => {
+            println!(
+                "| mitigation | mode | likelihood -% | severity -% | adopted by | what it asks |"
+            );
+            println!("|---:|---:|---:|---:|---|---|");
+            for m in &registry.mitigations {
+                let text = mitigation_words(&registry, m.id);
+                if mode.is_some_and(|x| x != m.mode) || !matches(&text, &search) {
+                    continue;
+                }
+                let by: Vec<&str> = registry
+                    .benchmarks
+                    .iter()
+                    .filter(|b| b.adopted.contains(&m.id))
+                    .map(|b| b.name.as_str())
+                    .collect();
+                let by = if by.is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("{} ({})", by.len(), by.join(", "))
+                };
+                println!(
+                    "| {} | {} | {:.2} | {:.2} | {by} | {text} |",
+                    m.id, m.mode, m.likelihood_reduction, m.severity_reduction
+                );
+            }
         }
         RiskAction::Validate => {
             let issues = registry.validate();
