@@ -16,6 +16,7 @@
 //! `registry/NOTICE`.
 
 pub mod mdx;
+pub mod picture;
 pub mod score;
 mod shipped;
 

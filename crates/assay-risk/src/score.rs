@@ -79,6 +79,34 @@ impl Scores {
     }
 }
 
+/// The risk left in one failure mode (severity × likelihood after its adopted
+/// mitigations), as the site computes it.
+fn residual(
+    mode: &crate::FailureMode,
+    adopted: &[u32],
+    by_id: &HashMap<u32, &crate::Mitigation>,
+) -> f64 {
+    let (mut sev, mut lik) = (mode.severity, 1.0f64);
+    for m in adopted.iter().filter_map(|id| by_id.get(id)) {
+        if m.mode == mode.id {
+            sev -= m.severity_reduction * sev / 100.0;
+            lik -= m.likelihood_reduction * lik / 100.0;
+        }
+    }
+    sev * lik
+}
+
+/// The risk left in each failure mode of the registry, by mode id.
+pub fn residuals(registry: &Registry, adopted: &[u32]) -> Vec<(u32, f64)> {
+    let by_id: HashMap<u32, &crate::Mitigation> =
+        registry.mitigations.iter().map(|m| (m.id, m)).collect();
+    registry
+        .modes
+        .iter()
+        .map(|m| (m.id, residual(m, adopted, &by_id)))
+        .collect()
+}
+
 /// Scores a benchmark that adopts `adopted` (in that order).
 pub fn score(registry: &Registry, adopted: &[u32]) -> Scores {
     let by_id: HashMap<u32, &crate::Mitigation> =
@@ -87,14 +115,7 @@ pub fn score(registry: &Registry, adopted: &[u32]) -> Scores {
     let mut severity = [0.0f64; 5];
     let (mut total_g_site, mut total_g, mut total_s) = (0.0, 0.0, 0.0);
     for mode in &registry.modes {
-        let (mut sev, mut lik) = (mode.severity, 1.0f64);
-        for m in adopted.iter().filter_map(|id| by_id.get(id)) {
-            if m.mode == mode.id {
-                sev -= m.severity_reduction * sev / 100.0;
-                lik -= m.likelihood_reduction * lik / 100.0;
-            }
-        }
-        let g = mode.severity * 1.0 - sev * lik;
+        let g = mode.severity * 1.0 - residual(mode, adopted, &by_id);
         let d = mode.dimension.index();
         mitigated[d] += g;
         severity[d] += mode.severity;

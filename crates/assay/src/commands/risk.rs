@@ -25,6 +25,13 @@ enum Format {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum PictureFormat {
+    Terminal,
+    Svg,
+    Html,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum ExportFormat {
     /// assay's figures file (JSON, no texts), as shipped.
     Assay,
@@ -96,6 +103,25 @@ enum RiskAction {
         mode: Option<u32>,
         #[arg(long)]
         search: Option<String>,
+    },
+    /// The heatmap: in the terminal (coloured when it is one), or as SVG or HTML.
+    Heatmap {
+        /// Benchmarks to show (default: those the site shows).
+        names: Vec<String>,
+        /// Every benchmark, the hidden ones included.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, value_enum, default_value_t = PictureFormat::Terminal)]
+        format: PictureFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// One benchmark's card: scores in words and the failure modes that leave most risk.
+    Card {
+        name: Option<String>,
+        #[arg(long, conflicts_with = "name")]
+        answers: Option<PathBuf>,
     },
     /// Check a registry (the shipped one, or --registry) and its answer sets.
     Validate,
@@ -515,6 +541,48 @@ pub(crate) fn run(args: RiskArgs) -> Result<ExitCode> {
                     m.id, m.mode, m.likelihood_reduction, m.severity_reduction
                 );
             }
+        }
+        RiskAction::Heatmap {
+            names,
+            all,
+            format,
+            out,
+        } => {
+            let chosen: Vec<&Benchmark> = if names.is_empty() {
+                registry
+                    .benchmarks
+                    .iter()
+                    .filter(|b| all || !b.hidden)
+                    .collect()
+            } else {
+                names
+                    .iter()
+                    .map(|n| registry.benchmark(n))
+                    .collect::<Result<_, _>>()?
+            };
+            let mut rows: Vec<(String, Scores)> = chosen
+                .into_iter()
+                .map(|b| (b.name.clone(), assay_risk::score(&registry, &b.adopted)))
+                .collect();
+            rows.sort_by(|a, b| b.1.total_site.total_cmp(&a.1.total_site));
+            let tty = out.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
+            let text = match format {
+                PictureFormat::Terminal => assay_risk::picture::terminal(&rows, tty),
+                PictureFormat::Svg => assay_risk::picture::svg(&rows),
+                PictureFormat::Html => assay_risk::picture::html(&rows, &registry.source),
+            };
+            match out {
+                Some(path) => {
+                    std::fs::write(&path, text)
+                        .with_context(|| format!("writing `{}`", path.display()))?;
+                    eprintln!("wrote {}", path.display());
+                }
+                None => print!("{text}"),
+            }
+        }
+        RiskAction::Card { name, answers } => {
+            let b = chosen(&registry, name, answers)?;
+            print!("{}", assay_risk::picture::card(&registry, &b));
         }
         RiskAction::Validate => {
             let issues = registry.validate();
