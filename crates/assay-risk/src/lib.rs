@@ -17,6 +17,7 @@
 
 pub mod mdx;
 pub mod picture;
+pub mod questionnaire;
 pub mod score;
 mod shipped;
 

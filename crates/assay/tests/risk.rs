@@ -140,3 +140,40 @@ fn a_broken_registry_is_named_with_file_and_field() {
         "{err}"
     );
 }
+
+#[test]
+fn the_questionnaire_reads_answers_from_the_terminal_and_resumes() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let answers = dir.path().join("Mine.mdx");
+    let run = |script: &str| {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+            .args([
+                "risk",
+                "questionnaire",
+                "Mine",
+                "--answers",
+                answers.to_str().unwrap(),
+            ])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let o = run("y\nn\nq\n");
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout).contains("Run the same command again"));
+    let o = run("y\n");
+    assert!(String::from_utf8_lossy(&o.stdout).contains("2 answered already"));
+    let text = std::fs::read_to_string(&answers).unwrap();
+    assert!(text.starts_with("---\nname: Mine\n"), "{text}");
+    let o = assay(&["risk", "score", "--answers", answers.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}

@@ -123,6 +123,15 @@ enum RiskAction {
         #[arg(long, conflicts_with = "name")]
         answers: Option<PathBuf>,
     },
+    /// Walk a benchmark's author through the offered questions (by stage, resumable),
+    /// keeping the answers in BenchRisk's format; at the end print the submission text.
+    Questionnaire {
+        /// The benchmark's name.
+        name: String,
+        /// Answers file (created, or resumed when it exists).
+        #[arg(long)]
+        answers: PathBuf,
+    },
     /// Check a registry (the shipped one, or --registry) and its answer sets.
     Validate,
     /// Write the registry out: assay's figures file, or BenchRisk's MDX layout.
@@ -583,6 +592,22 @@ pub(crate) fn run(args: RiskArgs) -> Result<ExitCode> {
         RiskAction::Card { name, answers } => {
             let b = chosen(&registry, name, answers)?;
             print!("{}", assay_risk::picture::card(&registry, &b));
+        }
+        RiskAction::Questionnaire { name, answers } => {
+            let stdin = std::io::stdin();
+            let mut input = stdin.lock();
+            let mut output = std::io::stdout();
+            let outcome = assay_risk::questionnaire::run(
+                &registry,
+                &name,
+                &answers,
+                &mut input,
+                &mut output,
+            )?;
+            if !outcome.complete() {
+                // Unfinished is not an error: the file holds what was answered.
+                return Ok(ExitCode::SUCCESS);
+            }
         }
         RiskAction::Validate => {
             let issues = registry.validate();

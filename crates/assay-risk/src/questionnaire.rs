@@ -1,0 +1,239 @@
+//! The questionnaire: walks a benchmark author through the offered mitigations, grouped
+//! by production stage and failure mode (each failure mode explained once), and keeps the
+//! answers in an answers file in BenchRisk's format, saved after every answer. Running it
+//! again on the same file resumes at the first unanswered question.
+//!
+//! Answers: `y` adopted, `n` not adopted, `s` skip for now, `?` explain, `q` save and
+//! stop. The end of input also saves and stops.
+
+use crate::{Benchmark, Error, Registry, mdx};
+use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
+use std::path::Path;
+
+/// How a session ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub answered: usize,
+    pub total: usize,
+    pub benchmark: Benchmark,
+}
+
+impl Outcome {
+    pub fn complete(&self) -> bool {
+        self.answered == self.total
+    }
+}
+
+fn save(path: &Path, b: &Benchmark) -> Result<(), Error> {
+    let io = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let tmp = path.with_extension("mdx.tmp");
+    std::fs::write(&tmp, mdx::benchmark_mdx(b)).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}
+
+fn text_of(summary: &str, original: Option<&crate::Original>, field: &str) -> String {
+    original
+        .and_then(|o| o.fields.get(field))
+        .and_then(|v| v.as_str())
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| summary.to_owned())
+}
+
+/// Runs the questionnaire for benchmark `name`, reading answers from `input` and writing
+/// prompts to `output`; the answers live in `answers_path` (created if missing, resumed
+/// if present).
+pub fn run(
+    registry: &Registry,
+    name: &str,
+    answers_path: &Path,
+    input: &mut dyn BufRead,
+    output: &mut dyn Write,
+) -> Result<Outcome, Error> {
+    let mut b = if answers_path.exists() {
+        let b = mdx::read_benchmark(answers_path)?;
+        if !b.name.eq_ignore_ascii_case(name) {
+            return Err(Error::Invalid {
+                location: answers_path.display().to_string(),
+                message: format!("holds answers for `{}`, not `{name}`", b.name),
+            });
+        }
+        b
+    } else {
+        Benchmark {
+            name: name.to_owned(),
+            adopted: Vec::new(),
+            absent: Vec::new(),
+            hidden: false,
+            original: None,
+        }
+    };
+    let out = |output: &mut dyn Write, text: String| -> Result<(), Error> {
+        output
+            .write_all(text.as_bytes())
+            .and_then(|_| output.flush())
+            .map_err(|source| Error::Io {
+                path: "<terminal>".into(),
+                source,
+            })
+    };
+    // Offered mitigations by stage, failure mode, id.
+    let mut questions = registry.offered();
+    questions.sort_by_key(|m| {
+        let mode = registry
+            .mode(m.mode)
+            .expect("offered mitigations have a mode");
+        (mode.stage, mode.id, m.id)
+    });
+    let total = questions.len();
+    let answered =
+        |b: &Benchmark| -> BTreeSet<u32> { b.adopted.iter().chain(&b.absent).copied().collect() };
+    let done = answered(&b)
+        .iter()
+        .filter(|id| questions.iter().any(|q| q.id == **id))
+        .count();
+    out(
+        output,
+        format!(
+            "BenchRisk questionnaire for {name}: {total} questions, {done} answered already.\n\
+             Answer y (adopted), n (not adopted), s (skip for now), ? (explain), q (save and stop).\n"
+        ),
+    )?;
+    let (mut stage, mut mode_shown) = (0u8, 0u32);
+    let mut line = String::new();
+    for (k, q) in questions.iter().enumerate() {
+        if answered(&b).contains(&q.id) {
+            continue;
+        }
+        let mode = registry
+            .mode(q.mode)
+            .expect("offered mitigations have a mode");
+        if mode.stage != stage {
+            stage = mode.stage;
+            out(
+                output,
+                format!("\n== Stage {} ==\n", crate::stage_label(stage)),
+            )?;
+        }
+        if mode.id != mode_shown {
+            mode_shown = mode.id;
+            out(
+                output,
+                format!(
+                    "\nFailure mode {} ({}, severity {:.1}): {}\n",
+                    mode.id,
+                    mode.dimension,
+                    mode.severity,
+                    text_of(&mode.summary, mode.original.as_ref(), "short")
+                ),
+            )?;
+        }
+        loop {
+            out(
+                output,
+                format!(
+                    "[{}/{total}] {} {} [y/n/s/?/q] ",
+                    k + 1,
+                    q.id,
+                    text_of(&q.summary, q.original.as_ref(), "questionStatement")
+                ),
+            )?;
+            line.clear();
+            let n = input.read_line(&mut line).map_err(|source| Error::Io {
+                path: "<terminal>".into(),
+                source,
+            })?;
+            if n == 0 {
+                out(output, "\n".into())?;
+                return finish(registry, b, total, answers_path, output, &out);
+            }
+            match line.trim().to_ascii_lowercase().as_str() {
+                "y" | "yes" => {
+                    b.adopted.push(q.id);
+                    save(answers_path, &b)?;
+                    break;
+                }
+                "n" | "no" => {
+                    b.absent.push(q.id);
+                    save(answers_path, &b)?;
+                    break;
+                }
+                "s" | "skip" => break,
+                "q" | "quit" => return finish(registry, b, total, answers_path, output, &out),
+                "?" => out(
+                    output,
+                    format!(
+                        "  If adopted, this cuts failure mode {}'s likelihood by {:.2}% and its severity by {:.2}%. \
+                         The failure: {}\n",
+                        mode.id,
+                        q.likelihood_reduction,
+                        q.severity_reduction,
+                        text_of(&mode.summary, mode.original.as_ref(), "short")
+                    ),
+                )?,
+                other => out(
+                    output,
+                    format!("  `{other}` is not an answer; type y, n, s, ? or q\n"),
+                )?,
+            }
+        }
+    }
+    finish(registry, b, total, answers_path, output, &out)
+}
+
+fn finish(
+    registry: &Registry,
+    b: Benchmark,
+    total: usize,
+    answers_path: &Path,
+    output: &mut dyn Write,
+    out: &dyn Fn(&mut dyn Write, String) -> Result<(), Error>,
+) -> Result<Outcome, Error> {
+    save(answers_path, &b)?;
+    let offered: BTreeSet<u32> = registry.offered().iter().map(|m| m.id).collect();
+    let answered = b
+        .adopted
+        .iter()
+        .chain(&b.absent)
+        .filter(|id| offered.contains(id))
+        .collect::<BTreeSet<_>>()
+        .len();
+    let s = crate::score(registry, &b.adopted);
+    out(
+        output,
+        format!(
+            "\nSaved {} ({answered} of {total} answered). Scores so far: {}; minimum {}, average {}.\n",
+            answers_path.display(),
+            crate::Dimension::ALL
+                .iter()
+                .map(|d| format!(
+                    "{d} {}",
+                    s.dimension(*d)
+                        .map_or("-".into(), |v| crate::score::display_integer(v).to_string())
+                ))
+                .collect::<Vec<_>>()
+                .join(", "),
+            crate::score::display_integer(s.minimum),
+            crate::score::display_integer(s.average),
+        ),
+    )?;
+    if answered == total {
+        out(
+            output,
+            format!(
+                "\nAll questions answered. Submit it to BenchRisk as a new-benchmark issue with this text:\n\n```\n{}```\n",
+                mdx::benchmark_mdx(&b)
+            ),
+        )?;
+    } else {
+        out(output, "Run the same command again to continue.\n".into())?;
+    }
+    Ok(Outcome {
+        answered,
+        total,
+        benchmark: b,
+    })
+}
