@@ -96,7 +96,7 @@ pub fn terminal(rows: &[(String, Scores)], colour_output: bool) -> String {
 /// The heatmap as an SVG image. Each cell carries `data-benchmark`, `data-column` and
 /// `data-value` (the score on 0-100, full precision) for tools that read it back.
 pub fn svg(rows: &[(String, Scores)]) -> String {
-    let (name_w, cell_w, cell_h, head_h) = (190.0, 92.0, 26.0, 34.0);
+    let (name_w, cell_w, cell_h, head_h) = (190.0, 118.0, 26.0, 34.0);
     let width = name_w + cell_w * 7.0 + 10.0;
     let height = head_h + cell_h * rows.len() as f64 + 10.0;
     let mut out = format!(
