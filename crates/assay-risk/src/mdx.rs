@@ -275,6 +275,26 @@ fn front_matter(figures: Vec<(&str, Value)>, original: Option<&Original>) -> Str
         }
     }
     let yaml = serde_yaml_ng::to_string(&map).expect("mappings serialize");
+    // BenchRisk writes dates quoted (`dateScored: '2025-04-01'`); keep that look.
+    let yaml: String = yaml
+        .lines()
+        .map(|line| match line.split_once(": ") {
+            Some((key, value))
+                if key.starts_with("date")
+                    && value.len() == 10
+                    && value.bytes().enumerate().all(|(i, b)| {
+                        if i == 4 || i == 7 {
+                            b == b'-'
+                        } else {
+                            b.is_ascii_digit()
+                        }
+                    }) =>
+            {
+                format!("{key}: '{value}'\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
     let body = original.map_or("todo", |o| o.body.as_str());
     format!("---\n{yaml}---\n{body}")
 }

@@ -11,6 +11,27 @@ use std::collections::BTreeSet;
 use std::io::{BufRead, Write};
 use std::path::Path;
 
+/// The submission's other fields, for a new answers file (BenchRisk's new-benchmark
+/// template asks for them).
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub description: String,
+    pub reference: String,
+    /// `YYYY-MM-DD`.
+    pub date: String,
+}
+
+impl Submission {
+    /// The template's placeholders, dated `date`.
+    pub fn placeholders(date: &str) -> Self {
+        Self {
+            description: "Replace this text with a sentence describing the purpose of the benchmark".into(),
+            reference: "Replace this text with any documentation you would like to see stated on BenchRisk.ai alongside its BenchRisk scores".into(),
+            date: date.to_owned(),
+        }
+    }
+}
+
 /// How a session ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
@@ -49,6 +70,7 @@ fn text_of(summary: &str, original: Option<&crate::Original>, field: &str) -> St
 pub fn run(
     registry: &Registry,
     name: &str,
+    submission: &Submission,
     answers_path: &Path,
     input: &mut dyn BufRead,
     output: &mut dyn Write,
@@ -63,12 +85,23 @@ pub fn run(
         }
         b
     } else {
+        let fields = [
+            ("benchmarkDescription", &submission.description),
+            ("dateScored", &submission.date),
+            ("reference", &submission.reference),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::String(v.clone())))
+        .collect();
         Benchmark {
             name: name.to_owned(),
             adopted: Vec::new(),
             absent: Vec::new(),
             hidden: false,
-            original: None,
+            original: Some(crate::Original {
+                fields,
+                body: "\n## Notes, References, and Justifications\n\n_Add optional information here._\n".into(),
+            }),
         }
     };
     let out = |output: &mut dyn Write, text: String| -> Result<(), Error> {

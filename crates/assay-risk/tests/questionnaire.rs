@@ -3,6 +3,10 @@
 
 use std::io::Cursor;
 
+fn sub() -> assay_risk::questionnaire::Submission {
+    assay_risk::questionnaire::Submission::placeholders("2026-11-24")
+}
+
 #[test]
 fn scripted_answers_fill_the_file_resume_and_end_with_the_submission() {
     let registry = assay_risk::shipped();
@@ -16,6 +20,7 @@ fn scripted_answers_fill_the_file_resume_and_end_with_the_submission() {
     let first = assay_risk::questionnaire::run(
         registry,
         "MyBench",
+        &sub(),
         &path,
         &mut Cursor::new(script),
         &mut out,
@@ -46,6 +51,7 @@ fn scripted_answers_fill_the_file_resume_and_end_with_the_submission() {
     let second = assay_risk::questionnaire::run(
         registry,
         "MyBench",
+        &sub(),
         &path,
         &mut Cursor::new(script),
         &mut out,
@@ -66,6 +72,7 @@ fn scripted_answers_fill_the_file_resume_and_end_with_the_submission() {
     let third = assay_risk::questionnaire::run(
         registry,
         "MyBench",
+        &sub(),
         &path,
         &mut Cursor::new(script),
         &mut out,
@@ -107,14 +114,21 @@ fn answers_for_another_benchmark_are_refused() {
     assay_risk::questionnaire::run(
         registry,
         "A",
+        &sub(),
         &path,
         &mut Cursor::new("y\nq\n"),
         &mut Vec::new(),
     )
     .unwrap();
-    let err =
-        assay_risk::questionnaire::run(registry, "B", &path, &mut Cursor::new(""), &mut Vec::new())
-            .unwrap_err()
-            .to_string();
+    let err = assay_risk::questionnaire::run(
+        registry,
+        "B",
+        &sub(),
+        &path,
+        &mut Cursor::new(""),
+        &mut Vec::new(),
+    )
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("holds answers for `A`, not `B`"), "{err}");
 }

@@ -131,6 +131,12 @@ enum RiskAction {
         /// Answers file (created, or resumed when it exists).
         #[arg(long)]
         answers: PathBuf,
+        /// One sentence on the benchmark's purpose, for the submission.
+        #[arg(long)]
+        description: Option<String>,
+        /// Documentation to show beside its scores (a paper, a URL), for the submission.
+        #[arg(long)]
+        reference: Option<String>,
     },
     /// Check a registry (the shipped one, or --registry) and its answer sets.
     Validate,
@@ -593,13 +599,29 @@ pub(crate) fn run(args: RiskArgs) -> Result<ExitCode> {
             let b = chosen(&registry, name, answers)?;
             print!("{}", assay_risk::picture::card(&registry, &b));
         }
-        RiskAction::Questionnaire { name, answers } => {
+        RiskAction::Questionnaire {
+            name,
+            answers,
+            description,
+            reference,
+        } => {
+            let today = time::OffsetDateTime::now_utc()
+                .format(time::macros::format_description!("[year]-[month]-[day]"))
+                .unwrap_or_default();
+            let mut submission = assay_risk::questionnaire::Submission::placeholders(&today);
+            if let Some(d) = description {
+                submission.description = d;
+            }
+            if let Some(r) = reference {
+                submission.reference = r;
+            }
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
             let mut output = std::io::stdout();
             let outcome = assay_risk::questionnaire::run(
                 &registry,
                 &name,
+                &submission,
                 &answers,
                 &mut input,
                 &mut output,
