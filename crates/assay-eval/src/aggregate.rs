@@ -50,16 +50,32 @@ fn risk_profile(benchmark: &str) -> Option<crate::results::RiskProfile> {
         .iter()
         .find(|b| b.name.eq_ignore_ascii_case(benchmark))?;
     let s = assay_risk::score(registry, &b.adopted);
+    // What every assay run supplies itself (docs/benchrisk.md): uncertainty shown next
+    // to each score (mitigations 34 and 35) and an identified model version (161).
+    let credited: Vec<u32> = [34, 35, 161]
+        .into_iter()
+        .filter(|id| !b.adopted.contains(id))
+        .collect();
+    let mut with = b.adopted.clone();
+    with.extend(&credited);
+    let run = assay_risk::score(registry, &with);
+    let dims = |s: &assay_risk::Scores| {
+        assay_risk::Dimension::ALL
+            .iter()
+            .filter_map(|d| s.dimension(*d).map(|v| (d.name().to_owned(), v)))
+            .collect()
+    };
     Some(crate::results::RiskProfile {
         benchmark: b.name.clone(),
         registry: registry.source.clone(),
-        dimensions: assay_risk::Dimension::ALL
-            .iter()
-            .filter_map(|d| s.dimension(*d).map(|v| (d.name().to_owned(), v)))
-            .collect(),
+        dimensions: dims(&s),
         average: s.average,
         minimum: s.minimum,
         high_risk: s.high_risk().iter().map(|d| d.name().to_owned()).collect(),
+        credited,
+        as_run_dimensions: dims(&run),
+        as_run_average: run.average,
+        as_run_minimum: run.minimum,
     })
 }
 
@@ -223,6 +239,15 @@ mod risk_tests {
         // benchrisk.ai shows HellaSwag's Longevity as 5 and its minimum as 5.35.
         assert!((p.minimum - 0.053471152875).abs() < 1e-12);
         assert_eq!(p.high_risk, ["Intelligibility", "Correctness", "Longevity"]);
+        // HellaSwag adopts none of 34, 35, 161; crediting them raises Intelligibility
+        // (failure modes 35 and 36) and Longevity (45), and nothing else.
+        assert_eq!(p.credited, [34, 35, 161]);
+        assert!(p.as_run_dimensions["Intelligibility"] > p.dimensions["Intelligibility"]);
+        assert!(p.as_run_dimensions["Longevity"] > p.dimensions["Longevity"]);
+        assert_eq!(
+            p.as_run_dimensions["Correctness"],
+            p.dimensions["Correctness"]
+        );
         // AI2's ARC is not ARC-AGI; PIQA is not in the registry.
         assert!(risk_profile("ARC").is_none());
         assert!(risk_profile("PIQA").is_none());

@@ -46,10 +46,10 @@ pub fn markdown(results: &RunResults, with_subtasks: bool) -> String {
         .collect();
     if !profiles.is_empty() {
         out.push_str(
-            "\nHow far each benchmark can be trusted (BenchRisk, benchrisk.ai: share of each dimension's risk mitigated, 0-100):\n\n",
+            "\nHow far each benchmark can be trusted (BenchRisk, benchrisk.ai: share of each dimension's risk mitigated, 0-100; \"as run\" credits what this run supplies: intervals on every score and a versioned model):\n\n",
         );
-        out.push_str("| Task | Benchmark | Minimum | Average | High-risk dimensions |\n");
-        out.push_str("|---|---|---:|---:|---|\n");
+        out.push_str("| Task | Benchmark | Minimum | Average | High-risk dimensions | As run by assay (min / avg) |\n");
+        out.push_str("|---|---|---:|---:|---|---:|\n");
         for (task, p) in profiles {
             let high = if p.high_risk.is_empty() {
                 "none".to_owned()
@@ -62,10 +62,12 @@ pub fn markdown(results: &RunResults, with_subtasks: bool) -> String {
             };
             let _ = writeln!(
                 out,
-                "| {task} | {} | {} | {} | {high} |",
+                "| {task} | {} | {} | {} | {high} | {} / {} |",
                 p.benchmark,
                 display_integer(p.minimum),
-                display_integer(p.average)
+                display_integer(p.average),
+                display_integer(p.as_run_minimum),
+                display_integer(p.as_run_average)
             );
         }
     }

@@ -103,6 +103,12 @@ pub struct RiskProfile {
     pub average: f64,
     pub minimum: f64,
     pub high_risk: Vec<String>,
+    /// Mitigations this run supplies itself (docs/benchrisk.md), credited on top of the
+    /// benchmark's own, and the scores with them.
+    pub credited: Vec<u32>,
+    pub as_run_dimensions: std::collections::BTreeMap<String, f64>,
+    pub as_run_average: f64,
+    pub as_run_minimum: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
