@@ -22,6 +22,8 @@ enum Command {
     Eval(Box<commands::eval::EvalArgs>),
     /// Serve a local model over an OpenAI-compatible HTTP API.
     Serve(commands::serve::ServeArgs),
+    /// Rank models from pairwise votes (Bradley-Terry with intervals, Elo, win rates).
+    Rank(commands::rank::RankArgs),
     /// BenchRisk: how far a benchmark can be trusted (scores, comparisons, registry).
     Risk(commands::risk::RiskArgs),
     /// List, prune or clear the response cache of remote models.
@@ -45,6 +47,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Cache(args) => commands::cache::run(args),
         Command::Risk(args) => commands::risk::run(args),
+        Command::Rank(args) => commands::rank::run(args),
         Command::Fetch => commands::fetch().map(|_| ExitCode::SUCCESS),
         Command::Tasks => commands::list_tasks(),
     };

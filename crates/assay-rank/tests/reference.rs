@@ -1,0 +1,171 @@
+//! Bradley–Terry ratings against a reference computed another way: the MM (Zermelo /
+//! Hunter 2004) fixed-point iteration on the win matrix, run to convergence, on
+//! synthetic battles with known strengths; bootstrap reproducibility; sandwich and
+//! bootstrap intervals agreeing.
+
+use assay_rank::battles::Battles;
+use assay_rank::bt::{self, Interval};
+use rand::{Rng, SeedableRng};
+
+/// Battles among `k` models of known strength, with ties.
+fn synthetic(k: usize, n: usize, seed: u64) -> Battles {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let strength: Vec<f64> = (0..k).map(|i| i as f64 * 0.3).collect();
+    let names: Vec<String> = (0..k).map(|i| format!("model-{i:02}")).collect();
+    let mut rows = Vec::with_capacity(n);
+    for i in 0..n {
+        let a = rng.gen_range(0..k);
+        let mut b = rng.gen_range(0..k - 1);
+        if b >= a {
+            b += 1;
+        }
+        let p = 1.0 / (1.0 + (strength[b] - strength[a]).exp());
+        let u: f64 = rng.r#gen();
+        let w = if u < 0.1 {
+            "tie"
+        } else if u < 0.1 + 0.9 * p {
+            "model_a"
+        } else {
+            "model_b"
+        };
+        rows.push((format!("row {i}"), (names[a].clone(), names[b].clone(), w)));
+    }
+    Battles::from_triples(
+        rows.iter()
+            .map(|(l, (a, b, w))| (l.clone(), (a.as_str(), b.as_str(), *w))),
+    )
+    .unwrap()
+}
+
+/// Hunter's MM iteration: s_i ← W_i / Σ_j n_ij / (s_i + s_j), where W_i counts wins
+/// plus half the ties and n_ij the battles between i and j.
+fn mm_reference(b: &Battles) -> Vec<f64> {
+    let k = b.models.len();
+    let mut wins = vec![0.0; k];
+    let mut games = vec![vec![0.0; k]; k];
+    for &(a, bb, w) in &b.rows {
+        wins[a] += w.score_a();
+        wins[bb] += 1.0 - w.score_a();
+        games[a][bb] += 1.0;
+        games[bb][a] += 1.0;
+    }
+    let mut s = vec![1.0; k];
+    for _ in 0..200_000 {
+        let mut next = vec![0.0; k];
+        for i in 0..k {
+            let denom: f64 = (0..k)
+                .filter(|&j| j != i)
+                .map(|j| games[i][j] / (s[i] + s[j]))
+                .sum();
+            next[i] = wins[i] / denom;
+        }
+        let g = next.iter().map(|x: &f64| x.ln()).sum::<f64>() / k as f64;
+        let next: Vec<f64> = next.iter().map(|x| x / g.exp()).collect();
+        let change = next
+            .iter()
+            .zip(&s)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
+        s = next;
+        if change < 1e-14 {
+            break;
+        }
+    }
+    // θ = ln s, centred; as Elo-scale ratings.
+    s.iter().map(|x| 1000.0 + bt::SCALE * x.ln()).collect()
+}
+
+#[test]
+fn newton_fit_equals_the_mm_iteration() {
+    for (k, n, seed) in [(2, 50, 1), (5, 2_000, 2), (12, 20_000, 3)] {
+        let b = synthetic(k, n, seed);
+        let rows = bt::aggregate(&b);
+        bt::check_connected(&b, &rows).unwrap();
+        let ours = bt::to_elo(&bt::fit(&rows, b.models.len()), None);
+        let reference = mm_reference(&b);
+        for (i, (x, y)) in ours.iter().zip(&reference).enumerate() {
+            assert!((x - y).abs() < 1e-6, "k={k} model {i}: {x} vs MM {y}");
+        }
+    }
+}
+
+#[test]
+fn anchoring_shifts_every_rating_and_pins_the_anchor() {
+    let b = synthetic(6, 3_000, 4);
+    let free = bt::rank(
+        &b,
+        Interval::Bootstrap {
+            rounds: 50,
+            seed: 7,
+        },
+        None,
+    )
+    .unwrap();
+    let pinned = bt::rank(
+        &b,
+        Interval::Bootstrap {
+            rounds: 50,
+            seed: 7,
+        },
+        Some((2, 1114.0)),
+    )
+    .unwrap();
+    let shift = pinned.ratings[2] - free.ratings[2];
+    assert!((pinned.ratings[2] - 1114.0).abs() < 1e-9);
+    for i in 0..6 {
+        assert!((pinned.ratings[i] - free.ratings[i] - shift).abs() < 1e-9);
+    }
+    assert!(
+        (pinned.upper[2] - pinned.lower[2]).abs() < 1e-9,
+        "the anchor has no width"
+    );
+}
+
+#[test]
+fn bootstrap_is_reproducible_and_agrees_with_the_sandwich() {
+    let b = synthetic(8, 20_000, 5);
+    let boot = |threads: usize| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap()
+            .install(|| {
+                bt::rank(
+                    &b,
+                    Interval::Bootstrap {
+                        rounds: 400,
+                        seed: 11,
+                    },
+                    None,
+                )
+                .unwrap()
+            })
+    };
+    let one = boot(1);
+    let two = boot(2);
+    assert_eq!(
+        one, two,
+        "the same seed gives the same intervals on any thread count"
+    );
+    let sandwich = bt::rank(&b, Interval::Sandwich, None).unwrap();
+    for i in 0..8 {
+        let wb = one.upper[i] - one.lower[i];
+        let ws = sandwich.upper[i] - sandwich.lower[i];
+        assert!(
+            (wb / ws - 1.0).abs() < 0.15,
+            "model {i}: bootstrap width {wb} vs sandwich {ws}"
+        );
+        assert!(one.lower[i] < one.ratings[i] && one.ratings[i] < one.upper[i]);
+    }
+    // Strengths rise with the model's number by 0.3 nats: ratings follow.
+    let mut by_name: Vec<(&String, f64, usize)> = one
+        .models
+        .iter()
+        .zip(&one.ratings)
+        .zip(&one.ranks)
+        .map(|((m, r), k)| (m, *r, *k))
+        .collect();
+    by_name.sort_by(|a, b| a.0.cmp(b.0));
+    assert!(by_name.windows(2).all(|w| w[0].1 < w[1].1), "{by_name:?}");
+    assert_eq!(by_name[7].2, 1, "the strongest ranks first");
+}

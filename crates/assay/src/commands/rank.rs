@@ -1,0 +1,189 @@
+//! `assay rank`: ratings from pairwise votes.
+
+use anyhow::{Context, Result, bail};
+use assay_rank::battles::Battles;
+use assay_rank::bt::{self, Interval};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Args)]
+pub(crate) struct RankArgs {
+    /// Battle log: CSV with a header, or JSONL, with `model_a`, `model_b` and `winner`
+    /// (`model_a`, `model_b`, `tie` or `tie (bothbad)`).
+    file: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// How intervals are computed.
+    #[arg(long, value_enum, default_value_t = Method::Bootstrap)]
+    interval: Method,
+    /// Bootstrap rounds.
+    #[arg(long, default_value_t = 1000)]
+    rounds: usize,
+    /// Bootstrap seed (results do not depend on the thread count).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Pin a model's rating, e.g. `--anchor gpt-4-0314=1000`.
+    #[arg(long)]
+    anchor: Option<String>,
+    /// K of the online Elo shown for comparison.
+    #[arg(long, default_value_t = 4.0)]
+    elo_k: f64,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Method {
+    Bootstrap,
+    Sandwich,
+}
+
+pub(crate) fn run(args: RankArgs) -> Result<ExitCode> {
+    let battles = Battles::read(&args.file)?;
+    let anchor = match &args.anchor {
+        Some(text) => {
+            let (name, value) = text
+                .rsplit_once('=')
+                .with_context(|| format!("--anchor `{text}`: write MODEL=RATING"))?;
+            let value: f64 = value
+                .trim()
+                .parse()
+                .with_context(|| format!("--anchor `{text}`: `{value}` is not a number"))?;
+            let Some(i) = battles.models.iter().position(|m| m == name.trim()) else {
+                bail!("--anchor: no model `{name}` in the battles");
+            };
+            Some((i, value))
+        }
+        None => None,
+    };
+    let interval = match args.interval {
+        Method::Bootstrap => Interval::Bootstrap {
+            rounds: args.rounds,
+            seed: args.seed,
+        },
+        Method::Sandwich => Interval::Sandwich,
+    };
+    let counts = battles.counts();
+    let once: Vec<&str> = battles
+        .models
+        .iter()
+        .zip(&counts)
+        .filter(|(_, n)| **n == 1)
+        .map(|(m, _)| m.as_str())
+        .collect();
+    if !once.is_empty() {
+        eprintln!(
+            "warning: {} model(s) appear in a single battle, so their ratings are little more than a guess: {}",
+            once.len(),
+            once.join(", ")
+        );
+    }
+    let ranking = bt::rank(&battles, interval, anchor)?;
+    let records = bt::records(&battles);
+    let elo = bt::online_elo(&battles, args.elo_k);
+    let mut order: Vec<usize> = (0..battles.models.len()).collect();
+    order.sort_by(|&a, &b| ranking.ratings[b].total_cmp(&ranking.ratings[a]));
+    match args.format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(std::io::stdout());
+            w.write_record([
+                "model",
+                "rating",
+                "lower",
+                "upper",
+                "rank",
+                "battles",
+                "wins",
+                "losses",
+                "ties",
+                "win_rate",
+                "win_rate_stderr",
+                "online_elo",
+            ])?;
+            for &i in &order {
+                let r = &records[i];
+                w.write_record([
+                    ranking.models[i].clone(),
+                    ranking.ratings[i].to_string(),
+                    ranking.lower[i].to_string(),
+                    ranking.upper[i].to_string(),
+                    ranking.ranks[i].to_string(),
+                    r.battles.to_string(),
+                    r.wins.to_string(),
+                    r.losses.to_string(),
+                    r.ties.to_string(),
+                    r.win_rate.to_string(),
+                    r.stderr.to_string(),
+                    elo[i].to_string(),
+                ])?;
+            }
+            w.flush()?;
+        }
+        Format::Json => {
+            let models: Vec<serde_json::Value> = order
+                .iter()
+                .map(|&i| {
+                    serde_json::json!({
+                        "model": ranking.models[i],
+                        "rating": ranking.ratings[i],
+                        "lower": ranking.lower[i],
+                        "upper": ranking.upper[i],
+                        "rank": ranking.ranks[i],
+                        "record": records[i],
+                        "online_elo": elo[i],
+                        "win_probability": order.iter().map(|&j| (ranking.models[j].clone(), serde_json::json!(bt::win_probability(ranking.ratings[i], ranking.ratings[j])))).collect::<serde_json::Map<_, _>>(),
+                    })
+                })
+                .collect();
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&serde_json::json!({
+                    "battles": battles.rows.len(),
+                    "method": ranking.method,
+                    "scale": "Elo-like: 1000 + 400·log10(odds); a 400-point gap is 10:1",
+                    "models": models,
+                }))?
+            );
+        }
+        Format::Table => {
+            println!(
+                "Bradley-Terry ratings from {} battles among {} models; {}.\n",
+                battles.rows.len(),
+                battles.models.len(),
+                ranking.method
+            );
+            println!(
+                "| rank | model | rating | 95% interval | battles | W / L / T | win rate | online Elo |"
+            );
+            println!("|---:|---|---:|---|---:|---|---:|---:|");
+            for &i in &order {
+                let r = &records[i];
+                println!(
+                    "| {} | {} | {:.1} | [{:.1}, {:.1}] | {} | {} / {} / {} | {:.3} ± {:.3} | {:.0} |",
+                    ranking.ranks[i],
+                    ranking.models[i],
+                    ranking.ratings[i],
+                    ranking.lower[i],
+                    ranking.upper[i],
+                    r.battles,
+                    r.wins,
+                    r.losses,
+                    r.ties,
+                    r.win_rate,
+                    r.stderr,
+                    elo[i]
+                );
+            }
+            println!(
+                "\nRanks tie where intervals overlap: a model's rank is 1 + the number of models whose interval lies wholly above its own."
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
