@@ -2,6 +2,7 @@
 //! ratings with bootstrap or sandwich intervals, online Elo and plain win rates
 //! ([`bt`]).
 
+pub mod agreement;
 pub mod battles;
 pub mod bt;
 
