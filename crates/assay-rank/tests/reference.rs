@@ -169,3 +169,40 @@ fn bootstrap_is_reproducible_and_agrees_with_the_sandwich() {
     assert!(by_name.windows(2).all(|w| w[0].1 < w[1].1), "{by_name:?}");
     assert_eq!(by_name[7].2, 1, "the strongest ranks first");
 }
+
+/// The fixture's reference values come from LMArena's `arena-rank` (sandwich intervals)
+/// and FastChat's scikit-learn logistic regression, run once by
+/// `scripts/fixtures/bt_reference.py`.
+#[test]
+fn ratings_and_sandwich_intervals_equal_arena_rank() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    let b = Battles::read(&dir.join("battles.csv")).unwrap();
+    let reference: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
+            .unwrap();
+    let ours = bt::rank(&b, Interval::Sandwich, None).unwrap();
+    for (i, m) in ours.models.iter().enumerate() {
+        let arena = &reference["arena_rank_sandwich"][m];
+        let sklearn = reference["fastchat_sklearn"][m].as_f64().unwrap();
+        let r = arena["rating"].as_f64().unwrap();
+        assert!(
+            (ours.ratings[i] - r).abs() < 1e-6,
+            "{m}: {} vs arena-rank {r}",
+            ours.ratings[i]
+        );
+        assert!(
+            (ours.ratings[i] - sklearn).abs() < 1e-5,
+            "{m}: {} vs sklearn {sklearn}",
+            ours.ratings[i]
+        );
+        // arena-rank adds 1e-5 × battles to the Hessian's diagonal; the pseudo-inverse
+        // used here does not, which moves the bounds by well under a hundredth.
+        for (ours_bound, key) in [(ours.lower[i], "lower"), (ours.upper[i], "upper")] {
+            let theirs = arena[key].as_f64().unwrap();
+            assert!(
+                (ours_bound - theirs).abs() < 1e-2,
+                "{m} {key}: {ours_bound} vs {theirs}"
+            );
+        }
+    }
+}
