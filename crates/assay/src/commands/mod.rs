@@ -6,6 +6,7 @@ pub(crate) mod risk;
 pub(crate) mod serve;
 
 use anyhow::Result;
+use clap::ValueEnum;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -26,4 +27,12 @@ pub(crate) fn list_tasks() -> Result<ExitCode> {
         println!("{:<26} {}", spec.name, spec.description);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// How a command prints a table of results.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum Format {
+    Table,
+    Csv,
+    Json,
 }

@@ -1,5 +1,6 @@
 //! `assay rank`: ratings from pairwise votes.
 
+use super::Format;
 use anyhow::{Context, Result, bail};
 use assay_rank::battles::Battles;
 use assay_rank::bt::{self, Interval};
@@ -29,13 +30,6 @@ pub(crate) struct RankArgs {
     /// K of the online Elo shown for comparison.
     #[arg(long, default_value_t = 4.0)]
     elo_k: f64,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Format {
-    Table,
-    Csv,
-    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]

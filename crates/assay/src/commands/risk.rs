@@ -1,5 +1,6 @@
 //! `assay risk`: BenchRisk scores of benchmarks.
 
+use super::Format;
 use anyhow::{Context, Result, bail};
 use assay_risk::score::{display_integer, heatmap_text};
 use assay_risk::{Benchmark, Dimension, Registry, RiskLevel, Scores};
@@ -15,13 +16,6 @@ pub(crate) struct RiskArgs {
     registry: Option<PathBuf>,
     #[command(subcommand)]
     action: RiskAction,
-}
-
-#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
-enum Format {
-    Table,
-    Csv,
-    Json,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
