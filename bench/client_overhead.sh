@@ -44,14 +44,7 @@ echo -e "assay --prompts-per-request 16\t$(echo "$e - $s" | bc)\t$phase" >> "$RE
 
 # The same (context, continuation) pairs for lm-eval.
 RUN=$(ls -d "$WORK"/assay1/*/)
-python3 - "$RUN/samples/hellaswag.jsonl" "$WORK/items.jsonl" <<'PY'
-import json, sys
-with open(sys.argv[2], "w") as out:
-    for line in open(sys.argv[1]):
-        r = json.loads(line)
-        out.write(json.dumps({"context": r["prompt"], "choices": r["requests"], "gold": r["target"]["index"]}) + "\n")
-PY
-sed "s#ITEMS_JSONL#$WORK/items.jsonl#" scripts/lm-eval/hellaswag_assay.yaml > "$WORK/hellaswag_assay.yaml"
+export_items "$RUN/samples/hellaswag.jsonl"
 "$VENV/bin/python" - "$WORK/items.jsonl" "$WORK/tok" <<'PY'
 import json, sys
 from tokenizers import ByteLevelBPETokenizer

@@ -22,14 +22,7 @@ t0=$(date +%s.%N)
 $ASSAY eval --tasks hellaswag --limit "$N" --data-dir "$DATA" --output "$WORK/assay" > "$WORK/assay.txt"
 t1=$(date +%s.%N)
 RUN=$(ls -d "$WORK"/assay/*/)
-python3 - "$RUN/samples/hellaswag.jsonl" "$WORK/items.jsonl" <<'PY'
-import json, sys
-with open(sys.argv[2], "w") as out:
-    for line in open(sys.argv[1]):
-        r = json.loads(line)
-        out.write(json.dumps({"context": r["prompt"], "choices": r["requests"], "gold": r["target"]["index"]}) + "\n")
-PY
-sed "s#ITEMS_JSONL#$WORK/items.jsonl#" scripts/lm-eval/hellaswag_assay.yaml > "$WORK/hellaswag_assay.yaml"
+export_items "$RUN/samples/hellaswag.jsonl"
 
 # 2. The same model behind assay serve, evaluated by lm-eval.
 $ASSAY serve --port "$PORT" --served-model-name smollm2 2> "$WORK/serve.log" &

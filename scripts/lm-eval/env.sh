@@ -11,3 +11,16 @@ if [ ! -x "$VENV/bin/lm_eval" ]; then
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install -q "lm-eval[api]==0.4.13"
 fi
+
+# Writes the HellaSwag items an assay run asked (its samples file) as an lm-eval task:
+# $WORK/items.jsonl and $WORK/hellaswag_assay.yaml pointing at it.
+export_items() {
+  python3 - "$1" "$WORK/items.jsonl" <<'PY'
+import json, sys
+with open(sys.argv[2], "w") as out:
+    for line in open(sys.argv[1]):
+        r = json.loads(line)
+        out.write(json.dumps({"context": r["prompt"], "choices": r["requests"], "gold": r["target"]["index"]}) + "\n")
+PY
+  sed "s#ITEMS_JSONL#$WORK/items.jsonl#" scripts/lm-eval/hellaswag_assay.yaml > "$WORK/hellaswag_assay.yaml"
+}

@@ -164,76 +164,90 @@ impl Answer {
     }
 }
 
+/// A model failure and the position of the sample whose request caused it.
+type SampleError = (usize, ModelError);
+
+/// One model call for the requests of one kind among `samples` (`pick` gives a
+/// sample's requests of that kind): each such sample's answers, by sample position. On
+/// failure, says which sample holds the request the model refused.
+fn call_kind<R: Clone, A>(
+    samples: &[(usize, Vec<usize>, Requests)],
+    pick: impl Fn(&Requests) -> Option<&[R]>,
+    call: impl FnOnce(&[R]) -> Result<Vec<A>, ModelError>,
+) -> Result<Vec<(usize, Vec<A>)>, SampleError> {
+    let (mut members, mut counts, mut flat) = (Vec::new(), Vec::new(), Vec::new());
+    for (i, (_, _, r)) in samples.iter().enumerate() {
+        if let Some(reqs) = pick(r) {
+            members.push(i);
+            counts.push(reqs.len());
+            flat.extend_from_slice(reqs);
+        }
+    }
+    if flat.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut responses = call(&flat)
+        .map_err(|e| {
+            let owner = match &e {
+                ModelError::BadRequest { index, .. } => counts
+                    .iter()
+                    .scan(0, |acc, c| {
+                        *acc += c;
+                        Some(*acc)
+                    })
+                    .position(|end| *index < end)
+                    .map_or(members[0], |i| members[i]),
+                _ => members[0],
+            };
+            (owner, e)
+        })?
+        .into_iter();
+    Ok(members
+        .into_iter()
+        .zip(counts)
+        .map(|(i, n)| (i, responses.by_ref().take(n).collect()))
+        .collect())
+}
+
 /// Asks the model for the answers of several samples, one call per request kind; on
 /// failure, says which sample.
 fn answer(
     model: &dyn LanguageModel,
     samples: &[(usize, Vec<usize>, Requests)],
-) -> Result<Vec<Answer>, (usize, ModelError)> {
+) -> Result<Vec<Answer>, SampleError> {
     let mut answers: Vec<Option<Answer>> = samples.iter().map(|_| None).collect();
-    // Which sample a failing request belongs to, from the model's request index.
-    let owner = |members: &[usize], counts: &[usize], e: &ModelError| match e {
-        ModelError::BadRequest { index, .. } => counts
-            .iter()
-            .scan(0, |acc, c| {
-                *acc += c;
-                Some(*acc)
-            })
-            .position(|end| *index < end)
-            .map_or(members[0], |i| members[i]),
-        _ => members[0],
-    };
-
-    let (mut members, mut counts, mut flat) = (Vec::new(), Vec::new(), Vec::new());
-    for (i, (_, _, r)) in samples.iter().enumerate() {
-        if let Requests::Loglikelihood(reqs) = r {
-            members.push(i);
-            counts.push(reqs.len());
-            flat.extend(reqs.iter().cloned());
-        }
+    let loglikelihood = call_kind(
+        samples,
+        |r| match r {
+            Requests::Loglikelihood(reqs) => Some(reqs.as_slice()),
+            _ => None,
+        },
+        |flat| model.loglikelihood(flat),
+    )?;
+    for (i, a) in loglikelihood {
+        answers[i] = Some(Answer::Loglikelihood(a));
     }
-    if !flat.is_empty() {
-        let mut responses = model
-            .loglikelihood(&flat)
-            .map_err(|e| (owner(&members, &counts, &e), e))?
-            .into_iter();
-        for (&i, &n) in members.iter().zip(&counts) {
-            answers[i] = Some(Answer::Loglikelihood(responses.by_ref().take(n).collect()));
-        }
+    let generate = call_kind(
+        samples,
+        |r| match r {
+            Requests::Generate(g) => Some(std::slice::from_ref(g)),
+            _ => None,
+        },
+        |flat| model.generate(flat),
+    )?;
+    for (i, mut a) in generate {
+        answers[i] = Some(Answer::Generate(a.remove(0)));
     }
-
-    let (mut members, mut generate) = (Vec::new(), Vec::new());
-    for (i, (_, _, r)) in samples.iter().enumerate() {
-        if let Requests::Generate(g) = r {
-            members.push(i);
-            generate.push(g.clone());
-        }
-    }
-    if !generate.is_empty() {
-        let ones = vec![1; members.len()];
-        let responses = model
-            .generate(&generate)
-            .map_err(|e| (owner(&members, &ones, &e), e))?;
-        for (&i, g) in members.iter().zip(responses) {
-            answers[i] = Some(Answer::Generate(g));
-        }
-    }
-
-    let (mut members, mut rolling) = (Vec::new(), Vec::new());
-    for (i, (_, _, r)) in samples.iter().enumerate() {
-        if let Requests::Rolling(req) = r {
-            members.push(i);
-            rolling.push(req.clone());
-        }
-    }
-    if !rolling.is_empty() {
-        let ones = vec![1; members.len()];
-        let responses = model
-            .loglikelihood_rolling(&rolling)
-            .map_err(|e| (owner(&members, &ones, &e), e))?;
-        for (&i, r) in members.iter().zip(responses) {
-            answers[i] = Some(Answer::Rolling(r));
-        }
+    let rolling = call_kind(
+        samples,
+        |r| match r {
+            Requests::Rolling(req) => Some(std::slice::from_ref(req)),
+            _ => None,
+        },
+        |flat| model.loglikelihood_rolling(flat),
+    )?;
+    for (i, mut a) in rolling {
+        answers[i] = Some(Answer::Rolling(a.remove(0)));
     }
     Ok(answers
         .into_iter()
@@ -378,7 +392,7 @@ pub fn run(
                 "{} gives no prompt log-probabilities, so this multiple-choice task was answered \
                  by a generated letter (zero-shot, inspect_ai's template), not by log-likelihood: \
                  not comparable with log-likelihood accuracy",
-                spec_model_name(model)
+                model.identity().name
             ));
             task_results.push(result);
         } else {
@@ -413,10 +427,6 @@ pub fn run(
     let dir = final_dir(&config.output_dir, &results.spec.model.name);
     std::fs::rename(&journal.dir, &dir).map_err(io(&dir))?;
     Ok(Finished { results, dir })
-}
-
-fn spec_model_name(model: &dyn LanguageModel) -> String {
-    model.identity().name
 }
 
 /// Rewrites a task's records in order (the journal holds them in answer order).

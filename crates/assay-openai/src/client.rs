@@ -657,6 +657,47 @@ impl OpenAiModel {
         }
     }
 
+    /// The cached answer to a request, if there is one (and counts the hit).
+    fn cache_get<R: Serialize, A: DeserializeOwned>(
+        &self,
+        kind: &str,
+        request: &R,
+    ) -> Result<Option<A>, ClientError> {
+        let Some(cache) = &self.cache else {
+            return Ok(None);
+        };
+        let key = assay_cache::key(
+            &self.label,
+            kind,
+            &serde_json::to_value(request).expect("requests serialize"),
+        );
+        let hit = cache
+            .get(&key)?
+            .and_then(|v| serde_json::from_value::<A>(v).ok());
+        if hit.is_some() {
+            self.with_stats(|s| s.report.cache_hits += 1);
+        }
+        Ok(hit)
+    }
+
+    /// Stores an answer the moment it has arrived.
+    fn cache_put<R: Serialize, A: Serialize>(
+        &self,
+        kind: &str,
+        request: &R,
+        answer: &A,
+    ) -> Result<(), ClientError> {
+        if let Some(cache) = &self.cache {
+            cache.put(&Entry {
+                model: &self.label,
+                kind,
+                request: &serde_json::to_value(request).expect("requests serialize"),
+                response: &serde_json::to_value(answer).expect("answers serialize"),
+            })?;
+        }
+        Ok(())
+    }
+
     /// Looks the request up in the cache, or asks `fetch` and stores its answer.
     async fn cached<R, A, F>(
         &self,
@@ -670,26 +711,12 @@ impl OpenAiModel {
         A: Serialize + DeserializeOwned,
         F: std::future::Future<Output = Result<A, ClientError>>,
     {
-        let key_request = serde_json::to_value(request).expect("requests serialize");
-        let cache = self.cache.as_ref().filter(|_| cacheable);
-        if let Some(cache) = cache {
-            let key = assay_cache::key(&self.label, kind, &key_request);
-            if let Some(answer) = cache
-                .get(&key)?
-                .and_then(|hit| serde_json::from_value::<A>(hit).ok())
-            {
-                self.with_stats(|s| s.report.cache_hits += 1);
-                return Ok(answer);
-            }
+        if cacheable && let Some(answer) = self.cache_get(kind, request)? {
+            return Ok(answer);
         }
         let answer = fetch.await?;
-        if let Some(cache) = cache {
-            cache.put(&Entry {
-                model: &self.label,
-                kind,
-                request: &key_request,
-                response: &serde_json::to_value(&answer).expect("answers serialize"),
-            })?;
+        if cacheable {
+            self.cache_put(kind, request, &answer)?;
         }
         Ok(answer)
     }
@@ -713,14 +740,7 @@ impl OpenAiModel {
         let mut answers = Vec::with_capacity(group.len());
         for ((req, (_, boundary)), tokens) in group.iter().zip(&splits).zip(scored) {
             let answer = self.continuation_score(&tokens, *boundary)?;
-            if let Some(cache) = &self.cache {
-                cache.put(&Entry {
-                    model: &self.label,
-                    kind: "loglikelihood",
-                    request: &serde_json::to_value(req).expect("requests serialize"),
-                    response: &serde_json::to_value(answer).expect("answers serialize"),
-                })?;
-            }
+            self.cache_put("loglikelihood", req, &answer)?;
             answers.push(answer);
         }
         Ok(answers)
@@ -757,27 +777,6 @@ impl OpenAiModel {
             });
         }
         Ok(answer)
-    }
-
-    fn cached_loglikelihood(
-        &self,
-        req: &LoglikelihoodRequest,
-    ) -> Result<Option<LoglikelihoodResponse>, ClientError> {
-        let Some(cache) = &self.cache else {
-            return Ok(None);
-        };
-        let key = assay_cache::key(
-            &self.label,
-            "loglikelihood",
-            &serde_json::to_value(req).expect("requests serialize"),
-        );
-        let hit = cache
-            .get(&key)?
-            .and_then(|v| serde_json::from_value(v).ok());
-        if hit.is_some() {
-            self.with_stats(|s| s.report.cache_hits += 1);
-        }
-        Ok(hit)
     }
 
     async fn rolling_one(&self, req: &RollingRequest) -> Result<RollingResponse, ClientError> {
@@ -1084,7 +1083,7 @@ impl LanguageModel for OpenAiModel {
         let mut answers: Vec<Option<LoglikelihoodResponse>> = Vec::with_capacity(requests.len());
         for r in requests {
             answers.push(
-                self.cached_loglikelihood(r)
+                self.cache_get("loglikelihood", r)
                     .map_err(|e| ModelError::Backend(e.to_string()))?,
             );
         }

@@ -218,6 +218,31 @@ pub enum Error {
     },
 }
 
+/// A text field of a checkout's record, whitespace collapsed.
+fn original_text(original: Option<&Original>, field: &str) -> Option<String> {
+    original
+        .and_then(|o| o.fields.get(field))
+        .and_then(|v| v.as_str())
+        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+}
+
+impl FailureMode {
+    /// What the failure is, in words: the checkout's `short` text when the registry
+    /// came from one, else assay's wording.
+    pub fn text(&self) -> String {
+        original_text(self.original.as_ref(), "short").unwrap_or_else(|| self.summary.clone())
+    }
+}
+
+impl Mitigation {
+    /// What the mitigation asks: the checkout's question when the registry came from one,
+    /// else assay's wording.
+    pub fn text(&self) -> String {
+        original_text(self.original.as_ref(), "questionStatement")
+            .unwrap_or_else(|| self.summary.clone())
+    }
+}
+
 impl Registry {
     pub fn mode(&self, id: u32) -> Option<&FailureMode> {
         self.modes.iter().find(|m| m.id == id)

@@ -195,7 +195,7 @@ pub fn card(registry: &Registry, b: &Benchmark) -> String {
             .collect();
         left.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
         for (risk, id) in left.iter().take(3).filter(|(r, _)| *r > 1e-9) {
-            let summary = registry.mode(*id).map_or("", |m| m.summary.as_str());
+            let summary = registry.mode(*id).map_or_else(String::new, |m| m.text());
             let _ = writeln!(
                 out,
                 "  - failure mode {id} (risk left {risk:.2}): {summary}"

@@ -56,14 +56,6 @@ fn save(path: &Path, b: &Benchmark) -> Result<(), Error> {
     std::fs::rename(&tmp, path).map_err(io)
 }
 
-fn text_of(summary: &str, original: Option<&crate::Original>, field: &str) -> String {
-    original
-        .and_then(|o| o.fields.get(field))
-        .and_then(|v| v.as_str())
-        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-        .unwrap_or_else(|| summary.to_owned())
-}
-
 /// Runs the questionnaire for benchmark `name`, reading answers from `input` and writing
 /// prompts to `output`; the answers live in `answers_path` (created if missing, resumed
 /// if present).
@@ -160,19 +152,14 @@ pub fn run(
                     mode.id,
                     mode.dimension,
                     mode.severity,
-                    text_of(&mode.summary, mode.original.as_ref(), "short")
+                    mode.text()
                 ),
             )?;
         }
         loop {
             out(
                 output,
-                format!(
-                    "[{}/{total}] {} {} [y/n/s/?/q] ",
-                    k + 1,
-                    q.id,
-                    text_of(&q.summary, q.original.as_ref(), "questionStatement")
-                ),
+                format!("[{}/{total}] {} {} [y/n/s/?/q] ", k + 1, q.id, q.text()),
             )?;
             line.clear();
             let n = input.read_line(&mut line).map_err(|source| Error::Io {
@@ -204,7 +191,7 @@ pub fn run(
                         mode.id,
                         q.likelihood_reduction,
                         q.severity_reduction,
-                        text_of(&mode.summary, mode.original.as_ref(), "short")
+                        mode.text()
                     ),
                 )?,
                 other => out(

@@ -314,15 +314,7 @@ async fn detokenize(
 ) -> Result<Response, ApiError> {
     state.check(&headers, None)?;
     let req: DetokenizeRequest = parse(&body)?;
-    if let Some(bad) = req
-        .tokens
-        .iter()
-        .find(|&&t| t as usize >= state.model.tokenizer.vocab_size)
-    {
-        return Err(ApiError::bad_request(format!(
-            "token id {bad} is outside the vocabulary"
-        )));
-    }
+    check_ids(&state, &req.tokens)?;
     let prompt = state
         .model
         .detokenize(&req.tokens)
@@ -348,44 +340,69 @@ async fn tokenizer_info(
     .into_response())
 }
 
-/// A prompt as the model sees it: its tokens, and how many leading tokens were added by
-/// the server (a BOS), which take no room in the text.
+/// A prompt as the model sees it: its tokens, how many leading tokens were added by
+/// the server (a BOS), which take no room in the text, and its text when it came as
+/// text.
 struct PromptTokens {
     tokens: Vec<u32>,
     added: usize,
+    text: Option<String>,
+}
+
+impl PromptTokens {
+    /// The prompt's text: as given, or decoded from its token ids.
+    fn text(&self, state: &AppState) -> Result<String, ApiError> {
+        match &self.text {
+            Some(t) => Ok(t.clone()),
+            None => state
+                .model
+                .detokenize(&self.tokens[self.added..])
+                .map_err(|e| ApiError::bad_request(e.to_string())),
+        }
+    }
+}
+
+/// Refuses token ids outside the model's vocabulary.
+fn check_ids(state: &AppState, tokens: &[u32]) -> Result<(), ApiError> {
+    match tokens
+        .iter()
+        .find(|&&t| t as usize >= state.model.tokenizer.vocab_size)
+    {
+        Some(bad) => Err(ApiError::bad_request(format!(
+            "token id {bad} is outside the vocabulary"
+        ))),
+        None => Ok(()),
+    }
 }
 
 fn prompts(state: &AppState, prompt: Prompt) -> Result<Vec<PromptTokens>, ApiError> {
-    let encode = |text: &str| -> Result<PromptTokens, ApiError> {
+    let t = &state.model.tokenizer;
+    // `tokenize(text, true)` puts the BOS first exactly when the model asks for one.
+    let added = usize::from(t.add_bos && t.bos_token.is_some());
+    let encode = |text: String| -> Result<PromptTokens, ApiError> {
         let tokens = state
             .model
-            .tokenize(text, true)
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
-        let bare = state
-            .model
-            .tokenize(text, false)
+            .tokenize(&text, true)
             .map_err(|e| ApiError::bad_request(e.to_string()))?;
         Ok(PromptTokens {
-            added: tokens.len() - bare.len(),
             tokens,
+            added,
+            text: Some(text),
         })
     };
-    let check = |tokens: Vec<u32>| -> Result<PromptTokens, ApiError> {
-        if let Some(bad) = tokens
-            .iter()
-            .find(|&&t| t as usize >= state.model.tokenizer.vocab_size)
-        {
-            return Err(ApiError::bad_request(format!(
-                "token id {bad} is outside the vocabulary"
-            )));
-        }
-        Ok(PromptTokens { tokens, added: 0 })
+    let ids = |tokens: Vec<u32>| -> Result<PromptTokens, ApiError> {
+        check_ids(state, &tokens)?;
+        Ok(PromptTokens {
+            tokens,
+            added: 0,
+            text: None,
+        })
     };
     let list = match prompt {
-        Prompt::Text(t) => vec![encode(&t)?],
-        Prompt::Texts(ts) => ts.iter().map(|t| encode(t)).collect::<Result<_, _>>()?,
-        Prompt::Tokens(t) => vec![check(t)?],
-        Prompt::TokenLists(ls) => ls.into_iter().map(check).collect::<Result<_, _>>()?,
+        Prompt::Text(t) => vec![encode(t)?],
+        Prompt::Texts(ts) => ts.into_iter().map(encode).collect::<Result<_, _>>()?,
+        Prompt::Tokens(t) => vec![ids(t)?],
+        Prompt::TokenLists(ls) => ls.into_iter().map(ids).collect::<Result<_, _>>()?,
     };
     if list.is_empty() {
         return Err(ApiError::bad_request("the prompt is empty"));
@@ -402,20 +419,22 @@ fn logprobs_detail(
     added: usize,
 ) -> CompletionLogprobs {
     let mut out = CompletionLogprobs::default();
-    let mut bytes: Vec<u8> = Vec::new();
+    // Characters of the text so far, and the bytes of a character not yet complete.
+    let mut chars = 0;
+    let mut pending: Vec<u8> = Vec::new();
     for (i, &t) in tokens.iter().enumerate() {
         // The offset counts the characters of the text before this token; a token that
         // starts inside a character is placed at that character.
-        let valid = match std::str::from_utf8(&bytes) {
-            Ok(s) => s.chars().count(),
-            Err(e) => {
-                std::str::from_utf8(&bytes[..e.valid_up_to()]).map_or(0, |s| s.chars().count())
-            }
-        };
-        out.text_offset.push(valid);
+        out.text_offset.push(chars);
         out.tokens.push(state.token_string(t));
         if i >= added {
-            bytes.extend(state.model.tokenizer.token_bytes(t));
+            pending.extend(state.model.tokenizer.token_bytes(t));
+            let complete = match std::str::from_utf8(&pending) {
+                Ok(text) => text.len(),
+                Err(e) => e.valid_up_to(),
+            };
+            chars += std::str::from_utf8(&pending[..complete]).map_or(0, |s| s.chars().count());
+            pending.drain(..complete);
         }
         if i == 0 {
             out.token_logprobs.push(None);
@@ -450,10 +469,7 @@ async fn completions(
                 "streaming takes one prompt, without echo or logprobs",
             ));
         }
-        let context = state
-            .model
-            .detokenize(&prompts[0].tokens[prompts[0].added..])
-            .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let context = prompts[0].text(&state)?;
         let request = GenerateRequest {
             context,
             until,
@@ -514,10 +530,7 @@ async fn completions(
                 }
             }
             let detail = logprobs_detail(&state, &tokens, &s, p.added);
-            let prompt_text = state
-                .model
-                .detokenize(&p.tokens[p.added..])
-                .unwrap_or_default();
+            let prompt_text = p.text(&state).unwrap_or_default();
             choices.push(CompletionChoice {
                 index,
                 text: format!("{prompt_text}{text}"),
@@ -528,10 +541,7 @@ async fn completions(
         }
     } else {
         for (index, p) in prompts.iter().enumerate() {
-            let context = state
-                .model
-                .detokenize(&p.tokens[p.added..])
-                .map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let context = p.text(&state)?;
             let request = GenerateRequest {
                 context: context.clone(),
                 until: until.clone(),

@@ -292,27 +292,41 @@ fn chosen(
 }
 
 /// A record's text: assay's wording, else the original from a checkout.
-fn words(summary: &str, original: Option<&assay_risk::Original>, field: &str) -> String {
-    if !summary.is_empty() {
-        return summary.to_owned();
-    }
-    original
-        .and_then(|o| o.fields.get(field))
-        .and_then(|v| v.as_str())
-        .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
-        .unwrap_or_default()
+/// The named benchmarks (or all shown on the site, hidden ones too with `all`), scored,
+/// in the site's order: its total, highest first.
+fn in_site_order<'a>(
+    registry: &'a Registry,
+    names: &[String],
+    all: bool,
+) -> Result<Vec<(&'a Benchmark, Scores)>> {
+    let chosen: Vec<&Benchmark> = if names.is_empty() {
+        registry
+            .benchmarks
+            .iter()
+            .filter(|b| all || !b.hidden)
+            .collect()
+    } else {
+        names
+            .iter()
+            .map(|n| registry.benchmark(n))
+            .collect::<Result<_, _>>()?
+    };
+    let mut rows: Vec<(&Benchmark, Scores)> = chosen
+        .into_iter()
+        .map(|b| (b, assay_risk::score(registry, &b.adopted)))
+        .collect();
+    rows.sort_by(|a, b| b.1.total_site.total_cmp(&a.1.total_site));
+    Ok(rows)
 }
 
 fn mitigation_words(registry: &Registry, id: u32) -> String {
-    registry.mitigation(id).map_or_else(String::new, |m| {
-        words(&m.summary, m.original.as_ref(), "questionStatement")
-    })
+    registry
+        .mitigation(id)
+        .map_or_else(String::new, |m| m.text())
 }
 
 fn mode_words(registry: &Registry, id: u32) -> String {
-    registry.mode(id).map_or_else(String::new, |m| {
-        words(&m.summary, m.original.as_ref(), "short")
-    })
+    registry.mode(id).map_or_else(String::new, |m| m.text())
 }
 
 fn matches(text: &str, search: &Option<String>) -> bool {
@@ -361,30 +375,12 @@ pub(crate) fn run(args: RiskArgs) -> Result<ExitCode> {
             print_one(&registry, &b, format)?;
         }
         RiskAction::Compare { names, all, format } => {
-            let chosen: Vec<&Benchmark> = if all || names.is_empty() {
-                registry
-                    .benchmarks
-                    .iter()
-                    .filter(|b| all || !b.hidden)
-                    .collect()
-            } else {
-                names
-                    .iter()
-                    .map(|n| registry.benchmark(n))
-                    .collect::<Result<_, _>>()?
-            };
-            let mut rows: Vec<(String, bool, Scores)> = chosen
+            // `--all` means every benchmark, whatever else is named.
+            let names = if all { Vec::new() } else { names };
+            let rows: Vec<(String, bool, Scores)> = in_site_order(&registry, &names, all)?
                 .into_iter()
-                .map(|b| {
-                    (
-                        b.name.clone(),
-                        b.hidden,
-                        assay_risk::score(&registry, &b.adopted),
-                    )
-                })
+                .map(|(b, s)| (b.name.clone(), b.hidden, s))
                 .collect();
-            // The site's order: its total, highest first.
-            rows.sort_by(|a, b| b.2.total_site.total_cmp(&a.2.total_site));
             print_rows(&rows, format)?;
         }
         RiskAction::Gaps {
@@ -557,23 +553,10 @@ pub(crate) fn run(args: RiskArgs) -> Result<ExitCode> {
             format,
             out,
         } => {
-            let chosen: Vec<&Benchmark> = if names.is_empty() {
-                registry
-                    .benchmarks
-                    .iter()
-                    .filter(|b| all || !b.hidden)
-                    .collect()
-            } else {
-                names
-                    .iter()
-                    .map(|n| registry.benchmark(n))
-                    .collect::<Result<_, _>>()?
-            };
-            let mut rows: Vec<(String, Scores)> = chosen
+            let rows: Vec<(String, Scores)> = in_site_order(&registry, &names, all)?
                 .into_iter()
-                .map(|b| (b.name.clone(), assay_risk::score(&registry, &b.adopted)))
+                .map(|(b, s)| (b.name.clone(), s))
                 .collect();
-            rows.sort_by(|a, b| b.1.total_site.total_cmp(&a.1.total_site));
             let tty = out.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
             let text = match format {
                 PictureFormat::Terminal => assay_risk::picture::terminal(&rows, tty),
