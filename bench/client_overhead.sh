@@ -92,6 +92,7 @@ for k in ours + others:
     print(f"| {k} | {walls[k][0]:.2f} | {n / walls[k][0]:.0f} | {phases[k][0]:.2f} |")
 print(f"\n{n} log-likelihood requests. Wall time: assay is {walls[best][0] / aw:.1f}x faster than lm-eval's best ({best}).")
 for k in ours:
-    print(f"{k}: {walls[best][0] / walls[k][0]:.1f}x faster than lm-eval's best; request phase {phases[best][0] / phases[k][0]:.1f}x.")
+    phase = f"{phases[best][0] / phases[k][0]:.1f}x" if phases[best][0] > 0 else "n/a (lm-eval's phase rounds to 0 s)"
+    print(f"{k}: {walls[best][0] / walls[k][0]:.1f}x faster than lm-eval's best; request phase {phase}.")
 print("Request phase: assay's whole evaluation loop (results.json duration_s); lm-eval's tqdm 'Requesting API' time (whole seconds).")
 PY
