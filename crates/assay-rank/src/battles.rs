@@ -97,65 +97,130 @@ impl Battles {
     /// Reads a CSV (header with `model_a`, `model_b`, `winner`) or JSONL file, chosen by
     /// extension (`.jsonl`/`.json` or anything else as CSV).
     pub fn read(path: &Path) -> Result<Self, Error> {
-        let io = |source| Error::Io {
+        let fields = ["model_a", "model_b", "winner"].map(String::from);
+        let mut triples = Vec::new();
+        for_each_row(path, &fields, |location, cells| {
+            triples.push((location, cells.to_vec()));
+            Ok(())
+        })?;
+        let battles = Self::from_triples(
+            triples
+                .iter()
+                .map(|(l, c)| (l.clone(), (c[0].as_str(), c[1].as_str(), c[2].as_str()))),
+        )?;
+        if battles.rows.is_empty() {
+            return Err(Error::Input {
+                location: path.display().to_string(),
+                message: "no battles".into(),
+            });
+        }
+        Ok(battles)
+    }
+
+    /// Style measurements for `--control NAME`: the numeric columns (CSV) or fields
+    /// (JSONL) `NAME_a` and `NAME_b` of every battle, in the order [`Battles::read`]
+    /// reads them.
+    pub fn read_controls(path: &Path, names: &[String]) -> Result<crate::style::Controls, Error> {
+        let fields: Vec<String> = names
+            .iter()
+            .flat_map(|n| [format!("{n}_a"), format!("{n}_b")])
+            .collect();
+        let mut values = Vec::new();
+        for_each_row(path, &fields, |location, cells| {
+            let mut numbers = Vec::with_capacity(cells.len());
+            for (field, text) in fields.iter().zip(cells) {
+                let v: f64 = text.trim().parse().map_err(|_| Error::Input {
+                    location: location.clone(),
+                    message: format!("`{field}` is `{text}`, not a number"),
+                })?;
+                if !v.is_finite() || v < 0.0 {
+                    return Err(Error::Input {
+                        location: location.clone(),
+                        message: format!(
+                            "`{field}` is {v}; style measurements are counts or lengths (>= 0)"
+                        ),
+                    });
+                }
+                numbers.push(v);
+            }
+            values.push(numbers.chunks(2).map(|p| (p[0], p[1])).collect());
+            Ok(())
+        })?;
+        Ok(crate::style::Controls {
+            names: names.to_vec(),
+            values,
+        })
+    }
+
+    pub fn counts(&self) -> Vec<usize> {
+        let mut n = vec![0; self.models.len()];
+        for &(a, b, _) in &self.rows {
+            n[a] += 1;
+            n[b] += 1;
+        }
+        n
+    }
+}
+
+/// Calls `f(location, cells)` for each row of a battle log with the text of `fields`
+/// (CSV columns by header name, or JSONL fields; JSON numbers as their text). Blank
+/// JSONL lines are skipped; errors name the file and line.
+fn for_each_row(
+    path: &Path,
+    fields: &[String],
+    mut f: impl FnMut(String, &[String]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let shown = path.display().to_string();
+    let is_json = path
+        .extension()
+        .is_some_and(|e| e == "jsonl" || e == "json" || e == "ndjson");
+    let mut cells = vec![String::new(); fields.len()];
+    if is_json {
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
             path: path.to_owned(),
             source,
-        };
-        let shown = path.display().to_string();
-        let is_json = path
-            .extension()
-            .is_some_and(|e| e == "jsonl" || e == "json" || e == "ndjson");
-        let battles = if is_json {
-            let text = std::fs::read_to_string(path).map_err(io)?;
-            let mut triples = Vec::new();
-            for (i, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let location = format!("{shown}:{}", i + 1);
-                let v: serde_json::Value =
-                    serde_json::from_str(line).map_err(|e| Error::Input {
-                        location: location.clone(),
-                        message: format!("not valid JSON: {e}"),
-                    })?;
-                let field = |name: &str| -> Result<String, Error> {
-                    match v.get(name) {
-                        Some(serde_json::Value::String(s)) => Ok(s.clone()),
-                        Some(other) => Err(Error::Input {
-                            location: location.clone(),
-                            message: format!("field `{name}` is `{other}`, not text"),
-                        }),
-                        None => Err(Error::Input {
-                            location: location.clone(),
+        })?;
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let location = format!("{shown}:{}", i + 1);
+            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Input {
+                location: location.clone(),
+                message: format!("not valid JSON: {e}"),
+            })?;
+            for (cell, name) in cells.iter_mut().zip(fields) {
+                *cell = match v.get(name) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(serde_json::Value::Number(n)) => n.to_string(),
+                    Some(other) => {
+                        return Err(Error::Input {
+                            location,
+                            message: format!("field `{name}` is `{other}`, not text or a number"),
+                        });
+                    }
+                    None => {
+                        return Err(Error::Input {
+                            location,
                             message: format!("field `{name}` is missing"),
-                        }),
+                        });
                     }
                 };
-                triples.push((
-                    location.clone(),
-                    field("model_a")?,
-                    field("model_b")?,
-                    field("winner")?,
-                ));
             }
-            Self::from_triples(
-                triples
-                    .iter()
-                    .map(|(l, a, b, w)| (l.clone(), (a.as_str(), b.as_str(), w.as_str()))),
-            )?
-        } else {
-            let mut reader = csv::Reader::from_path(path).map_err(|e| Error::Input {
-                location: shown.clone(),
+            f(location, &cells)?;
+        }
+    } else {
+        let input = |location: String| {
+            move |e: csv::Error| Error::Input {
+                location,
                 message: e.to_string(),
-            })?;
-            let headers = reader
-                .headers()
-                .map_err(|e| Error::Input {
-                    location: shown.clone(),
-                    message: e.to_string(),
-                })?
-                .clone();
-            let column = |name: &str| {
+            }
+        };
+        let mut reader = csv::Reader::from_path(path).map_err(input(shown.clone()))?;
+        let headers = reader.headers().map_err(input(shown.clone()))?.clone();
+        let columns = fields
+            .iter()
+            .map(|name| {
                 headers
                     .iter()
                     .position(|h| h.trim() == name)
@@ -166,42 +231,24 @@ impl Battles {
                             headers.iter().collect::<Vec<_>>().join(", ")
                         ),
                     })
-            };
-            let (ca, cb, cw) = (column("model_a")?, column("model_b")?, column("winner")?);
-            let mut triples = Vec::new();
-            for (i, record) in reader.records().enumerate() {
-                let location = format!("{shown}:{}", i + 2);
-                let record = record.map_err(|e| Error::Input {
-                    location: location.clone(),
-                    message: e.to_string(),
-                })?;
-                let get = |c: usize| record.get(c).unwrap_or("").to_owned();
-                triples.push((location, get(ca), get(cb), get(cw)));
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut record = csv::StringRecord::new();
+        let mut line = 1;
+        while reader
+            .read_record(&mut record)
+            .map_err(input(format!("{shown}:{}", line + 1)))?
+        {
+            line += 1;
+            let location = format!("{shown}:{line}");
+            for (cell, &c) in cells.iter_mut().zip(&columns) {
+                cell.clear();
+                cell.push_str(record.get(c).unwrap_or(""));
             }
-            Self::from_triples(
-                triples
-                    .iter()
-                    .map(|(l, a, b, w)| (l.clone(), (a.as_str(), b.as_str(), w.as_str()))),
-            )?
-        };
-        if battles.rows.is_empty() {
-            return Err(Error::Input {
-                location: shown,
-                message: "no battles".into(),
-            });
+            f(location, &cells)?;
         }
-        Ok(battles)
     }
-
-    /// Battles per model.
-    pub fn counts(&self) -> Vec<usize> {
-        let mut n = vec![0; self.models.len()];
-        for &(a, b, _) in &self.rows {
-            n[a] += 1;
-            n[b] += 1;
-        }
-        n
-    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -28,7 +28,7 @@ use rayon::prelude::*;
 pub const SCALE: f64 = 400.0 / std::f64::consts::LN_10;
 pub const BASE: f64 = 1000.0;
 /// The 97.5% point of the standard normal distribution.
-const Z975: f64 = 1.959_963_984_540_054;
+pub const Z975: f64 = 1.959_963_984_540_054;
 
 /// One unique (a, b, outcome) row, oriented so that a < b.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -59,7 +59,8 @@ pub fn aggregate(battles: &Battles) -> Vec<Row> {
         .collect()
 }
 
-fn sigmoid(x: f64) -> f64 {
+/// The logistic function, without overflow for large |x|.
+pub fn sigmoid(x: f64) -> f64 {
     if x >= 0.0 {
         1.0 / (1.0 + (-x).exp())
     } else {

@@ -5,6 +5,7 @@
 pub mod agreement;
 pub mod battles;
 pub mod bt;
+pub mod style;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

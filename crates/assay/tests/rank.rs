@@ -109,3 +109,36 @@ fn bad_logs_get_clear_messages() {
         "{err}"
     );
 }
+
+/// `--control` reads `NAME_a`/`NAME_b` columns and reports the style effects; the values
+/// are arena-rank's (the library test checks every number, this checks the plumbing).
+#[test]
+fn style_control_from_the_command_line() {
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../assay-rank/tests/fixtures/style_battles.csv"
+    );
+    let o = assay(&[
+        "rank",
+        fixture,
+        "--control",
+        "length",
+        "--control",
+        "bold",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let length = &v["style_coefficients"][0];
+    assert_eq!(length["name"], "length");
+    assert!((length["value"].as_f64().unwrap() - 0.649_481_756_921_607_8).abs() < 1e-8);
+    assert_eq!(v["models"][0]["model"], "model-4");
+    let o = assay(&["rank", fixture, "--control", "colour"]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("style_battles.csv:1") && err.contains("no `colour_a` column"),
+        "{err}"
+    );
+}

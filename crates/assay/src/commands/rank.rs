@@ -4,6 +4,7 @@ use super::Format;
 use anyhow::{Context, Result, bail};
 use assay_rank::battles::Battles;
 use assay_rank::bt::{self, Interval};
+use assay_rank::style;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,15 @@ pub(crate) struct RankArgs {
     /// Pin a model's rating, e.g. `--anchor gpt-4-0314=1000`.
     #[arg(long)]
     anchor: Option<String>,
+    /// Control for style (LMArena's style control): ratings with the named measurement
+    /// held equal, read from the columns/fields `NAME_a` and `NAME_b` (e.g. `--control
+    /// length` reads `length_a`, `length_b`). Repeat for several. Intervals are sandwich.
+    #[arg(long = "control", value_name = "NAME")]
+    controls: Vec<String>,
+    /// Penalty on style coefficients: mean log-loss + reg/2·|β|² (arena-rank's default is
+    /// 1.0; 0 is plain maximum likelihood).
+    #[arg(long, default_value_t = 0.0)]
+    style_reg: f64,
     /// K of the online Elo shown for comparison.
     #[arg(long, default_value_t = 4.0)]
     elo_k: f64,
@@ -78,7 +88,34 @@ pub(crate) fn run(args: RankArgs) -> Result<ExitCode> {
             once.join(", ")
         );
     }
-    let ranking = bt::rank(&battles, interval, anchor)?;
+    let (ranking, style) = if args.controls.is_empty() {
+        (bt::rank(&battles, interval, anchor)?, None)
+    } else {
+        if args.interval == Method::Bootstrap && args.rounds != 1000 {
+            eprintln!(
+                "note: with --control, intervals are sandwich (robust) intervals; --rounds is not used"
+            );
+        }
+        let controls = Battles::read_controls(&args.file, &args.controls)?;
+        let fit = style::fit(&battles, &controls, args.style_reg, anchor)?;
+        let n = battles.models.len();
+        let ranks = (0..n)
+            .map(|i| 1 + (0..n).filter(|&j| fit.lower[j] > fit.upper[i]).count())
+            .collect();
+        let ranking = bt::Ranking {
+            models: battles.models.clone(),
+            ratings: fit.ratings.clone(),
+            lower: fit.lower.clone(),
+            upper: fit.upper.clone(),
+            ranks,
+            method: format!(
+                "style-controlled ({}; penalty {}), sandwich (robust) standard errors, 95% normal interval",
+                args.controls.join(", "),
+                args.style_reg
+            ),
+        };
+        (ranking, Some(fit))
+    };
     let records = bt::records(&battles);
     let elo = bt::online_elo(&battles, args.elo_k);
     let mut order: Vec<usize> = (0..battles.models.len()).collect();
@@ -142,6 +179,7 @@ pub(crate) fn run(args: RankArgs) -> Result<ExitCode> {
                     "method": ranking.method,
                     "scale": "Elo-like: 1000 + 400·log10(odds); a 400-point gap is 10:1",
                     "models": models,
+                    "style_coefficients": style.as_ref().map(|f| &f.coefficients),
                 }))?
             );
         }
@@ -177,6 +215,19 @@ pub(crate) fn run(args: RankArgs) -> Result<ExitCode> {
             println!(
                 "\nRanks tie where intervals overlap: a model's rank is 1 + the number of models whose interval lies wholly above its own."
             );
+            if let Some(fit) = &style {
+                println!(
+                    "\nStyle effects (log-odds of winning per standard deviation of the style difference; > 0: voters favour more):\n"
+                );
+                println!("| control | effect | 95% interval |");
+                println!("|---|---:|---|");
+                for c in &fit.coefficients {
+                    println!(
+                        "| {} | {:.4} | [{:.4}, {:.4}] |",
+                        c.name, c.value, c.lower, c.upper
+                    );
+                }
+            }
         }
     }
     Ok(ExitCode::SUCCESS)
