@@ -22,6 +22,8 @@ enum Command {
     Eval(Box<commands::eval::EvalArgs>),
     /// Serve a local model over an OpenAI-compatible HTTP API.
     Serve(commands::serve::ServeArgs),
+    /// Side-by-side run: contestants answer a prompt set, an LLM judge compares or grades.
+    Pairwise(Box<commands::pairwise::PairwiseArgs>),
     /// Rank models from pairwise votes (Bradley-Terry with intervals, Elo, win rates).
     Rank(commands::rank::RankArgs),
     /// BenchRisk: how far a benchmark can be trusted (scores, comparisons, registry).
@@ -48,6 +50,7 @@ fn main() -> ExitCode {
         Command::Cache(args) => commands::cache::run(args),
         Command::Risk(args) => commands::risk::run(args),
         Command::Rank(args) => commands::rank::run(args),
+        Command::Pairwise(args) => commands::pairwise::run(*args),
         Command::Fetch => commands::fetch().map(|_| ExitCode::SUCCESS),
         Command::Tasks => commands::list_tasks(),
     };

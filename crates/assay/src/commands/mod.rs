@@ -1,6 +1,7 @@
 pub(crate) mod cache;
 pub(crate) mod eval;
 pub(crate) mod model;
+pub(crate) mod pairwise;
 pub(crate) mod rank;
 pub(crate) mod risk;
 pub(crate) mod serve;

@@ -1,0 +1,221 @@
+//! `assay pairwise`: contestants answer a prompt set, an LLM judge compares the answers
+//! (both orders) and/or grades them, and the verdicts become a ranking.
+
+use super::model::{EmbeddedArgs, RemoteArgs, Weights};
+use anyhow::{Context, Result, bail};
+use assay_arena::run::{Combine, Contestant, Judge, JudgeMethod, Options};
+use assay_core::LanguageModel;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Args)]
+pub(crate) struct PairwiseArgs {
+    /// Prompt set: JSONL with `prompt` (and optionally `id`, `reference`, `category`).
+    prompts: PathBuf,
+    /// A contestant: `NAME=MODEL[,temperature=T][,seed=S][,max_tokens=N]`, where MODEL is
+    /// `default` (the embedded model), a GGUF file or `openai:NAME` (see --base-url).
+    /// Give two or more.
+    #[arg(
+        long = "contestant",
+        value_name = "NAME=MODEL[,OPTIONS]",
+        required = true
+    )]
+    contestants: Vec<String>,
+    /// The judge model (same forms as a contestant's MODEL).
+    #[arg(long, default_value = "default")]
+    judge: String,
+    /// How the judge answers: `logprobs` reads the verdict from the labels'
+    /// probabilities (needs a model that scores text), `generate` parses it from the
+    /// judge's text; `auto` picks logprobs when the judge can.
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    judge_method: Method,
+    /// Longest judge explanation (generate method).
+    #[arg(long, default_value_t = 512)]
+    judge_max_tokens: usize,
+    /// What the judge does.
+    #[arg(long, value_enum, default_value_t = Mode::Pairwise)]
+    mode: Mode,
+    /// How the two orders of a comparison count.
+    #[arg(long, value_enum, default_value_t = CombineArg::CountBoth)]
+    combine: CombineArg,
+    /// Default longest answer, in tokens.
+    #[arg(long, default_value_t = 256)]
+    max_tokens: usize,
+    /// Run directory (answers, judgements, battles.csv, results.json). Running the same
+    /// command again continues an interrupted run.
+    #[arg(long, default_value = "runs/pairwise")]
+    out: PathBuf,
+    /// Bootstrap rounds for the ranking's intervals.
+    #[arg(long, default_value_t = 1000)]
+    rounds: usize,
+    /// Bootstrap seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Embedded models: most sequences per forward pass.
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, value_enum, default_value_t = crate::commands::Format::Table)]
+    format: crate::commands::Format,
+    #[command(flatten)]
+    remote: RemoteArgs,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Method {
+    Auto,
+    Logprobs,
+    Generate,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Mode {
+    /// Compare answers two at a time, in both orders.
+    Pairwise,
+    /// Grade each answer on a 1-10 rubric (MT-Bench single-answer grading).
+    Grade,
+    Both,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum CombineArg {
+    /// Each order is a battle (Arena-Hard).
+    CountBoth,
+    /// A win only when both orders agree, else a tie (MT-Bench).
+    AgreeOrTie,
+}
+
+struct Bar(ProgressBar);
+
+impl assay_arena::run::Progress for Bar {
+    fn phase(&mut self, name: &str, total: usize, done: usize) {
+        self.0.finish();
+        self.0 = ProgressBar::new(total as u64).with_position(done as u64);
+        self.0.set_style(
+            ProgressStyle::with_template("{prefix:>20} [{bar:30}] {pos}/{len} eta {eta}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        self.0.set_prefix(name.to_owned());
+    }
+    fn advance(&mut self, n: usize) {
+        self.0.inc(n as u64);
+    }
+}
+
+/// Models by their spec, so that contestants (and the judge) sharing one load it once.
+struct Models<'a> {
+    loaded: HashMap<String, Arc<dyn LanguageModel>>,
+    remote: &'a RemoteArgs,
+    batch_size: usize,
+}
+
+impl Models<'_> {
+    fn get(&mut self, spec: &str) -> Result<Arc<dyn LanguageModel>> {
+        if let Some(m) = self.loaded.get(spec) {
+            return Ok(m.clone());
+        }
+        let args = EmbeddedArgs {
+            model: spec.to_owned(),
+            batch_size: self.batch_size,
+            weights: Weights::Auto,
+            max_length: None,
+        };
+        let model: Arc<dyn LanguageModel> = Arc::from(args.load(self.remote)?);
+        self.loaded.insert(spec.to_owned(), model.clone());
+        Ok(model)
+    }
+}
+
+fn contestant(text: &str, default_max_tokens: usize, models: &mut Models) -> Result<Contestant> {
+    let (name, rest) = text
+        .split_once('=')
+        .with_context(|| format!("--contestant `{text}`: write NAME=MODEL[,temperature=T,...]"))?;
+    let mut parts = rest.split(',');
+    let spec = parts.next().unwrap_or("").trim();
+    if spec.is_empty() {
+        bail!("--contestant `{text}`: the model is missing after `=`");
+    }
+    let (mut temperature, mut seed, mut max_tokens) = (0.0, 0u64, default_max_tokens);
+    for option in parts {
+        let (key, value) = option.split_once('=').with_context(|| {
+            format!("--contestant `{text}`: option `{option}` is not KEY=VALUE")
+        })?;
+        let bad = || format!("--contestant `{text}`: `{value}` is not a valid {key}");
+        match key.trim() {
+            "temperature" => {
+                temperature = value.trim().parse().with_context(bad)?;
+                if !(0.0..=5.0).contains(&temperature) {
+                    bail!("--contestant `{text}`: temperature must be between 0 and 5");
+                }
+            }
+            "seed" => seed = value.trim().parse().with_context(bad)?,
+            "max_tokens" => max_tokens = value.trim().parse().with_context(bad)?,
+            other => bail!(
+                "--contestant `{text}`: unknown option `{other}` (known: temperature, seed, max_tokens)"
+            ),
+        }
+    }
+    Ok(Contestant {
+        name: name.trim().to_owned(),
+        model: models.get(spec)?,
+        temperature,
+        seed,
+        max_tokens,
+    })
+}
+
+pub(crate) fn run(args: PairwiseArgs) -> Result<ExitCode> {
+    if args.batch_size == 0 {
+        bail!("--batch-size must be at least 1");
+    }
+    // The prompt set first: a bad file fails before any model loads.
+    let prompts = assay_arena::prompts::read(&args.prompts)?;
+    let mut models = Models {
+        loaded: HashMap::new(),
+        remote: &args.remote,
+        batch_size: args.batch_size,
+    };
+    let contestants = args
+        .contestants
+        .iter()
+        .map(|c| contestant(c, args.max_tokens, &mut models))
+        .collect::<Result<Vec<_>>>()?;
+    let judge_model = models.get(&args.judge)?;
+    let method = match args.judge_method {
+        Method::Logprobs => JudgeMethod::Logprobs,
+        Method::Generate => JudgeMethod::Generate,
+        Method::Auto if judge_model.supports_loglikelihood() => JudgeMethod::Logprobs,
+        Method::Auto => JudgeMethod::Generate,
+    };
+    let judge = Judge {
+        model: judge_model,
+        method,
+        max_tokens: args.judge_max_tokens,
+    };
+    let options = Options {
+        out: args.out.clone(),
+        pairwise: args.mode != Mode::Grade,
+        grade: args.mode != Mode::Pairwise,
+        combine: match args.combine {
+            CombineArg::CountBoth => Combine::CountBoth,
+            CombineArg::AgreeOrTie => Combine::AgreeOrTie,
+        },
+        rounds: args.rounds,
+        seed: args.seed,
+    };
+    let mut bar = Bar(ProgressBar::hidden());
+    let results = assay_arena::run::run(&prompts, &contestants, Some(&judge), &options, &mut bar)?;
+    bar.0.finish_and_clear();
+    match args.format {
+        crate::commands::Format::Json => {
+            println!("{}", serde_json::to_string_pretty(&results)?);
+        }
+        _ => print!("{}", assay_arena::report::markdown(&results)),
+    }
+    eprintln!("\nwritten: {}", args.out.display());
+    Ok(ExitCode::SUCCESS)
+}
