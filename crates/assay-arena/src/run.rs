@@ -332,6 +332,15 @@ pub fn run(
         }
         Err(e) => return Err(io(&spec_path)(e)),
     }
+    let prompts_path = out.join("prompts.jsonl");
+    if !prompts_path.exists() {
+        let mut text = Vec::new();
+        for p in prompts {
+            serde_json::to_writer(&mut text, p).expect("prompts serialize");
+            text.push(b'\n');
+        }
+        write_atomically(&prompts_path, &text)?;
+    }
     let (mut journal, entries) = Journal::open(out.join("journal.jsonl"))?;
     let resumed = entries.len();
     let mut answers: HashMap<(String, String), Answer> = HashMap::new();
@@ -650,6 +659,52 @@ fn judge_texts(judge: &Judge, contexts: &[String]) -> Result<Vec<String>, Error>
         .collect();
     let responses = model.generate(&requests).map_err(model_error(model))?;
     Ok(responses.into_iter().map(|r| r.text).collect())
+}
+
+/// A finished or unfinished run read back from its directory (for the annotation page).
+pub struct Saved {
+    pub prompts: Vec<Prompt>,
+    /// Contestant names in the order of the run.
+    pub contestants: Vec<String>,
+    pub answers: Vec<Answer>,
+    pub games: Vec<Game>,
+}
+
+/// Reads a run directory written by [`run`].
+pub fn load(dir: &Path) -> Result<Saved, Error> {
+    let spec_path = dir.join("run.json");
+    let spec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(&spec_path).map_err(io(&spec_path))?,
+    )
+    .map_err(|e| Error::Input {
+        location: spec_path.display().to_string(),
+        message: format!("not valid JSON: {e}"),
+    })?;
+    let contestants = spec["contestants"]
+        .as_array()
+        .map(|cs| {
+            cs.iter()
+                .filter_map(|c| c["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let prompts = crate::prompts::read(&dir.join("prompts.jsonl"))?;
+    let path = dir.join("journal.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let (mut answers, mut games) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        match serde_json::from_str::<Entry>(line) {
+            Ok(Entry::Answer(a)) => answers.push(a),
+            Ok(Entry::Game(g)) => games.push(g),
+            _ => {}
+        }
+    }
+    Ok(Saved {
+        prompts,
+        contestants,
+        answers,
+        games,
+    })
 }
 
 type PairwiseAnswer = (Option<Verdict>, Option<Vec<f64>>, Option<String>);

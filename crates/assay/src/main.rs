@@ -24,6 +24,8 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Side-by-side run: contestants answer a prompt set, an LLM judge compares or grades.
     Pairwise(Box<commands::pairwise::PairwiseArgs>),
+    /// Local web page where people compare a pairwise run's answers; export and agreement.
+    Annotate(commands::annotate::AnnotateArgs),
     /// Rank models from pairwise votes (Bradley-Terry with intervals, Elo, win rates).
     Rank(commands::rank::RankArgs),
     /// BenchRisk: how far a benchmark can be trusted (scores, comparisons, registry).
@@ -51,6 +53,7 @@ fn main() -> ExitCode {
         Command::Risk(args) => commands::risk::run(args),
         Command::Rank(args) => commands::rank::run(args),
         Command::Pairwise(args) => commands::pairwise::run(*args),
+        Command::Annotate(args) => commands::annotate::run(args),
         Command::Fetch => commands::fetch().map(|_| ExitCode::SUCCESS),
         Command::Tasks => commands::list_tasks(),
     };

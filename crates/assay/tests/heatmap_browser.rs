@@ -3,29 +3,11 @@
 //! DOM after loading, is the scorer's. Chromium is installed by `scripts/test`;
 //! `ASSAY_CHROMIUM` names another binary.
 
+mod common;
+
+use common::chromium;
 use std::path::PathBuf;
 use std::process::Command;
-
-fn chromium() -> PathBuf {
-    if let Some(p) = std::env::var_os("ASSAY_CHROMIUM") {
-        return PathBuf::from(p);
-    }
-    for name in [
-        "chromium",
-        "chromium-browser",
-        "google-chrome",
-        "google-chrome-stable",
-    ] {
-        if let Ok(o) = Command::new("which").arg(name).output()
-            && o.status.success()
-        {
-            return PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
-        }
-    }
-    panic!(
-        "no Chromium found: scripts/test installs it (apt-get install chromium), or set ASSAY_CHROMIUM"
-    );
-}
 
 fn headless(args: &[&str]) -> std::process::Output {
     Command::new(chromium())

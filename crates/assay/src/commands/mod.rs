@@ -1,3 +1,4 @@
+pub(crate) mod annotate;
 pub(crate) mod cache;
 pub(crate) mod eval;
 pub(crate) mod model;
@@ -28,6 +29,33 @@ pub(crate) fn list_tasks() -> Result<ExitCode> {
         println!("{:<26} {}", spec.name, spec.description);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `app` on host:port until Ctrl-C; `ready` runs once the port is bound (with
+/// the actual address, for `--port 0`).
+pub(crate) fn serve_http(
+    app: axum::Router,
+    host: &str,
+    port: u16,
+    ready: impl FnOnce(std::net::SocketAddr) -> Result<()>,
+) -> Result<()> {
+    use anyhow::Context;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind((host, port))
+            .await
+            .with_context(|| format!("cannot listen on {host}:{port}"))?;
+        ready(listener.local_addr()?)?;
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await
+            .context("server failed")
+    })
 }
 
 /// How a command prints a table of results.

@@ -1,5 +1,5 @@
 use super::model::EmbeddedArgs;
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -55,22 +55,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
             api_key,
         },
     );
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
-    runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.port))
-            .await
-            .with_context(|| format!("cannot listen on {}:{}", args.host, args.port))?;
-        let addr = listener.local_addr()?;
+    super::serve_http(app, &args.host, args.port, |addr| {
         eprintln!("serving `{served_name}` at http://{addr}/v1 (Ctrl-C stops)");
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("server failed")
+        Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -23,3 +23,26 @@ pub(crate) fn run_dir(out: &Path) -> PathBuf {
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     dirs[0].clone()
 }
+
+/// The Chromium binary for browser tests: `ASSAY_CHROMIUM`, else the first on PATH
+/// (`scripts/test` installs it).
+pub(crate) fn chromium() -> PathBuf {
+    if let Some(p) = std::env::var_os("ASSAY_CHROMIUM") {
+        return PathBuf::from(p);
+    }
+    for name in [
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ] {
+        if let Ok(o) = std::process::Command::new("which").arg(name).output()
+            && o.status.success()
+        {
+            return PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+        }
+    }
+    panic!(
+        "no Chromium found: scripts/test installs it (apt-get install chromium), or set ASSAY_CHROMIUM"
+    );
+}

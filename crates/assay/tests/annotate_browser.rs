@@ -1,0 +1,330 @@
+//! `assay annotate` end to end in a real headless Chromium: two annotators vote through
+//! the page (one by clicking, one by keyboard), the server is killed mid-way and
+//! restarted without losing a vote, answers carrying HTML and script payloads show as
+//! plain text, and the votes export to a battle log that `assay rank` ranks and whose
+//! agreement figures match the votes cast.
+
+mod common;
+
+use headless_chrome::{Browser, LaunchOptions, Tab};
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const PAYLOADS: [&str; 3] = [
+    "<script>window.__pwned = 1</script>",
+    "<img src=x onerror=\"window.__pwned = 2\">",
+    "</pre><b id=\"injected\">bold</b><pre>",
+];
+const CONTESTANTS: [&str; 3] = ["good", "mid", "bad"];
+
+/// A run directory as `assay pairwise` writes it, with hostile answers.
+fn write_run(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    let spec = serde_json::json!({
+        "schema": 1,
+        "contestants": CONTESTANTS.iter().map(|c| serde_json::json!({"name": c})).collect::<Vec<_>>(),
+    });
+    std::fs::write(dir.join("run.json"), spec.to_string()).unwrap();
+    let prompts = [
+        serde_json::json!({"id": "p1", "prompt": "Say <iframe src=\"javascript:alert(1)\"></iframe> hello"}),
+        serde_json::json!({"id": "p2", "prompt": "Name a colour & a number < 10."}),
+    ];
+    std::fs::write(
+        dir.join("prompts.jsonl"),
+        prompts.iter().map(|p| format!("{p}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let mut journal = String::new();
+    for (k, p) in ["p1", "p2"].iter().enumerate() {
+        for (i, c) in CONTESTANTS.iter().enumerate() {
+            let text = format!("{}: {}", c.to_uppercase(), PAYLOADS[(i + k) % 3]);
+            journal.push_str(
+                &serde_json::json!({"kind": "answer", "contestant": c, "prompt_id": p, "text": text, "tokens": 9, "finish_reason": "end_of_sequence"})
+                    .to_string(),
+            );
+            journal.push('\n');
+        }
+    }
+    // The judge: prefers the first position always (so it agrees with people half the time).
+    for p in ["p1", "p2"] {
+        for (i, x) in CONTESTANTS.iter().enumerate() {
+            for y in &CONTESTANTS[i + 1..] {
+                for (first, second) in [(x, y), (y, x)] {
+                    journal.push_str(
+                        &serde_json::json!({"kind": "game", "prompt_id": p, "first": first, "second": second, "verdict": "a_better"})
+                            .to_string(),
+                    );
+                    journal.push('\n');
+                }
+            }
+        }
+    }
+    std::fs::write(dir.join("journal.jsonl"), journal).unwrap();
+}
+
+struct Server {
+    child: Child,
+    urls: Vec<(String, String)>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(run: &Path) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "annotate",
+            run.to_str().unwrap(),
+            "--annotator",
+            "alice",
+            "--annotator",
+            "bob",
+            "--port",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut urls = Vec::new();
+    for _ in 0..2 {
+        let line = lines.next().unwrap().unwrap();
+        let (name, url) = line.split_once(": ").unwrap();
+        urls.push((name.to_owned(), url.to_owned()));
+    }
+    Server { child, urls }
+}
+
+fn eval(tab: &Tab, js: &str) -> serde_json::Value {
+    tab.evaluate(js, false)
+        .unwrap()
+        .value
+        .unwrap_or(serde_json::Value::Null)
+}
+
+fn wait_for(tab: &Tab, js: &str) {
+    let start = Instant::now();
+    while eval(tab, js) != serde_json::Value::Bool(true) {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {js}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn rank_of(text: &str) -> usize {
+    CONTESTANTS
+        .iter()
+        .position(|c| text.starts_with(&format!("{}:", c.to_uppercase())))
+        .unwrap()
+}
+
+/// Votes until the page says done or `limit` votes are cast; returns the votes cast.
+fn annotate(tab: &Tab, keyboard: bool, limit: usize) -> usize {
+    wait_for(
+        tab,
+        "['ready','done'].includes(document.body.dataset.state)",
+    );
+    let mut cast = 0;
+    while cast < limit && eval(tab, "document.body.dataset.state") == "ready" {
+        let left = eval(tab, "document.getElementById('left').textContent");
+        let right = eval(tab, "document.getElementById('right').textContent");
+        let (left, right) = (left.as_str().unwrap(), right.as_str().unwrap());
+        // Model text is shown verbatim, never interpreted.
+        assert!(PAYLOADS.iter().any(|p| left.ends_with(p)), "{left}");
+        assert_eq!(
+            eval(
+                tab,
+                "window.__pwned === undefined && document.getElementById('injected') === null && document.querySelector('iframe') === null"
+            ),
+            true
+        );
+        let prompt = eval(tab, "document.getElementById('prompt').textContent");
+        assert!(
+            prompt.as_str().unwrap().contains("<iframe")
+                || prompt.as_str().unwrap().contains("< 10")
+        );
+        let (l, r) = (rank_of(left), rank_of(right));
+        let item = eval(tab, "document.body.dataset.item");
+        // Both annotators prefer the better contestant; bob calls mid-vs-bad a tie and
+        // prefers mid to good on p2 (an upset, so the comparison graph connects).
+        let on_p2 = prompt.as_str().unwrap().contains("< 10");
+        let choice = if keyboard && l + r == 3 {
+            "3"
+        } else if keyboard && on_p2 && l + r == 1 {
+            if l > r { "1" } else { "2" }
+        } else if l < r {
+            "1"
+        } else {
+            "2"
+        };
+        if keyboard {
+            tab.press_key(choice).unwrap();
+        } else {
+            let id = match choice {
+                "1" => "#vote-left",
+                "2" => "#vote-right",
+                _ => "#vote-tie",
+            };
+            tab.find_element(id).unwrap().click().unwrap();
+        }
+        cast += 1;
+        wait_for(
+            tab,
+            &format!(
+                "document.body.dataset.state === 'done' || (document.body.dataset.state === 'ready' && document.body.dataset.item !== {item})"
+            ),
+        );
+        assert_eq!(
+            eval(
+                tab,
+                "Number(document.getElementById('progress').dataset.done)"
+            ),
+            serde_json::json!(cast_so_far(tab))
+        );
+    }
+    cast
+}
+
+fn cast_so_far(tab: &Tab) -> usize {
+    eval(
+        tab,
+        "Number(document.getElementById('progress').dataset.done)",
+    )
+    .as_u64()
+    .unwrap() as usize
+}
+
+fn browser() -> Browser {
+    Browser::new(
+        LaunchOptions::default_builder()
+            .path(Some(common::chromium()))
+            .sandbox(false)
+            .headless(true)
+            .idle_browser_timeout(Duration::from_secs(120))
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn open(browser: &Browser, url: &str) -> Arc<Tab> {
+    let tab = browser.new_tab().unwrap();
+    tab.navigate_to(url).unwrap();
+    tab.wait_until_navigated().unwrap();
+    tab
+}
+
+#[test]
+fn two_annotators_vote_in_chromium_and_the_votes_rank() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    write_run(&run);
+    let browser = browser();
+
+    // Alice clicks two votes, then the server dies (kill -9) ...
+    let server = serve(&run);
+    let urls = server.urls.clone();
+    let alice = open(&browser, &urls[0].1);
+    assert_eq!(urls[0].0, "alice");
+    assert_eq!(annotate(&alice, false, 2), 2);
+    drop(server);
+    // ... and comes back: the same links, alice's two votes kept.
+    let server = serve(&run);
+    let token = |u: &(String, String)| u.1.split_once("token=").unwrap().1.to_owned();
+    assert_eq!(
+        server.urls.iter().map(token).collect::<Vec<_>>(),
+        urls.iter().map(token).collect::<Vec<_>>(),
+        "tokens are kept in the store"
+    );
+    let urls = server.urls.clone();
+    let alice = open(&browser, &urls[0].1);
+    wait_for(&alice, "document.body.dataset.state === 'ready'");
+    assert_eq!(cast_so_far(&alice), 2);
+    assert_eq!(
+        eval(&alice, "document.getElementById('progress').textContent"),
+        "2 of 6 done"
+    );
+    assert_eq!(annotate(&alice, false, 100), 4);
+    assert_eq!(eval(&alice, "document.body.dataset.state"), "done");
+    // Bob uses the keyboard.
+    let bob = open(&browser, &urls[1].1);
+    assert_eq!(annotate(&bob, true, 100), 6);
+    // A wrong token gets a clear message, not the items.
+    let stranger = open(&browser, &urls[0].1.replace("token=", "token=x"));
+    wait_for(&stranger, "document.body.dataset.state === 'error'");
+    assert!(
+        eval(&stranger, "document.getElementById('status').textContent")
+            .as_str()
+            .unwrap()
+            .contains("unknown access token")
+    );
+    drop(server);
+
+    let votes = dir.path().join("votes.csv");
+    let o = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "annotate",
+            run.to_str().unwrap(),
+            "--export",
+            votes.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let csv = std::fs::read_to_string(&votes).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 12);
+    assert_eq!(csv.lines().filter(|l| l.contains(",tie,")).count(), 2);
+
+    let o = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "rank",
+            votes.to_str().unwrap(),
+            "--format",
+            "csv",
+            "--rounds",
+            "100",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ranking = String::from_utf8_lossy(&o.stdout);
+    let order: Vec<&str> = ranking
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(order, ["good", "mid", "bad"], "{ranking}");
+
+    let o = Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args([
+            "annotate",
+            run.to_str().unwrap(),
+            "--agreement",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let a: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let between = &a["between_annotators"][0];
+    // Labels (x = the earlier contestant): alice x×6; bob x×3, y×1, tie×2.
+    // p_o = 3/6; p_e = 1·3/6 → kappa 0.
+    assert_eq!(between["items"], 6);
+    assert!((between["agreement"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    assert!(between["cohen_kappa"].as_f64().unwrap().abs() < 1e-12);
+    // The judge picks the first position in both orders, so its label is always a tie.
+    let pooled = a["judge_vs_people"].as_array().unwrap().last().unwrap();
+    assert_eq!(pooled["items"], 12);
+    assert!((pooled["agreement"].as_f64().unwrap() - 2.0 / 12.0).abs() < 1e-12);
+}
