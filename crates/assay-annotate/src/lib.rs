@@ -113,13 +113,19 @@ pub struct App {
     index: HashMap<String, usize>,
     /// token → annotator
     tokens: HashMap<String, String>,
+    /// annotator → the order of their items (hashing every item, so made once)
+    orders: HashMap<String, Vec<usize>>,
     store: Mutex<Store>,
 }
 
 impl App {
     pub fn new(items: Vec<Item>, store: Store) -> Result<Self, Error> {
-        let tokens = store
-            .annotators()?
+        let annotators = store.annotators()?;
+        let orders = annotators
+            .iter()
+            .map(|(name, _)| (name.clone(), order_for(name, &items)))
+            .collect();
+        let tokens = annotators
             .into_iter()
             .map(|(name, token)| (token, name))
             .collect();
@@ -132,6 +138,7 @@ impl App {
             items,
             index,
             tokens,
+            orders,
             store: Mutex::new(store),
         })
     }
@@ -143,9 +150,9 @@ impl App {
             .expect("store lock")
             .voted_items(annotator)?;
         let done = self.items.iter().filter(|i| voted.contains(&i.id)).count();
-        let next = order_for(annotator, &self.items)
-            .into_iter()
-            .map(|i| &self.items[i])
+        let next = self.orders[annotator]
+            .iter()
+            .map(|&i| &self.items[i])
             .find(|i| !voted.contains(&i.id));
         let item = next.map(|i| {
             let (left, right) = if swapped_for(annotator, i) {

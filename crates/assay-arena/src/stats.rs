@@ -112,16 +112,9 @@ pub struct JudgeQuality {
     pub order_kappa: Option<f64>,
 }
 
-/// Wilson score interval (Wilson 1927) for k successes in n.
+/// Wilson score interval (Wilson 1927) for k successes in n; none when n = 0.
 pub fn wilson(k: usize, n: usize) -> Option<(f64, f64)> {
-    if n == 0 {
-        return None;
-    }
-    let z = bt::Z975;
-    let (n, p) = (n as f64, k as f64 / n as f64);
-    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
-    let half = z / (1.0 + z * z / n) * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
-    Some((centre - half, centre + half))
+    (n > 0).then(|| assay_stats::wilson(k as f64, n))
 }
 
 pub fn judge_quality(games: &[&Game]) -> JudgeQuality {

@@ -344,6 +344,17 @@ impl OpenAiModel {
         format!("{}{}", self.base, path)
     }
 
+    /// The first choice of an answer to `path`, or a protocol error when it has none.
+    fn first_choice<C>(&self, choices: Vec<C>, path: &str) -> Result<C, ClientError> {
+        choices
+            .into_iter()
+            .next()
+            .ok_or_else(|| ClientError::Protocol {
+                url: self.url(path),
+                message: "the answer has no choices".into(),
+            })
+    }
+
     fn redact(&self, text: &str) -> String {
         let mut text = text.to_owned();
         if let Some(key) = &self.config.api_key {
@@ -910,14 +921,7 @@ impl OpenAiModel {
                     };
                     let r: ChatResponse =
                         self.post("/chat/completions", &body, self.policy()).await?;
-                    let c = r
-                        .choices
-                        .into_iter()
-                        .next()
-                        .ok_or_else(|| ClientError::Protocol {
-                            url: self.url("/chat/completions"),
-                            message: "the answer has no choices".into(),
-                        })?;
+                    let c = self.first_choice(r.choices, "/chat/completions")?;
                     let reasoning = c.message.reasoning_content.or(c.message.reasoning);
                     (
                         c.message.content.unwrap_or_default(),
@@ -941,14 +945,7 @@ impl OpenAiModel {
                     };
                     let r: CompletionResponse =
                         self.post("/completions", &body, self.policy()).await?;
-                    let c = r
-                        .choices
-                        .into_iter()
-                        .next()
-                        .ok_or_else(|| ClientError::Protocol {
-                            url: self.url("/completions"),
-                            message: "the answer has no choices".into(),
-                        })?;
+                    let c = self.first_choice(r.choices, "/completions")?;
                     (c.text, c.finish_reason, c.stop_reason, None, r.usage)
                 }
             };

@@ -97,38 +97,27 @@ impl Battles {
     /// Reads a CSV (header with `model_a`, `model_b`, `winner`) or JSONL file, chosen by
     /// extension (`.jsonl`/`.json` or anything else as CSV).
     pub fn read(path: &Path) -> Result<Self, Error> {
-        let fields = ["model_a", "model_b", "winner"].map(String::from);
-        let mut triples = Vec::new();
-        for_each_row(path, &fields, |location, cells| {
-            triples.push((location, cells.to_vec()));
-            Ok(())
-        })?;
-        let battles = Self::from_triples(
-            triples
-                .iter()
-                .map(|(l, c)| (l.clone(), (c[0].as_str(), c[1].as_str(), c[2].as_str()))),
-        )?;
-        if battles.rows.is_empty() {
-            return Err(Error::Input {
-                location: path.display().to_string(),
-                message: "no battles".into(),
-            });
-        }
-        Ok(battles)
+        Ok(Self::read_with_controls(path, &[])?.0)
     }
 
-    /// Style measurements for `--control NAME`: the numeric columns (CSV) or fields
-    /// (JSONL) `NAME_a` and `NAME_b` of every battle, in the order [`Battles::read`]
-    /// reads them.
-    pub fn read_controls(path: &Path, names: &[String]) -> Result<crate::style::Controls, Error> {
-        let fields: Vec<String> = names
-            .iter()
-            .flat_map(|n| [format!("{n}_a"), format!("{n}_b")])
-            .collect();
+    /// The battles and, for `--control NAME`, the style measurements in the numeric
+    /// columns (CSV) or fields (JSONL) `NAME_a` and `NAME_b` of every battle, in one
+    /// pass over the file.
+    pub fn read_with_controls(
+        path: &Path,
+        names: &[String],
+    ) -> Result<(Self, crate::style::Controls), Error> {
+        let mut fields = ["model_a", "model_b", "winner"].map(String::from).to_vec();
+        fields.extend(
+            names
+                .iter()
+                .flat_map(|n| [format!("{n}_a"), format!("{n}_b")]),
+        );
+        let mut triples = Vec::new();
         let mut values = Vec::new();
         for_each_row(path, &fields, |location, cells| {
-            let mut numbers = Vec::with_capacity(cells.len());
-            for (field, text) in fields.iter().zip(cells) {
+            let mut numbers = Vec::with_capacity(cells.len() - 3);
+            for (field, text) in fields[3..].iter().zip(&cells[3..]) {
                 let v: f64 = text.trim().parse().map_err(|_| Error::Input {
                     location: location.clone(),
                     message: format!("`{field}` is `{text}`, not a number"),
@@ -144,12 +133,25 @@ impl Battles {
                 numbers.push(v);
             }
             values.push(numbers.chunks(2).map(|p| (p[0], p[1])).collect());
+            triples.push((location, cells[..3].to_vec()));
             Ok(())
         })?;
-        Ok(crate::style::Controls {
+        let battles = Self::from_triples(
+            triples
+                .iter()
+                .map(|(l, c)| (l.clone(), (c[0].as_str(), c[1].as_str(), c[2].as_str()))),
+        )?;
+        if battles.rows.is_empty() {
+            return Err(Error::Input {
+                location: path.display().to_string(),
+                message: "no battles".into(),
+            });
+        }
+        let controls = crate::style::Controls {
             names: names.to_vec(),
             values,
-        })
+        };
+        Ok((battles, controls))
     }
 
     pub fn counts(&self) -> Vec<usize> {

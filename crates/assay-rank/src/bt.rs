@@ -351,9 +351,7 @@ pub fn rank(
             )
         }
     };
-    let ranks = (0..n)
-        .map(|i| 1 + (0..n).filter(|&j| lower[j] > upper[i]).count())
-        .collect();
+    let ranks = ranks_from_intervals(&lower, &upper);
     Ok(Ranking {
         models: battles.models.clone(),
         ratings,
@@ -362,6 +360,13 @@ pub fn rank(
         ranks,
         method,
     })
+}
+
+/// Rank with ties: 1 + the number of models whose interval lies wholly above this one's.
+pub fn ranks_from_intervals(lower: &[f64], upper: &[f64]) -> Vec<usize> {
+    (0..lower.len())
+        .map(|i| 1 + lower.iter().filter(|&&l| l > upper[i]).count())
+        .collect()
 }
 
 /// The sandwich covariance of θ (Σθ = 0): H⁺ G H⁺, with H = Σ c·p(1−p)·L_ab and

@@ -214,9 +214,8 @@ fn ratings_and_sandwich_intervals_equal_arena_rank() {
 fn style_control_matches_arena_rank() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
     let file = dir.join("style_battles.csv");
-    let battles = Battles::read(&file).unwrap();
     let names = vec!["length".to_string(), "bold".to_string()];
-    let controls = Battles::read_controls(&file, &names).unwrap();
+    let (battles, controls) = Battles::read_with_controls(&file, &names).unwrap();
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("style_reference.json")).unwrap())
             .unwrap();

@@ -49,7 +49,7 @@ enum Method {
 }
 
 pub(crate) fn run(args: RankArgs) -> Result<ExitCode> {
-    let battles = Battles::read(&args.file)?;
+    let (battles, controls) = Battles::read_with_controls(&args.file, &args.controls)?;
     let anchor = match &args.anchor {
         Some(text) => {
             let (name, value) = text
@@ -96,12 +96,8 @@ pub(crate) fn run(args: RankArgs) -> Result<ExitCode> {
                 "note: with --control, intervals are sandwich (robust) intervals; --rounds is not used"
             );
         }
-        let controls = Battles::read_controls(&args.file, &args.controls)?;
         let fit = style::fit(&battles, &controls, args.style_reg, anchor)?;
-        let n = battles.models.len();
-        let ranks = (0..n)
-            .map(|i| 1 + (0..n).filter(|&j| fit.lower[j] > fit.upper[i]).count())
-            .collect();
+        let ranks = bt::ranks_from_intervals(&fit.lower, &fit.upper);
         let ranking = bt::Ranking {
             models: battles.models.clone(),
             ratings: fit.ratings.clone(),

@@ -170,15 +170,7 @@ fn columns(s: &Scores) -> Vec<Option<f64>> {
     v
 }
 
-const HEADERS: [&str; 7] = [
-    "Comprehensiveness",
-    "Intelligibility",
-    "Consistency",
-    "Correctness",
-    "Longevity",
-    "Average",
-    "Minimum",
-];
+use assay_risk::picture::COLUMNS as HEADERS;
 
 fn print_rows(rows: &[(String, bool, Scores)], format: Format) -> Result<()> {
     match format {
