@@ -1,0 +1,637 @@
+//! Per-unit rows folded into sufficient statistics per arm and metric (and per exposure
+//! day, for the cumulative view), or read already aggregated from a warehouse export.
+
+use crate::Error;
+use crate::effect::{Kind, Shape};
+use crate::moments::Moments;
+use crate::source::{Columns, Locate, RowSink, Source};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// What the launch is meant to improve; corrected for multiplicity.
+    Goal,
+    /// Must not be harmed; a significant harm blocks the launch.
+    Guardrail,
+    /// Reported only.
+    Secondary,
+}
+
+/// Winsorising: values above the cap count as the cap.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cap {
+    Value(f64),
+    /// A quantile (0 < q < 1) over all units of all arms, as GrowthBook's percentile caps.
+    Quantile(f64),
+}
+
+/// What to do with a unit whose metric value is empty or null.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Missing {
+    /// Stop with the row named.
+    #[default]
+    Error,
+    /// Count it as 0 (as engines do for units without events).
+    Zero,
+    /// Leave the unit out of that metric.
+    Skip,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricSpec {
+    pub name: String,
+    pub column: String,
+    pub denominator: Option<String>,
+    pub covariate: Option<String>,
+    pub role: Role,
+    pub lower_is_better: bool,
+    pub cap: Option<Cap>,
+    /// Guardrail tolerance on the relative lift (e.g. 0.02 = 2%): the launch waits while
+    /// the interval still allows a harm larger than this.
+    pub margin: Option<f64>,
+}
+
+/// Statistics of one metric, per arm.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MetricData {
+    pub spec: MetricSpec,
+    pub shape: Shape,
+    pub arms: Vec<Moments>,
+    /// The cap applied, when one was asked for.
+    pub cap_value: Option<f64>,
+    /// Units capped, over all arms.
+    pub capped: u64,
+    /// Units left out for an empty value (`Missing::Skip`) or counted as 0 (`Zero`).
+    pub missing: u64,
+    /// Units without the covariate (counted as 0, as GrowthBook's pre-period SQL does).
+    pub covariate_missing: u64,
+    pub first_missing_at: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Aggregated {
+    pub source: String,
+    pub arms: Vec<String>,
+    pub units: Vec<u64>,
+    pub metrics: Vec<MetricData>,
+    /// Per exposure day (days since 1970-01-01): moments [metric][arm] of the units first
+    /// exposed that day.
+    pub days: BTreeMap<i64, Vec<Vec<Moments>>>,
+    pub rows: u64,
+}
+
+struct Layout {
+    columns: Vec<String>,
+    /// Per metric: indices of (main, denominator, covariate) in `columns`.
+    slots: Vec<[Option<usize>; 3]>,
+}
+
+fn layout(metrics: &[MetricSpec]) -> Layout {
+    let mut columns: Vec<String> = Vec::new();
+    let mut index = |name: &str| {
+        if let Some(i) = columns.iter().position(|c| c == name) {
+            i
+        } else {
+            columns.push(name.to_owned());
+            columns.len() - 1
+        }
+    };
+    let slots = metrics
+        .iter()
+        .map(|m| {
+            [
+                Some(index(&m.column)),
+                m.denominator.as_deref().map(&mut index),
+                m.covariate.as_deref().map(&mut index),
+            ]
+        })
+        .collect();
+    Layout { columns, slots }
+}
+
+struct Folder<'a> {
+    specs: &'a [MetricSpec],
+    layout: &'a Layout,
+    missing: Missing,
+    caps: Vec<Option<f64>>,
+    arms: Vec<String>,
+    units: Vec<u64>,
+    /// [metric][arm] when no time column; with one, the per-day tables hold everything.
+    totals: Vec<Vec<Moments>>,
+    days: BTreeMap<i64, Vec<Vec<Moments>>>,
+    by_day: bool,
+    binary: Vec<bool>,
+    capped: Vec<u64>,
+    missing_count: Vec<u64>,
+    covariate_missing: Vec<u64>,
+    first_missing_at: Vec<Option<String>>,
+    undated: u64,
+    last_arm: usize,
+}
+
+impl Folder<'_> {
+    fn arm(&mut self, variant: &str) -> usize {
+        if self.arms.get(self.last_arm).is_some_and(|a| a == variant) {
+            return self.last_arm;
+        }
+        let i = match self.arms.iter().position(|a| a == variant) {
+            Some(i) => i,
+            None => {
+                self.arms.push(variant.to_owned());
+                self.units.push(0);
+                for t in self.totals.iter_mut() {
+                    t.push(Moments::default());
+                }
+                for table in self.days.values_mut() {
+                    for t in table.iter_mut() {
+                        t.push(Moments::default());
+                    }
+                }
+                self.arms.len() - 1
+            }
+        };
+        self.last_arm = i;
+        i
+    }
+}
+
+impl RowSink for Folder<'_> {
+    fn row(
+        &mut self,
+        variant: &str,
+        values: &[Option<f64>],
+        day: Option<i64>,
+        at: &dyn Locate,
+    ) -> Result<(), Error> {
+        if variant.is_empty() {
+            return Err(Error::Input(format!(
+                "{}: the variant is empty",
+                at.locate()
+            )));
+        }
+        let arm = self.arm(variant);
+        self.units[arm] += 1;
+        for (c, v) in values.iter().enumerate() {
+            if let Some(x) = v
+                && *x != 0.0
+                && *x != 1.0
+            {
+                self.binary[c] = false;
+            }
+        }
+        let day = if self.by_day {
+            match day {
+                Some(d) => Some(d),
+                None => {
+                    self.undated += 1;
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let n_arms = self.arms.len();
+        let n_metrics = self.specs.len();
+        for (m, slots) in self.layout.slots.iter().enumerate() {
+            let mut unit = [0.0; 3];
+            let mut skip = false;
+            for (k, slot) in slots.iter().enumerate() {
+                let Some(col) = *slot else { continue };
+                match values[col] {
+                    Some(v) => unit[k] = v,
+                    None if k == 2 => {
+                        self.covariate_missing[m] += 1;
+                        if self.first_missing_at[m].is_none() {
+                            self.first_missing_at[m] = Some(at.locate());
+                        }
+                    }
+                    None => match self.missing {
+                        Missing::Error => {
+                            return Err(Error::Input(format!(
+                                "{}: column `{}` is empty (metric `{}`); choose --missing zero \
+                                 (count as 0) or --missing skip (leave the unit out of it)",
+                                at.locate(),
+                                self.layout.columns[col],
+                                self.specs[m].name
+                            )));
+                        }
+                        Missing::Zero => {
+                            self.missing_count[m] += 1;
+                        }
+                        Missing::Skip => {
+                            self.missing_count[m] += 1;
+                            skip = true;
+                        }
+                    },
+                }
+            }
+            if skip {
+                continue;
+            }
+            if let Some(cap) = self.caps[m]
+                && unit[0] > cap
+            {
+                unit[0] = cap;
+                self.capped[m] += 1;
+            }
+            let target = match day {
+                Some(d) => {
+                    let table = self
+                        .days
+                        .entry(d)
+                        .or_insert_with(|| vec![vec![Moments::default(); n_arms]; n_metrics]);
+                    &mut table[m][arm]
+                }
+                None => &mut self.totals[m][arm],
+            };
+            target.push(unit);
+        }
+        Ok(())
+    }
+}
+
+/// Collects the values of capped-by-quantile columns in a t-digest (Dunning and Ertl
+/// 2019): a quantile in one pass with bounded memory; near the tails its rank error is a
+/// small fraction of (1 − q).
+struct QuantileScan<'a> {
+    wanted: Vec<(usize, usize)>,
+    layout: &'a Layout,
+    digests: Vec<tdigest::TDigest>,
+}
+
+impl RowSink for QuantileScan<'_> {
+    fn row(
+        &mut self,
+        _: &str,
+        values: &[Option<f64>],
+        _: Option<i64>,
+        _: &dyn Locate,
+    ) -> Result<(), Error> {
+        for (k, (m, _)) in self.wanted.iter().enumerate() {
+            if let Some(col) = self.layout.slots[*m][0]
+                && let Some(v) = values[col]
+            {
+                self.digests[k].push(v);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Streams the source once (twice when a cap is a quantile) into per-arm statistics.
+pub fn aggregate(
+    source: &Source,
+    variant: &str,
+    time: Option<&str>,
+    specs: &[MetricSpec],
+    missing: Missing,
+) -> Result<Aggregated, Error> {
+    let layout = layout(specs);
+    let cols = Columns {
+        variant: variant.to_owned(),
+        values: layout.columns.clone(),
+        time: time.map(str::to_owned),
+    };
+    let mut caps: Vec<Option<f64>> = specs
+        .iter()
+        .map(|s| match s.cap {
+            Some(Cap::Value(v)) => Some(v),
+            _ => None,
+        })
+        .collect();
+    let wanted: Vec<(usize, usize)> = specs
+        .iter()
+        .enumerate()
+        .filter_map(|(m, s)| match s.cap {
+            Some(Cap::Quantile(q)) => Some((m, (q * 1e6) as usize)),
+            _ => None,
+        })
+        .collect();
+    if !wanted.is_empty() {
+        let mut scan = QuantileScan {
+            digests: vec![tdigest::TDigest::new_with_size(1000); wanted.len()],
+            wanted: wanted.clone(),
+            layout: &layout,
+        };
+        source.stream(&cols, &mut scan)?;
+        for (k, (m, _)) in wanted.iter().enumerate() {
+            let Some(Cap::Quantile(q)) = specs[*m].cap else {
+                unreachable!()
+            };
+            scan.digests[k].flush();
+            caps[*m] = scan.digests[k].estimate_quantile(q);
+        }
+    }
+    let mut folder = Folder {
+        specs,
+        layout: &layout,
+        missing,
+        caps: caps.clone(),
+        arms: Vec::new(),
+        units: Vec::new(),
+        totals: vec![Vec::new(); specs.len()],
+        days: BTreeMap::new(),
+        by_day: time.is_some(),
+        binary: vec![true; layout.columns.len()],
+        capped: vec![0; specs.len()],
+        missing_count: vec![0; specs.len()],
+        covariate_missing: vec![0; specs.len()],
+        first_missing_at: vec![None; specs.len()],
+        undated: 0,
+        last_arm: 0,
+    };
+    let rows = source.stream(&cols, &mut folder)?;
+    if time.is_some() && folder.undated > 0 {
+        return Err(Error::Input(format!(
+            "{}: {} rows have no value in the time column `{}`",
+            source.describe(),
+            folder.undated,
+            time.unwrap_or("")
+        )));
+    }
+    let n_arms = folder.arms.len();
+    let mut totals = folder.totals;
+    for t in totals.iter_mut() {
+        t.resize(n_arms, Moments::default());
+    }
+    for table in folder.days.values_mut() {
+        for t in table.iter_mut() {
+            t.resize(n_arms, Moments::default());
+        }
+        for (m, t) in table.iter().enumerate() {
+            for (a, mom) in t.iter().enumerate() {
+                totals[m][a] = totals[m][a].merge(mom);
+            }
+        }
+    }
+    let kind = |slot: Option<usize>| {
+        slot.map(|c| {
+            if folder.binary[c] {
+                Kind::Proportion
+            } else {
+                Kind::Mean
+            }
+        })
+    };
+    let metrics = specs
+        .iter()
+        .enumerate()
+        .map(|(m, spec)| {
+            let s = layout.slots[m];
+            // A capped metric is no longer 0/1 even when its column was.
+            let main = if caps[m].is_some() {
+                Kind::Mean
+            } else {
+                kind(s[0]).unwrap_or(Kind::Mean)
+            };
+            MetricData {
+                spec: spec.clone(),
+                shape: Shape {
+                    main,
+                    denominator: kind(s[1]),
+                    covariate: kind(s[2]),
+                },
+                arms: totals[m].clone(),
+                cap_value: caps[m],
+                capped: folder.capped[m],
+                missing: folder.missing_count[m],
+                covariate_missing: folder.covariate_missing[m],
+                first_missing_at: folder.first_missing_at[m].clone(),
+            }
+        })
+        .collect();
+    Ok(Aggregated {
+        source: source.describe(),
+        arms: folder.arms,
+        units: folder.units,
+        metrics,
+        days: folder.days,
+        rows,
+    })
+}
+
+/// Reads per-arm sufficient statistics as warehouses export them, one row per variant and
+/// metric, with GrowthBook's column names: `variant`, `metric`, `units` (or `users`,
+/// `count`, `n`), `main_sum`, `main_sum_squares`; for ratio metrics `denominator_sum`,
+/// `denominator_sum_squares`, `main_denominator_sum_product`; for CUPED `covariate_sum`,
+/// `covariate_sum_squares`, `main_covariate_sum_product`; optional `metric_type`
+/// (`proportion`/`binomial` or `mean`/`count`; without it a metric whose Σx² = Σx is a
+/// proportion). CSV or JSONL.
+pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error> {
+    let origin = path.display().to_string();
+    let rows: Vec<(usize, serde_json::Map<String, serde_json::Value>)> =
+        match path.extension().and_then(|e| e.to_str()) {
+            Some("jsonl") | Some("ndjson") | Some("json") => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+                let mut out = Vec::new();
+                for (k, line) in text.lines().enumerate() {
+                    if line.trim().is_empty() {
+                        continue;
+                    }
+                    let obj = serde_json::from_str(line).map_err(|e| {
+                        Error::Input(format!("{origin}:{}: not a JSON object: {e}", k + 1))
+                    })?;
+                    out.push((k + 1, obj));
+                }
+                out
+            }
+            _ => {
+                let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::io_csv(path, e))?;
+                let header = rdr.headers().map_err(|e| Error::io_csv(path, e))?.clone();
+                let mut out = Vec::new();
+                for rec in rdr.records() {
+                    let rec = rec.map_err(|e| Error::io_csv(path, e))?;
+                    let line = rec.position().map_or(0, |p| p.line()) as usize;
+                    let obj = header
+                        .iter()
+                        .zip(rec.iter())
+                        .map(|(h, v)| (h.trim().to_owned(), serde_json::Value::String(v.into())))
+                        .collect();
+                    out.push((line, obj));
+                }
+                out
+            }
+        };
+    let mut arms: Vec<String> = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    // (metric, arm) → statistics, metric_type, which column groups are present, line.
+    type Entry = (Moments, Option<String>, [bool; 3], usize);
+    let mut table: BTreeMap<(usize, usize), Entry> = BTreeMap::new();
+    for (line, obj) in &rows {
+        let at = format!("{origin}:{line}");
+        let text = |key: &str| -> Option<String> {
+            match obj.get(key) {
+                Some(serde_json::Value::String(s)) if !s.trim().is_empty() => {
+                    Some(s.trim().to_owned())
+                }
+                Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+                _ => None,
+            }
+        };
+        let num = |key: &str| -> Result<Option<f64>, Error> {
+            match text(key) {
+                None => Ok(None),
+                Some(t) => match t.parse::<f64>() {
+                    Ok(v) if v.is_finite() => Ok(Some(v)),
+                    _ => Err(Error::Input(format!(
+                        "{at}: column `{key}`: `{t}` is not a number"
+                    ))),
+                },
+            }
+        };
+        let variant = text(variant_column).ok_or_else(|| {
+            Error::Input(format!(
+                "{at}: no value in the variant column `{variant_column}`"
+            ))
+        })?;
+        let metric = text("metric")
+            .ok_or_else(|| Error::Input(format!("{at}: no value in the column `metric`")))?;
+        let n = ["units", "users", "count", "n"]
+            .iter()
+            .find_map(|k| num(k).transpose())
+            .transpose()?
+            .ok_or_else(|| {
+                Error::Input(format!(
+                    "{at}: no unit count (column `units`, `users` or `n`)"
+                ))
+            })?;
+        if n < 0.0 || n.fract() != 0.0 {
+            return Err(Error::Input(format!(
+                "{at}: unit count {n} is not a whole number"
+            )));
+        }
+        let main_sum = num("main_sum")?
+            .ok_or_else(|| Error::Input(format!("{at}: no value in the column `main_sum`")))?;
+        let kind_text = text("metric_type");
+        let main_sq = num("main_sum_squares")?;
+        let den = [
+            num("denominator_sum")?,
+            num("denominator_sum_squares")?,
+            num("main_denominator_sum_product")?,
+        ];
+        let cov = [
+            num("covariate_sum")?,
+            num("covariate_sum_squares")?,
+            num("main_covariate_sum_product")?,
+        ];
+        let has = |g: &[Option<f64>; 3], what: &str| -> Result<bool, Error> {
+            match g.iter().filter(|v| v.is_some()).count() {
+                0 => Ok(false),
+                3 => Ok(true),
+                _ => Err(Error::Input(format!(
+                    "{at}: the {what} columns must all be given or all be empty"
+                ))),
+            }
+        };
+        let (has_den, has_cov) = (has(&den, "denominator")?, has(&cov, "covariate")?);
+        let main_sq = match main_sq {
+            Some(q) => q,
+            // A proportion's Σx² is Σx.
+            None => main_sum,
+        };
+        let m = Moments::from_sums(
+            n as u64,
+            [main_sum, den[0].unwrap_or(0.0), cov[0].unwrap_or(0.0)],
+            [main_sq, den[1].unwrap_or(0.0), cov[1].unwrap_or(0.0)],
+            [den[2].unwrap_or(0.0), cov[2].unwrap_or(0.0), 0.0],
+        );
+        let a = match arms.iter().position(|x| *x == variant) {
+            Some(i) => i,
+            None => {
+                arms.push(variant.clone());
+                arms.len() - 1
+            }
+        };
+        let k = match names.iter().position(|x| *x == metric) {
+            Some(i) => i,
+            None => {
+                names.push(metric.clone());
+                names.len() - 1
+            }
+        };
+        if table
+            .insert((k, a), (m, kind_text, [true, has_den, has_cov], *line))
+            .is_some()
+        {
+            return Err(Error::Input(format!(
+                "{at}: a second row for variant `{variant}` and metric `{metric}`"
+            )));
+        }
+    }
+    let mut metrics = Vec::new();
+    for (k, name) in names.iter().enumerate() {
+        let mut per_arm = Vec::new();
+        let mut shape: Option<([bool; 3], Option<String>)> = None;
+        let mut binary = true;
+        for (a, arm) in arms.iter().enumerate() {
+            let Some((m, kind_text, has, line)) = table.get(&(k, a)) else {
+                return Err(Error::Input(format!(
+                    "{origin}: no row for variant `{arm}` and metric `{name}`"
+                )));
+            };
+            if let Some((h, _)) = &shape
+                && h != has
+            {
+                return Err(Error::Input(format!(
+                    "{origin}:{line}: metric `{name}` has denominator or covariate columns in \
+                     some rows and not in others"
+                )));
+            }
+            shape = Some((*has, kind_text.clone()));
+            binary &= (m.sum_squares(0) - m.sum(0)).abs() <= 1e-9 * m.sum(0).abs().max(1.0);
+            per_arm.push(*m);
+        }
+        let (has, kind_text) = shape.unwrap_or(([true, false, false], None));
+        let main = match kind_text.as_deref() {
+            Some("proportion") | Some("binomial") => Kind::Proportion,
+            Some("mean") | Some("count") => Kind::Mean,
+            Some(other) => {
+                return Err(Error::Input(format!(
+                    "{origin}: metric `{name}`: metric_type `{other}` is not proportion, \
+                     binomial, mean or count"
+                )));
+            }
+            None if binary => Kind::Proportion,
+            None => Kind::Mean,
+        };
+        metrics.push(MetricData {
+            spec: MetricSpec {
+                name: name.clone(),
+                column: name.clone(),
+                denominator: has[1].then(|| format!("{name} denominator")),
+                covariate: has[2].then(|| format!("{name} covariate")),
+                role: Role::Goal,
+                lower_is_better: false,
+                cap: None,
+                margin: None,
+            },
+            shape: Shape {
+                main,
+                denominator: has[1].then_some(Kind::Mean),
+                covariate: has[2].then_some(Kind::Mean),
+            },
+            arms: per_arm,
+            cap_value: None,
+            capped: 0,
+            missing: 0,
+            covariate_missing: 0,
+            first_missing_at: None,
+        });
+    }
+    let units = (0..arms.len())
+        .map(|a| metrics.iter().map(|m| m.arms[a].n).max().unwrap_or(0))
+        .collect();
+    Ok(Aggregated {
+        source: origin,
+        arms,
+        units,
+        metrics,
+        days: BTreeMap::new(),
+        rows: rows.len() as u64,
+    })
+}

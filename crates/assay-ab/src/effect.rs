@@ -1,0 +1,446 @@
+//! One metric, one treatment against control: absolute and relative effects with a fixed-
+//! horizon Welch interval, an always-valid sequential interval and a Bayesian view.
+//!
+//! The estimators follow GrowthBook's engine (`gbstats` 0.8.0, `models/statistics.py`,
+//! `frequentist/tests.py`, `bayesian/tests.py`; docs.growthbook.io/statistics), which
+//! Eppo and Statsig document in the same form:
+//! - per-unit variance of a mean metric (Q − S²/n)/(n − 1), of a proportion p(1 − p);
+//! - ratio metrics M/D by the delta method with the covariance of M and D (Deng, Knoblich
+//!   and Lu 2018, "Applying the Delta Method in Metric Analytics", KDD);
+//! - CUPED (Deng, Xu, Kohavi and Walker 2013, WSDM) with θ = Cov(Y, X)/Var(X) pooled over
+//!   both arms, per GrowthBook's `compute_theta`;
+//! - relative lift (x̄_b − x̄_a)/|x̄_a| with its delta-method variance (arms independent);
+//! - Welch–Satterthwaite degrees of freedom on the per-unit variances;
+//! - the asymptotic confidence sequence of Waudby-Smith, Arnold, Wu, Wang and Ramdas
+//!   (2023, "Time-uniform central limit theory and asymptotic confidence sequences",
+//!   arXiv:2103.06476, eqs. 9, 155, 161), tuned by N* (GrowthBook's default 5,000);
+//! - a Gaussian posterior on the effect, flat or with a proper N(μ₀, σ₀²) prior on the
+//!   relative lift, chance to win P(effect > 0) and GrowthBook's risk (expected loss).
+
+use crate::moments::{COVARIATE, DENOMINATOR, MAIN, Moments};
+use serde::{Deserialize, Serialize};
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
+
+/// How a value's per-unit variance is computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// Sample variance with n − 1.
+    Mean,
+    /// A 0/1 value: p(1 − p), as GrowthBook's `ProportionStatistic` (no n − 1).
+    Proportion,
+}
+
+/// How a metric is formed from a unit's values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shape {
+    pub main: Kind,
+    /// Ratio metric: Σmain / Σdenominator.
+    pub denominator: Option<Kind>,
+    /// CUPED with this pre-period covariate.
+    pub covariate: Option<Kind>,
+}
+
+/// Analysis settings shared by all metrics.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize)]
+pub struct Settings {
+    /// Two-sided level: intervals are 1 − α.
+    pub alpha: f64,
+    /// N*, the total sample size at which the sequential interval is tightest.
+    pub sequential_tuning: f64,
+    /// Proper Gaussian prior (mean, sd) on the relative lift; None = flat.
+    pub prior: Option<(f64, f64)>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            alpha: 0.05,
+            sequential_tuning: 5000.0,
+            prior: None,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scale {
+    Absolute,
+    Relative,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Interval {
+    pub lower: f64,
+    pub upper: f64,
+    pub p_value: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Bayes {
+    /// Posterior P(effect > 0) (P(effect < 0) for metrics where lower is better).
+    pub chance_to_win: f64,
+    /// Equal-tailed credible interval at 1 − α.
+    pub lower: f64,
+    pub upper: f64,
+    /// Expected loss of keeping control and of shipping the treatment (GrowthBook's
+    /// `risk`), on the effect's scale.
+    pub risk_control: f64,
+    pub risk_treatment: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Effect {
+    pub scale: Scale,
+    pub estimate: f64,
+    pub std_error: f64,
+    /// Welch–Satterthwaite degrees of freedom.
+    pub dof: f64,
+    /// Fixed-horizon Welch t interval and two-sided p-value.
+    pub fixed: Interval,
+    /// Always-valid confidence sequence and p-value.
+    pub sequential: Interval,
+    pub bayes: Bayes,
+}
+
+/// Arm summary entering the tests.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArmSummary {
+    pub units: u64,
+    /// The metric's mean (ratio of sums for ratio metrics), before CUPED.
+    pub mean: f64,
+    /// The mean after CUPED adjustment (equal to `mean` without a covariate).
+    pub adjusted_mean: f64,
+    /// Per-unit variance entering the tests (delta-method for ratios, adjusted for CUPED).
+    pub variance: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    pub control: ArmSummary,
+    pub treatment: ArmSummary,
+    /// The CUPED coefficient, when a covariate was used (0 = no adjustment possible).
+    pub theta: Option<f64>,
+    /// Share of the unadjusted variance of the absolute effect removed by CUPED.
+    pub variance_reduction: Option<f64>,
+    pub absolute: Option<Effect>,
+    pub relative: Option<Effect>,
+    /// Why an effect is missing, or what to be careful of.
+    pub warnings: Vec<String>,
+}
+
+fn kind_variance(m: &Moments, i: usize, kind: Kind) -> f64 {
+    match kind {
+        Kind::Mean => m.cov(i, i),
+        Kind::Proportion => m.mean[i] * (1.0 - m.mean[i]),
+    }
+}
+
+/// Mean and per-unit variance of a metric (ratio by the delta method), without CUPED.
+fn plain(m: &Moments, shape: Shape) -> (f64, f64) {
+    match shape.denominator {
+        None => (m.mean[MAIN], kind_variance(m, MAIN, shape.main)),
+        Some(dkind) => {
+            let (mm, md) = (m.mean[MAIN], m.mean[DENOMINATOR]);
+            if md == 0.0 {
+                return (0.0, 0.0);
+            }
+            let vm = kind_variance(m, MAIN, shape.main);
+            let vd = kind_variance(m, DENOMINATOR, dkind);
+            let c = m.cov(MAIN, DENOMINATOR);
+            let var = vm / md.powi(2) - 2.0 * c * mm / md.powi(3) + mm.powi(2) * vd / md.powi(4);
+            (mm / md, var)
+        }
+    }
+}
+
+/// GrowthBook's pooled θ: Cov(Y, X)/Var(X) over both arms together; 0 when either pooled
+/// variance is 0 (the analysis then falls back to no adjustment).
+pub fn pooled_theta(a: &Moments, b: &Moments, shape: Shape) -> f64 {
+    let Some(xkind) = shape.covariate else {
+        return 0.0;
+    };
+    let joint = a.merge(b);
+    let vx = kind_variance(&joint, COVARIATE, xkind);
+    let vy = kind_variance(&joint, MAIN, shape.main);
+    if vx <= 0.0 || vy <= 0.0 {
+        return 0.0;
+    }
+    joint.cov(MAIN, COVARIATE) / vx
+}
+
+fn normal() -> Normal {
+    Normal::standard()
+}
+
+/// Upper quantile of Student's t (the normal when ν is huge or not finite).
+fn t_quantile(p: f64, dof: f64) -> f64 {
+    if !dof.is_finite() || dof > 1e7 {
+        return normal().inverse_cdf(p);
+    }
+    StudentsT::new(0.0, 1.0, dof)
+        .expect("dof > 0")
+        .inverse_cdf(p)
+}
+
+fn t_sf(x: f64, dof: f64) -> f64 {
+    if !dof.is_finite() || dof > 1e7 {
+        return 1.0 - normal().cdf(x);
+    }
+    let t = StudentsT::new(0.0, 1.0, dof).expect("dof > 0");
+    // The upper tail directly, so tiny p-values keep their digits.
+    t.cdf(-x)
+}
+
+/// ρ of the normal-mixture confidence sequence tuned to be tightest at N* (eq. 161).
+pub fn sequential_rho(alpha: f64, tuning: f64) -> f64 {
+    ((-2.0 * alpha.ln() + (-2.0 * alpha.ln() + 1.0).ln()) / tuning).sqrt()
+}
+
+/// Half-width of the two-sided confidence sequence for an estimate with standard error
+/// `se` after `total` units (eq. 9), and its always-valid p-value (eq. 155).
+pub fn sequential(estimate: f64, se: f64, total: f64, alpha: f64, tuning: f64) -> Interval {
+    let rho2 = sequential_rho(alpha, tuning).powi(2);
+    let s2 = se * se * total;
+    let tr = total * rho2 + 1.0;
+    let half = s2.sqrt() * (2.0 * tr * (tr.sqrt() / alpha).ln() / (total * total * rho2)).sqrt();
+    let st2 = estimate * estimate * total / (se * se);
+    let evalue = (rho2 * st2 / (2.0 * tr)).exp() / tr.sqrt();
+    Interval {
+        lower: estimate - half,
+        upper: estimate + half,
+        p_value: (1.0 / evalue).min(1.0),
+    }
+}
+
+/// Welch t interval and two-sided p-value.
+pub fn fixed(estimate: f64, se: f64, dof: f64, alpha: f64) -> Interval {
+    let half = t_quantile(1.0 - alpha / 2.0, dof) * se;
+    Interval {
+        lower: estimate - half,
+        upper: estimate + half,
+        p_value: (2.0 * t_sf((estimate / se).abs(), dof)).min(1.0),
+    }
+}
+
+/// Gaussian posterior on the effect; `prior` is (mean, sd) on the same scale.
+pub fn bayes(
+    estimate: f64,
+    se: f64,
+    prior: Option<(f64, f64)>,
+    alpha: f64,
+    lower_is_better: bool,
+) -> Bayes {
+    let (mean, sd) = match prior {
+        Some((m0, s0)) => {
+            let precision = 1.0 / (se * se) + 1.0 / (s0 * s0);
+            let mean = (estimate / (se * se) + m0 / (s0 * s0)) / precision;
+            (mean, (1.0 / precision).sqrt())
+        }
+        None => (estimate, se),
+    };
+    let z = normal().inverse_cdf(1.0 - alpha / 2.0);
+    let n = normal();
+    let up = 1.0 - n.cdf(-mean / sd);
+    // E[max(X, 0)] and E[max(−X, 0)] for X ~ N(mean, sd²): the truncated-normal means of
+    // gbstats' `get_risk`, in closed form.
+    let pdf = (-0.5 * (mean / sd).powi(2)).exp() / (2.0 * std::f64::consts::PI).sqrt();
+    let gain = mean * n.cdf(mean / sd) + sd * pdf;
+    let loss = -mean * n.cdf(-mean / sd) + sd * pdf;
+    let (chance_to_win, risk_control, risk_treatment) = if lower_is_better {
+        (1.0 - up, loss, gain)
+    } else {
+        (up, gain, loss)
+    };
+    Bayes {
+        chance_to_win,
+        lower: mean - z * sd,
+        upper: mean + z * sd,
+        risk_control,
+        risk_treatment,
+    }
+}
+
+fn welch_dof(va: f64, na: f64, vb: f64, nb: f64) -> f64 {
+    (vb / nb + va / na).powi(2)
+        / (vb.powi(2) / (nb.powi(2) * (nb - 1.0)) + va.powi(2) / (na.powi(2) * (na - 1.0)))
+}
+
+/// Compares a treatment arm with control on one metric.
+pub fn compare(
+    control: &Moments,
+    treatment: &Moments,
+    shape: Shape,
+    settings: &Settings,
+    lower_is_better: bool,
+) -> Comparison {
+    let (na, nb) = (control.n as f64, treatment.n as f64);
+    let (ua, va_plain) = plain(control, shape);
+    let (ub, vb_plain) = plain(treatment, shape);
+    let theta = shape
+        .covariate
+        .map(|_| pooled_theta(control, treatment, shape));
+    let mut warnings = Vec::new();
+    let summaries = |theta: f64| {
+        let adjust = |m: &Moments, mean: f64, var: f64| -> (f64, f64) {
+            match shape.covariate {
+                Some(xkind) if theta != 0.0 => (
+                    mean - theta * m.mean[COVARIATE],
+                    var + theta * theta * kind_variance(m, COVARIATE, xkind)
+                        - 2.0 * theta * m.cov(MAIN, COVARIATE),
+                ),
+                _ => (mean, var),
+            }
+        };
+        let (ma, va) = adjust(control, ua, va_plain);
+        let (mb, vb) = adjust(treatment, ub, vb_plain);
+        (
+            ArmSummary {
+                units: control.n,
+                mean: ua,
+                adjusted_mean: ma,
+                variance: va,
+            },
+            ArmSummary {
+                units: treatment.n,
+                mean: ub,
+                adjusted_mean: mb,
+                variance: vb,
+            },
+        )
+    };
+    let th = theta.unwrap_or(0.0);
+    let (a, b) = summaries(th);
+    let mut out = Comparison {
+        control: a,
+        treatment: b,
+        theta,
+        variance_reduction: None,
+        absolute: None,
+        relative: None,
+        warnings: Vec::new(),
+    };
+    if shape.covariate.is_some() && th == 0.0 {
+        warnings.push(
+            "the covariate or the metric has no variance over both arms: CUPED not applied".into(),
+        );
+    }
+    if control.n < 2 || treatment.n < 2 {
+        warnings.push(format!(
+            "too few units to test ({} in control, {} in treatment; at least 2 each)",
+            control.n, treatment.n
+        ));
+        out.warnings = warnings;
+        return out;
+    }
+    if shape.denominator.is_some()
+        && (control.mean[DENOMINATOR] == 0.0 || treatment.mean[DENOMINATOR] == 0.0)
+    {
+        warnings.push("the ratio's denominator sums to 0 in an arm: no test".into());
+        out.warnings = warnings;
+        return out;
+    }
+    if a.variance <= 0.0 || b.variance <= 0.0 {
+        let which = match (a.variance <= 0.0, b.variance <= 0.0) {
+            (true, true) => "both arms",
+            (true, false) => "control",
+            _ => "the treatment",
+        };
+        warnings.push(format!(
+            "zero variance in {which} (every unit has the same value): no test"
+        ));
+        out.warnings = warnings;
+        return out;
+    }
+    if shape.covariate.is_some() && th != 0.0 {
+        let unadjusted = va_plain / na + vb_plain / nb;
+        out.variance_reduction = Some(1.0 - (a.variance / na + b.variance / nb) / unadjusted);
+    }
+    let dof = welch_dof(a.variance, na, b.variance, nb);
+    let total = na + nb;
+    let finish = |scale: Scale, estimate: f64, var: f64, prior: Option<(f64, f64)>| {
+        let se = var.sqrt();
+        Effect {
+            scale,
+            estimate,
+            std_error: se,
+            dof,
+            fixed: fixed(estimate, se, dof, settings.alpha),
+            sequential: sequential(
+                estimate,
+                se,
+                total,
+                settings.alpha,
+                settings.sequential_tuning,
+            ),
+            bayes: bayes(estimate, se, prior, settings.alpha, lower_is_better),
+        }
+    };
+    let abs_var = a.variance / na + b.variance / nb;
+    // A prior on the relative lift, rescaled to the absolute effect by the control mean
+    // (gbstats' EffectBayesianABTest).
+    let abs_prior = settings
+        .prior
+        .map(|(m0, s0)| (m0 * ua.abs(), s0 * ua.abs()));
+    out.absolute = Some(finish(
+        Scale::Absolute,
+        b.adjusted_mean - a.adjusted_mean,
+        abs_var,
+        abs_prior,
+    ));
+    if ua == 0.0 {
+        warnings.push("control mean is 0: no relative lift".into());
+    } else {
+        let estimate = (b.adjusted_mean - a.adjusted_mean) / ua.abs();
+        let var = match shape.covariate {
+            Some(xkind) if th != 0.0 => {
+                // Delta method on (ȳ_b, x̄_b, ȳ_a, x̄_a) with θ held fixed: the lift is
+                // A/ȳ_a − 1 with A = ȳ_b − θ(x̄_b − x̄_a), so the gradient is
+                // (1/ȳ_a, −θ/ȳ_a) on the treatment and (−A/ȳ_a², θ/ȳ_a) on control
+                // (GrowthBook's current engine writes the same with A ≈ ȳ_b).
+                let big_a = ub - th * (treatment.mean[COVARIATE] - control.mean[COVARIATE]);
+                let quad = |m: &Moments, gy: f64, gx: f64| {
+                    let vy = kind_variance(m, MAIN, shape.main);
+                    let vx = kind_variance(m, COVARIATE, xkind);
+                    gy * gy * vy + gx * gx * vx + 2.0 * gy * gx * m.cov(MAIN, COVARIATE)
+                };
+                quad(treatment, 1.0 / ua, -th / ua) / nb
+                    + quad(control, -big_a / (ua * ua), th / ua) / na
+            }
+            _ => b.variance / (ua * ua * nb) + a.variance * ub * ub / (ua.powi(4) * na),
+        };
+        out.relative = Some(finish(Scale::Relative, estimate, var, settings.prior));
+    }
+    out.warnings = warnings;
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sequential_interval_is_wider_than_the_fixed_one_and_its_p_value_agrees() {
+        let s = sequential(0.1, 0.03, 20_000.0, 0.05, 5000.0);
+        let f = fixed(0.1, 0.03, 1e9, 0.05);
+        assert!(s.upper - s.lower > f.upper - f.lower);
+        // The p-value is below α exactly when the interval excludes 0 (eq. 155 and 9
+        // are the same boundary).
+        for est in [0.02, 0.05, 0.08, 0.12] {
+            let s = sequential(est, 0.03, 20_000.0, 0.05, 5000.0);
+            assert_eq!(s.p_value < 0.05, s.lower > 0.0, "{est}");
+        }
+    }
+
+    #[test]
+    fn risk_is_the_expected_loss_and_flips_for_lower_is_better() {
+        let b = bayes(0.0, 1.0, None, 0.05, false);
+        // E[max(X, 0)] for a standard normal is 1/√(2π).
+        assert!((b.risk_control - 1.0 / (2.0 * std::f64::consts::PI).sqrt()).abs() < 1e-12);
+        assert!((b.chance_to_win - 0.5).abs() < 1e-12);
+        let up = bayes(0.5, 1.0, None, 0.05, false);
+        let down = bayes(0.5, 1.0, None, 0.05, true);
+        assert!((up.chance_to_win + down.chance_to_win - 1.0).abs() < 1e-12);
+        assert_eq!(up.risk_control, down.risk_treatment);
+    }
+}

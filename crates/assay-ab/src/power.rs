@@ -1,0 +1,118 @@
+//! Planning: power, minimum detectable effect and sample size for a treatment against
+//! control.
+//!
+//! Fixed horizon: the two-sided z test on the difference of means with a common per-unit
+//! standard deviation σ (σ² = p(1 − p) for a conversion rate p), so
+//! se = σ·√(1/n_c + 1/n_t) and power(δ) = Φ(δ/se − z₁₋α/₂) + Φ(−δ/se − z₁₋α/₂)
+//! (Cohen 1988; statsmodels' `NormalIndPower` computes the same with d = δ/σ).
+//! Sequential: the z quantile is replaced by the confidence sequence's multiplier at the
+//! planned total N, half-width/se (Waudby-Smith et al. 2023, eq. 9, as GrowthBook's
+//! sequential power), so the plan accounts for the wider always-valid interval.
+//! A relative effect is δ/|μ|.
+
+use crate::effect::sequential_rho;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    pub alpha: f64,
+    /// Target power, e.g. 0.8.
+    pub power: f64,
+    /// Per-unit standard deviation of the metric.
+    pub sd: f64,
+    /// Treatment units per control unit (1 for an even split).
+    pub ratio: f64,
+    /// The sequential interval's N* when results will be read with it; None = fixed.
+    pub sequential_tuning: Option<f64>,
+}
+
+impl Plan {
+    fn multiplier(&self, total: f64) -> f64 {
+        match self.sequential_tuning {
+            None => Normal::standard().inverse_cdf(1.0 - self.alpha / 2.0),
+            Some(tuning) => {
+                let rho2 = sequential_rho(self.alpha, tuning).powi(2);
+                let tr = total * rho2 + 1.0;
+                (2.0 * tr * (tr.sqrt() / self.alpha).ln() / (total * rho2)).sqrt()
+            }
+        }
+    }
+
+    fn se(&self, control_units: f64) -> f64 {
+        self.sd * (1.0 / control_units + 1.0 / (control_units * self.ratio)).sqrt()
+    }
+
+    /// Power to detect an absolute effect `effect` with `control_units` in control.
+    pub fn power_at(&self, effect: f64, control_units: f64) -> f64 {
+        let n = Normal::standard();
+        let se = self.se(control_units);
+        let c = self.multiplier(control_units * (1.0 + self.ratio));
+        let z = effect.abs() / se;
+        n.cdf(z - c) + n.cdf(-z - c)
+    }
+
+    /// The smallest absolute effect detected with the target power.
+    pub fn minimum_detectable_effect(&self, control_units: f64) -> f64 {
+        let se = self.se(control_units);
+        let (mut lo, mut hi) = (0.0, se);
+        while self.power_at(hi, control_units) < self.power {
+            hi *= 2.0;
+        }
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if self.power_at(mid, control_units) < self.power {
+                lo = mid
+            } else {
+                hi = mid
+            }
+        }
+        hi
+    }
+
+    /// Control units needed to detect an absolute effect with the target power
+    /// (fractional; round up).
+    pub fn control_units_needed(&self, effect: f64) -> f64 {
+        let (mut lo, mut hi) = (1.0f64, 2.0f64);
+        while self.power_at(effect, hi) < self.power {
+            hi *= 2.0;
+            if hi > 1e15 {
+                return f64::INFINITY;
+            }
+        }
+        for _ in 0..200 {
+            let mid = 0.5 * (lo + hi);
+            if self.power_at(effect, mid) < self.power {
+                lo = mid
+            } else {
+                hi = mid
+            }
+        }
+        hi
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_textbook_sample_size_for_a_half_sd_effect() {
+        // d = 0.5, α = 0.05, power 0.8: (1.95996 + 0.84162)²·2/0.25 = 62.79 per arm.
+        let plan = Plan {
+            alpha: 0.05,
+            power: 0.8,
+            sd: 1.0,
+            ratio: 1.0,
+            sequential_tuning: None,
+        };
+        let n = plan.control_units_needed(0.5);
+        assert!((n - 62.79).abs() < 0.01, "{n}");
+        let mde = plan.minimum_detectable_effect(n);
+        assert!((mde - 0.5).abs() < 1e-9);
+        let seq = Plan {
+            sequential_tuning: Some(5000.0),
+            ..plan
+        };
+        assert!(seq.control_units_needed(0.5) > n);
+    }
+}

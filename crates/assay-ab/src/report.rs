@@ -1,0 +1,383 @@
+//! The analysis as text (a Markdown table for terminals and CI logs) and as a standalone
+//! HTML page: a forest plot of every metric's lift with its interval, and the cumulative
+//! lift by exposure day with its always-valid band. The page is static SVG, no script,
+//! under a Content-Security-Policy that allows none.
+
+use crate::analyze::{Analysis, Outcome, TestKind, Verdict, decision_effect};
+use crate::effect::Scale;
+use std::fmt::Write;
+
+fn outcome_text(o: Outcome) -> &'static str {
+    match o {
+        Outcome::Ship => "SHIP",
+        Outcome::DoNotShip => "DO NOT SHIP",
+        Outcome::Inconclusive => "INCONCLUSIVE",
+        Outcome::Invalid => "INVALID",
+    }
+}
+
+fn show(scale: Scale, x: f64) -> String {
+    match scale {
+        Scale::Relative => format!("{:+.2}%", 100.0 * x),
+        Scale::Absolute => format!("{x:+.4}"),
+    }
+}
+
+fn verdict_text(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Better => "better",
+        Verdict::Worse => "worse",
+        Verdict::Neutral => "no change",
+        Verdict::NoTest => "no test",
+    }
+}
+
+pub fn markdown(a: &Analysis) -> String {
+    let mut s = String::new();
+    let units: Vec<String> = a
+        .arms
+        .iter()
+        .map(|x| format!("{} {}", x.name, x.units))
+        .collect();
+    let _ = writeln!(
+        s,
+        "A/B analysis of {} ({} rows): {}. Control: {}.",
+        a.source,
+        a.rows,
+        units.join(", "),
+        a.control
+    );
+    let _ = writeln!(
+        s,
+        "Sample ratio: χ² = {:.3}, p = {:.3}{}.",
+        a.srm.chi_square,
+        a.srm.p_value,
+        if a.srm.mismatch {
+            " — MISMATCH"
+        } else {
+            " (ok)"
+        }
+    );
+    let test = match a.decide_with {
+        TestKind::Sequential => format!(
+            "always-valid sequential intervals (N* = {})",
+            a.settings.sequential_tuning
+        ),
+        TestKind::Fixed => "fixed-horizon Welch t intervals".into(),
+    };
+    let _ = writeln!(
+        s,
+        "Intervals: {:.0}%, {test}; goal metrics corrected by {:?}.\n",
+        100.0 * (1.0 - a.settings.alpha),
+        a.correction
+    );
+    let _ = writeln!(
+        s,
+        "| metric | role | variant | control | treatment | lift | interval | p | chance to win | CUPED | verdict |"
+    );
+    let _ = writeln!(s, "|---|---|---|---:|---:|---:|---|---:|---:|---:|---|");
+    for m in &a.metrics {
+        for r in &m.results {
+            let c = &r.comparison;
+            let (lift, iv, ctw) = match decision_effect(c) {
+                Some(e) => {
+                    let i = match a.decide_with {
+                        TestKind::Sequential => e.sequential,
+                        TestKind::Fixed => e.fixed,
+                    };
+                    (
+                        show(e.scale, e.estimate),
+                        format!("[{}, {}]", show(e.scale, i.lower), show(e.scale, i.upper)),
+                        format!("{:.1}%", 100.0 * e.bayes.chance_to_win),
+                    )
+                }
+                None => ("-".into(), "-".into(), "-".into()),
+            };
+            let p = r.adjusted_p_value.map_or("-".into(), |p| format!("{p:.4}"));
+            let cuped = c
+                .variance_reduction
+                .map_or("-".into(), |v| format!("-{:.0}% var", 100.0 * v));
+            let _ = writeln!(
+                s,
+                "| {}{} | {:?} | {} | {:.4} | {:.4} | {lift} | {iv} | {p} | {ctw} | {cuped} | {} |",
+                m.name,
+                if m.lower_is_better {
+                    " (lower is better)"
+                } else {
+                    ""
+                },
+                m.role,
+                r.variant,
+                c.control.mean,
+                c.treatment.mean,
+                verdict_text(r.verdict)
+            );
+        }
+    }
+    if !a.warnings.is_empty() {
+        let _ = writeln!(s, "\nWarnings:");
+        for w in &a.warnings {
+            let _ = writeln!(s, "- {w}");
+        }
+    }
+    let _ = writeln!(
+        s,
+        "\nDecision: {}{}",
+        outcome_text(a.decision.outcome),
+        a.decision
+            .ship
+            .as_ref()
+            .map_or(String::new(), |v| format!(" {v}"))
+    );
+    for r in &a.decision.reasons {
+        let _ = writeln!(s, "- {r}");
+    }
+    s
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn colour(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Better => "#1a7f37",
+        Verdict::Worse => "#cf222e",
+        _ => "#57606a",
+    }
+}
+
+/// A symmetric axis around 0 wide enough for every interval.
+fn extent(values: impl Iterator<Item = f64>) -> f64 {
+    let m = values
+        .filter(|x| x.is_finite())
+        .fold(0.0f64, |m, x| m.max(x.abs()));
+    if m == 0.0 { 1.0 } else { m * 1.1 }
+}
+
+fn forest(a: &Analysis) -> String {
+    let rows: Vec<_> = a
+        .metrics
+        .iter()
+        .flat_map(|m| m.results.iter().map(move |r| (m, r)))
+        .collect();
+    let pick = |e: &crate::effect::Effect| match a.decide_with {
+        TestKind::Sequential => e.sequential,
+        TestKind::Fixed => e.fixed,
+    };
+    let span = extent(
+        rows.iter()
+            .filter_map(|(_, r)| decision_effect(&r.comparison))
+            .flat_map(|e| {
+                let i = pick(e);
+                [i.lower, i.upper, e.fixed.lower, e.fixed.upper]
+            }),
+    );
+    let (left, width, row_h) = (260.0, 520.0, 34.0);
+    let height = 40.0 + row_h * rows.len() as f64;
+    let x = |v: f64| left + width / 2.0 + v / span * width / 2.0;
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<svg id="forest" role="img" aria-label="lift of each metric with its interval" width="{}" height="{height}" viewBox="0 0 {} {height}">"#,
+        left + width + 150.0,
+        left + width + 150.0
+    );
+    let _ = write!(
+        s,
+        r##"<line x1="{0}" x2="{0}" y1="10" y2="{1}" stroke="#8c959f" stroke-dasharray="3 3"/>"##,
+        x(0.0),
+        height - 20.0
+    );
+    for (k, tick) in [-span / 1.1, 0.0, span / 1.1].into_iter().enumerate() {
+        let scale = rows
+            .iter()
+            .find_map(|(_, r)| decision_effect(&r.comparison).map(|e| e.scale))
+            .unwrap_or(Scale::Relative);
+        let _ = write!(
+            s,
+            r#"<text class="tick" x="{}" y="{}" text-anchor="{}">{}</text>"#,
+            x(tick),
+            height - 4.0,
+            ["start", "middle", "end"][k],
+            esc(&show(scale, tick))
+        );
+    }
+    for (k, (m, r)) in rows.iter().enumerate() {
+        let y = 24.0 + row_h * k as f64;
+        let label = format!("{} · {}", m.name, r.variant);
+        let _ = write!(
+            s,
+            r#"<g class="row" data-metric="{}" data-variant="{}" data-verdict="{}"><text x="8" y="{}">{}</text>"#,
+            esc(&m.name),
+            esc(&r.variant),
+            verdict_text(r.verdict),
+            y + 4.0,
+            esc(&label)
+        );
+        if let Some(e) = decision_effect(&r.comparison) {
+            let i = pick(e);
+            let col = colour(r.verdict);
+            let _ = write!(
+                s,
+                r##"<line class="fixed" x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="{col}" stroke-width="7" stroke-opacity="0.25"/><line class="interval" x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="{col}" stroke-width="2"/><circle class="estimate" cx="{}" cy="{y}" r="4.5" fill="{col}" data-estimate="{}" data-lower="{}" data-upper="{}"/><text x="{}" y="{}">{} [{}, {}]</text>"##,
+                x(e.fixed.lower),
+                x(e.fixed.upper),
+                x(i.lower.max(-span)),
+                x(i.upper.min(span)),
+                x(e.estimate),
+                e.estimate,
+                i.lower,
+                i.upper,
+                left + width + 8.0,
+                y + 4.0,
+                esc(&show(e.scale, e.estimate)),
+                esc(&show(e.scale, i.lower)),
+                esc(&show(e.scale, i.upper)),
+            );
+        } else {
+            let _ = write!(
+                s,
+                r#"<text x="{}" y="{}">no test</text>"#,
+                x(0.0) + 6.0,
+                y + 4.0
+            );
+        }
+        s.push_str("</g>");
+    }
+    s.push_str("</svg>");
+    s
+}
+
+fn cumulative(a: &Analysis) -> String {
+    let mut s = String::new();
+    for t in &a.timeline {
+        if t.points.is_empty() {
+            continue;
+        }
+        let (w, h, pad) = (560.0, 200.0, 40.0);
+        let span = extent(
+            t.points
+                .iter()
+                .flat_map(|p| [p.sequential_lower, p.sequential_upper, p.estimate]),
+        );
+        let n = t.points.len().max(2) as f64 - 1.0;
+        let x = |k: usize| pad + (w - 2.0 * pad) * k as f64 / n.max(1.0);
+        let y = |v: f64| h / 2.0 - v.clamp(-span, span) / span * (h / 2.0 - 14.0);
+        let band: Vec<String> = t
+            .points
+            .iter()
+            .enumerate()
+            .map(|(k, p)| format!("{:.1},{:.1}", x(k), y(p.sequential_upper)))
+            .chain(
+                t.points
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(k, p)| format!("{:.1},{:.1}", x(k), y(p.sequential_lower))),
+            )
+            .collect();
+        let line: Vec<String> = t
+            .points
+            .iter()
+            .enumerate()
+            .map(|(k, p)| format!("{:.1},{:.1}", x(k), y(p.estimate)))
+            .collect();
+        let last = t.points.last().expect("non-empty");
+        let _ = write!(
+            s,
+            r##"<figure class="series" data-metric="{m}" data-variant="{v}" data-points="{np}"><figcaption>{m} · {v}: cumulative {scale} lift by exposure day, last {est} [{lo}, {hi}]</figcaption><svg width="{w}" height="{h}" viewBox="0 0 {w} {h}"><polygon class="band" points="{band}" fill="#0969da" fill-opacity="0.15"/><line x1="{pad}" x2="{x2}" y1="{y0}" y2="{y0}" stroke="#8c959f" stroke-dasharray="3 3"/><polyline class="lift" points="{line}" fill="none" stroke="#0969da" stroke-width="2"/><text x="4" y="12">{top}</text><text x="4" y="{yb}">{bottom}</text><text x="{pad}" y="{yb}">{d0}</text><text x="{x2}" y="{yb}" text-anchor="end">{d1}</text></svg></figure>"##,
+            m = esc(&t.metric),
+            v = esc(&t.variant),
+            np = t.points.len(),
+            scale = match t.scale {
+                Scale::Relative => "relative",
+                Scale::Absolute => "absolute",
+            },
+            est = esc(&show(t.scale, last.estimate)),
+            lo = esc(&show(t.scale, last.sequential_lower)),
+            hi = esc(&show(t.scale, last.sequential_upper)),
+            band = band.join(" "),
+            line = line.join(" "),
+            x2 = w - pad,
+            y0 = y(0.0),
+            top = esc(&show(t.scale, span)),
+            bottom = esc(&show(t.scale, -span)),
+            yb = h - 4.0,
+            d0 = esc(&t.points[0].day),
+            d1 = esc(&last.day),
+        );
+    }
+    s
+}
+
+pub fn html(a: &Analysis) -> String {
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><title>A/B analysis: {}</title><style>body{{font:14px system-ui,sans-serif;margin:24px;color:#1f2328}}h1{{font-size:20px}}.decision{{font-size:18px;font-weight:600;padding:8px 12px;display:inline-block;border-radius:6px}}.ship{{background:#dafbe1}}.do-not-ship,.invalid{{background:#ffebe9}}.inconclusive{{background:#fff8c5}}svg text{{font-size:12px;fill:#1f2328}}.tick{{fill:#57606a}}figure{{display:inline-block;margin:8px}}ul.warnings li{{color:#9a6700}}</style></head><body>"#,
+        esc(&a.source)
+    );
+    let _ = write!(
+        s,
+        r#"<h1>A/B analysis: {}</h1><p>{} rows; control <b>{}</b>; arms: {}. Sample ratio χ² = {:.3}, p = {:.3}{}.</p>"#,
+        esc(&a.source),
+        a.rows,
+        esc(&a.control),
+        esc(&a
+            .arms
+            .iter()
+            .map(|x| format!("{} ({} units)", x.name, x.units))
+            .collect::<Vec<_>>()
+            .join(", ")),
+        a.srm.chi_square,
+        a.srm.p_value,
+        if a.srm.mismatch { " — MISMATCH" } else { "" }
+    );
+    let class = match a.decision.outcome {
+        Outcome::Ship => "ship",
+        Outcome::DoNotShip => "do-not-ship",
+        Outcome::Inconclusive => "inconclusive",
+        Outcome::Invalid => "invalid",
+    };
+    let _ = write!(
+        s,
+        r#"<p id="decision" class="decision {class}">{}{}</p><ul class="reasons">"#,
+        outcome_text(a.decision.outcome),
+        esc(&a
+            .decision
+            .ship
+            .as_ref()
+            .map_or(String::new(), |v| format!(": {v}")))
+    );
+    for r in &a.decision.reasons {
+        let _ = write!(s, "<li>{}</li>", esc(r));
+    }
+    s.push_str("</ul>");
+    let _ = write!(
+        s,
+        "<h2>Lift by metric</h2><p>Dot: estimate; thin line: the decision's {} interval; pale bar: the fixed-horizon Welch interval. Green: better, red: worse, grey: no significant change.</p>",
+        match a.decide_with {
+            TestKind::Sequential => "always-valid sequential",
+            TestKind::Fixed => "fixed-horizon",
+        }
+    );
+    s.push_str(&forest(a));
+    if !a.timeline.is_empty() {
+        s.push_str("<h2>Cumulative lift over time</h2><p>Line: the lift of units exposed so far; band: the always-valid sequential interval, which may be read every day without inflating the error rate.</p>");
+        s.push_str(&cumulative(a));
+    }
+    if !a.warnings.is_empty() {
+        s.push_str(r#"<h2>Warnings</h2><ul class="warnings">"#);
+        for w in &a.warnings {
+            let _ = write!(s, "<li>{}</li>", esc(w));
+        }
+        s.push_str("</ul>");
+    }
+    s.push_str("</body></html>\n");
+    s
+}

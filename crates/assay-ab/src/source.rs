@@ -1,0 +1,552 @@
+//! Per-unit rows from files (CSV, JSONL, Parquet) or a PostgreSQL query, streamed one
+//! row at a time into a [`RowSink`]: nothing keeps the rows, so memory does not grow with
+//! their number.
+//!
+//! Every source resolves the wanted columns once, from its header or schema, and hands
+//! the sink the variant, the numeric values in the asked order (None = empty/null), the
+//! unit's exposure day (when a time column is named), and a way to name the row in an
+//! error message (`file:line` or `row N`).
+
+use crate::Error;
+use arrow_array::cast::AsArray;
+use arrow_array::types::*;
+use arrow_array::{Array, ArrayRef};
+use arrow_schema::{DataType, TimeUnit};
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+/// The columns a source must deliver.
+#[derive(Clone, Debug)]
+pub struct Columns {
+    pub variant: String,
+    pub values: Vec<String>,
+    pub time: Option<String>,
+}
+
+/// Where a row came from, for messages.
+pub trait Locate {
+    fn locate(&self) -> String;
+}
+
+impl<F: Fn() -> String> Locate for F {
+    fn locate(&self) -> String {
+        self()
+    }
+}
+
+pub trait RowSink {
+    fn row(
+        &mut self,
+        variant: &str,
+        values: &[Option<f64>],
+        day: Option<i64>,
+        at: &dyn Locate,
+    ) -> Result<(), Error>;
+}
+
+/// A data source of per-unit rows.
+#[derive(Clone, Debug)]
+pub enum Source {
+    File(PathBuf),
+    /// A PostgreSQL connection string and a query; the URL is never printed (it may hold
+    /// a password), only `host/database`.
+    Postgres {
+        url: String,
+        query: String,
+    },
+}
+
+impl Source {
+    /// A short description for reports, free of credentials.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::File(p) => p.display().to_string(),
+            Source::Postgres { url, .. } => format!("postgresql://{}", redacted(url)),
+        }
+    }
+
+    pub fn stream(&self, cols: &Columns, sink: &mut dyn RowSink) -> Result<u64, Error> {
+        match self {
+            Source::File(path) => match extension(path).as_str() {
+                "parquet" | "pq" => read_parquet(path, cols, sink),
+                "jsonl" | "ndjson" | "json" => read_jsonl(path, cols, sink),
+                "csv" | "tsv" | "txt" => {
+                    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+                    let delimiter = if extension(path) == "tsv" {
+                        b'\t'
+                    } else {
+                        b','
+                    };
+                    read_csv(file, delimiter, &path.display().to_string(), cols, sink)
+                }
+                other => Err(Error::Input(format!(
+                    "{}: unknown file type `.{other}`: use .csv, .tsv, .jsonl or .parquet",
+                    path.display()
+                ))),
+            },
+            Source::Postgres { url, query } => read_postgres(url, query, cols, sink),
+        }
+    }
+}
+
+fn extension(path: &Path) -> String {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// `host[:port]/database` of a connection string, whatever its form.
+pub fn redacted(url: &str) -> String {
+    if let Some(rest) = url
+        .strip_prefix("postgresql://")
+        .or_else(|| url.strip_prefix("postgres://"))
+    {
+        let after_auth = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
+        return after_auth.split('?').next().unwrap_or("").to_string();
+    }
+    // key=value form: keep host, port and dbname only.
+    url.split_whitespace()
+        .filter(|kv| {
+            kv.starts_with("host=") || kv.starts_with("port=") || kv.starts_with("dbname=")
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn parse_number(text: &str) -> Result<Option<f64>, String> {
+    let t = text.trim();
+    if t.is_empty() || t.eq_ignore_ascii_case("null") || t.eq_ignore_ascii_case("na") {
+        return Ok(None);
+    }
+    match t {
+        "true" | "TRUE" | "True" | "t" => return Ok(Some(1.0)),
+        "false" | "FALSE" | "False" | "f" => return Ok(Some(0.0)),
+        _ => {}
+    }
+    match t.parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(Some(v)),
+        Ok(_) => Err(format!("`{t}` is not a finite number")),
+        Err(_) => Err(format!("`{t}` is not a number")),
+    }
+}
+
+/// The UTC day number (days since 1970-01-01) of a timestamp written as RFC 3339,
+/// PostgreSQL's text form (`2026-01-05 10:00:00+00`), a date, or Unix seconds.
+pub fn parse_day(text: &str) -> Result<Option<i64>, String> {
+    use time::format_description::well_known::Rfc3339;
+    let t = text.trim();
+    if t.is_empty() {
+        return Ok(None);
+    }
+    if let Ok(secs) = t.parse::<f64>() {
+        return Ok(Some((secs / 86_400.0).floor() as i64));
+    }
+    let mut s = t.replacen(' ', "T", 1);
+    if s.len() == 10 {
+        s.push_str("T00:00:00Z");
+    }
+    // PostgreSQL writes offsets as +00 or +05:30; RFC 3339 wants +00:00 and a zone.
+    let tail = s.get(19..).unwrap_or("");
+    if !tail.contains(['Z', 'z', '+', '-']) {
+        s.push('Z');
+    } else if let Some(pos) = s.get(19..).and_then(|r| r.rfind(['+', '-'])) {
+        let at = 19 + pos;
+        if s.len() - at == 3 {
+            s.push_str(":00");
+        }
+    }
+    match time::OffsetDateTime::parse(&s, &Rfc3339) {
+        Ok(dt) => Ok(Some(dt.unix_timestamp().div_euclid(86_400))),
+        Err(_) => Err(format!(
+            "`{t}` is not a timestamp (RFC 3339, `YYYY-MM-DD[ HH:MM:SS[+TZ]]` or Unix seconds)"
+        )),
+    }
+}
+
+fn missing_columns(origin: &str, wanted: &Columns, have: &[String]) -> Result<(), Error> {
+    let mut all = vec![wanted.variant.clone()];
+    all.extend(wanted.values.iter().cloned());
+    all.extend(wanted.time.iter().cloned());
+    for c in all {
+        if !have.contains(&c) {
+            return Err(Error::Input(format!(
+                "{origin}: no column `{c}`; the columns are: {}",
+                have.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// CSV (or any delimited text with a header) from a reader.
+pub fn read_csv(
+    reader: impl Read,
+    delimiter: u8,
+    origin: &str,
+    cols: &Columns,
+    sink: &mut dyn RowSink,
+) -> Result<u64, Error> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .from_reader(BufReader::with_capacity(1 << 20, reader));
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| Error::Input(format!("{origin}: {e}")))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    missing_columns(origin, cols, &header)?;
+    let pos = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let variant = pos(&cols.variant);
+    let idx: Vec<usize> = cols.values.iter().map(|c| pos(c)).collect();
+    let time = cols.time.as_deref().map(pos);
+    let mut record = csv::ByteRecord::new();
+    let mut values = vec![None; idx.len()];
+    let mut rows = 0u64;
+    loop {
+        match rdr.read_byte_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(e) => return Err(Error::Input(format!("{origin}: {e}"))),
+        }
+        let line = record.position().map_or(0, |p| p.line());
+        let at = || format!("{origin}:{line}");
+        let field = |i: usize| -> Result<&str, Error> {
+            std::str::from_utf8(record.get(i).unwrap_or(b""))
+                .map_err(|_| Error::Input(format!("{}: not UTF-8 text", at())))
+        };
+        for (v, (&i, name)) in values.iter_mut().zip(idx.iter().zip(&cols.values)) {
+            *v = parse_number(field(i)?)
+                .map_err(|m| Error::Input(format!("{}: column `{name}`: {m}", at())))?;
+        }
+        let day = match time {
+            Some(t) => parse_day(field(t)?).map_err(|m| {
+                Error::Input(format!(
+                    "{}: column `{}`: {m}",
+                    at(),
+                    cols.time.as_deref().unwrap_or("")
+                ))
+            })?,
+            None => None,
+        };
+        sink.row(field(variant)?.trim(), &values, day, &at)?;
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+fn read_jsonl(path: &Path, cols: &Columns, sink: &mut dyn RowSink) -> Result<u64, Error> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let origin = path.display().to_string();
+    let mut values = vec![None; cols.values.len()];
+    let mut rows = 0u64;
+    for (k, line) in BufReader::with_capacity(1 << 20, file).lines().enumerate() {
+        let line = line.map_err(|e| Error::io(path, e))?;
+        let at = || format!("{origin}:{}", k + 1);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line)
+            .map_err(|e| Error::Input(format!("{}: not a JSON object: {e}", at())))?;
+        let variant = match obj.get(&cols.variant) {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            Some(serde_json::Value::Bool(b)) => b.to_string(),
+            _ => {
+                return Err(Error::Input(format!(
+                    "{}: no field `{}` (the variant)",
+                    at(),
+                    cols.variant
+                )));
+            }
+        };
+        for (v, name) in values.iter_mut().zip(&cols.values) {
+            *v = match obj.get(name) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::Number(n)) => n.as_f64(),
+                Some(serde_json::Value::Bool(b)) => Some(f64::from(u8::from(*b))),
+                Some(other) => {
+                    return Err(Error::Input(format!(
+                        "{}: field `{name}`: {other} is not a number",
+                        at()
+                    )));
+                }
+            };
+        }
+        let day = match &cols.time {
+            Some(t) => match obj.get(t) {
+                None | Some(serde_json::Value::Null) => None,
+                Some(serde_json::Value::Number(n)) => {
+                    Some((n.as_f64().unwrap_or(0.0) / 86_400.0).floor() as i64)
+                }
+                Some(serde_json::Value::String(s)) => {
+                    parse_day(s).map_err(|m| Error::Input(format!("{}: field `{t}`: {m}", at())))?
+                }
+                Some(other) => {
+                    return Err(Error::Input(format!(
+                        "{}: field `{t}`: {other} is not a timestamp",
+                        at()
+                    )));
+                }
+            },
+            None => None,
+        };
+        sink.row(&variant, &values, day, &at)?;
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+/// A Parquet column as f64 per row (None for null), or why it can't be.
+fn numeric(array: &ArrayRef, name: &str, origin: &str) -> Result<Vec<Option<f64>>, Error> {
+    macro_rules! prim {
+        ($t:ty) => {
+            array
+                .as_primitive::<$t>()
+                .iter()
+                .map(|v| v.map(|x| x as f64))
+                .collect()
+        };
+    }
+    Ok(match array.data_type() {
+        DataType::Float64 => prim!(Float64Type),
+        DataType::Float32 => prim!(Float32Type),
+        DataType::Int64 => prim!(Int64Type),
+        DataType::Int32 => prim!(Int32Type),
+        DataType::Int16 => prim!(Int16Type),
+        DataType::Int8 => prim!(Int8Type),
+        DataType::UInt64 => prim!(UInt64Type),
+        DataType::UInt32 => prim!(UInt32Type),
+        DataType::UInt16 => prim!(UInt16Type),
+        DataType::UInt8 => prim!(UInt8Type),
+        DataType::Boolean => array
+            .as_boolean()
+            .iter()
+            .map(|v| v.map(|b| f64::from(u8::from(b))))
+            .collect(),
+        other => {
+            return Err(Error::Input(format!(
+                "{origin}: column `{name}` has type {other}, not a number"
+            )));
+        }
+    })
+}
+
+fn texts(array: &ArrayRef, name: &str, origin: &str) -> Result<Vec<Option<String>>, Error> {
+    Ok(match array.data_type() {
+        DataType::Utf8 => array
+            .as_string::<i32>()
+            .iter()
+            .map(|v| v.map(str::to_owned))
+            .collect(),
+        DataType::LargeUtf8 => array
+            .as_string::<i64>()
+            .iter()
+            .map(|v| v.map(str::to_owned))
+            .collect(),
+        DataType::Utf8View => array
+            .as_string_view()
+            .iter()
+            .map(|v| v.map(str::to_owned))
+            .collect(),
+        DataType::Dictionary(_, _) => {
+            let dict = array.as_any_dictionary();
+            let values = texts(dict.values(), name, origin)?;
+            let keys = dict.normalized_keys();
+            (0..array.len())
+                .map(|i| {
+                    if array.is_null(i) {
+                        None
+                    } else {
+                        values[keys[i]].clone()
+                    }
+                })
+                .collect()
+        }
+        _ => numeric(array, name, origin)?
+            .into_iter()
+            .map(|v| v.map(|x| x.to_string()))
+            .collect(),
+    })
+}
+
+fn days(array: &ArrayRef, name: &str, origin: &str) -> Result<Vec<Option<i64>>, Error> {
+    let secs = |v: Option<i64>, per_second: i64| v.map(|x| x.div_euclid(per_second * 86_400));
+    Ok(match array.data_type() {
+        DataType::Timestamp(unit, _) => {
+            let per = match unit {
+                TimeUnit::Second => 1,
+                TimeUnit::Millisecond => 1_000,
+                TimeUnit::Microsecond => 1_000_000,
+                TimeUnit::Nanosecond => 1_000_000_000,
+            };
+            macro_rules! ts {
+                ($t:ty) => {
+                    array
+                        .as_primitive::<$t>()
+                        .iter()
+                        .map(|v| secs(v, per))
+                        .collect()
+                };
+            }
+            match unit {
+                TimeUnit::Second => ts!(TimestampSecondType),
+                TimeUnit::Millisecond => ts!(TimestampMillisecondType),
+                TimeUnit::Microsecond => ts!(TimestampMicrosecondType),
+                TimeUnit::Nanosecond => ts!(TimestampNanosecondType),
+            }
+        }
+        DataType::Date32 => array
+            .as_primitive::<Date32Type>()
+            .iter()
+            .map(|v| v.map(i64::from))
+            .collect(),
+        DataType::Date64 => array
+            .as_primitive::<Date64Type>()
+            .iter()
+            .map(|v| secs(v, 1_000))
+            .collect(),
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => {
+            let mut out = Vec::with_capacity(array.len());
+            for (i, t) in texts(array, name, origin)?.into_iter().enumerate() {
+                out.push(match t {
+                    Some(t) => parse_day(&t).map_err(|m| {
+                        Error::Input(format!("{origin}: row {}: column `{name}`: {m}", i + 1))
+                    })?,
+                    None => None,
+                });
+            }
+            out
+        }
+        _ => numeric(array, name, origin)?
+            .into_iter()
+            .map(|v| v.map(|x| (x / 86_400.0).floor() as i64))
+            .collect(),
+    })
+}
+
+fn read_parquet(path: &Path, cols: &Columns, sink: &mut dyn RowSink) -> Result<u64, Error> {
+    use parquet::arrow::ProjectionMask;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let origin = path.display().to_string();
+    let perr = |e: parquet::errors::ParquetError| Error::Input(format!("{origin}: {e}"));
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
+    let schema = builder.schema().clone();
+    let have: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    missing_columns(&origin, cols, &have)?;
+    let mut wanted = vec![cols.variant.clone()];
+    wanted.extend(cols.values.iter().cloned());
+    wanted.extend(cols.time.iter().cloned());
+    let roots: Vec<usize> = have
+        .iter()
+        .enumerate()
+        .filter(|(_, h)| wanted.contains(h))
+        .map(|(i, _)| i)
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(64 * 1024)
+        .build()
+        .map_err(perr)?;
+    let mut rows = 0u64;
+    let mut values = vec![None; cols.values.len()];
+    for batch in reader {
+        let batch = batch.map_err(|e| Error::Input(format!("{origin}: {e}")))?;
+        let column = |name: &str| batch.column_by_name(name).expect("projected").clone();
+        let variants = texts(&column(&cols.variant), &cols.variant, &origin)?;
+        let metrics: Vec<Vec<Option<f64>>> = cols
+            .values
+            .iter()
+            .map(|c| numeric(&column(c), c, &origin))
+            .collect::<Result<_, _>>()?;
+        for m in &metrics {
+            if let Some(k) = m.iter().position(|v| v.is_some_and(|x| !x.is_finite())) {
+                let name = &cols.values[metrics.iter().position(|x| std::ptr::eq(x, m)).unwrap()];
+                return Err(Error::Input(format!(
+                    "{origin}: row {}: column `{name}`: not a finite number",
+                    rows + k as u64 + 1
+                )));
+            }
+        }
+        let day: Option<Vec<Option<i64>>> = match &cols.time {
+            Some(t) => Some(days(&column(t), t, &origin)?),
+            None => None,
+        };
+        for i in 0..batch.num_rows() {
+            for (v, m) in values.iter_mut().zip(&metrics) {
+                *v = m[i];
+            }
+            let row = rows + i as u64 + 1;
+            let at = || format!("{origin}: row {row}");
+            let Some(variant) = variants[i].as_deref() else {
+                return Err(Error::Input(format!(
+                    "{}: the variant column `{}` is null",
+                    at(),
+                    cols.variant
+                )));
+            };
+            sink.row(variant, &values, day.as_ref().and_then(|d| d[i]), &at)?;
+        }
+        rows += batch.num_rows() as u64;
+    }
+    Ok(rows)
+}
+
+/// Streams a query's result through `COPY (query) TO STDOUT` as CSV: rows arrive as the
+/// server produces them (no client-side buffering of the result), and every column type
+/// (numeric, timestamps, booleans) comes as text that the CSV path already parses.
+fn read_postgres(
+    url: &str,
+    query: &str,
+    cols: &Columns,
+    sink: &mut dyn RowSink,
+) -> Result<u64, Error> {
+    let origin = format!("query on {}", redacted(url));
+    let mut client = postgres::Client::connect(url, postgres::NoTls)
+        .map_err(|e| Error::Input(format!("cannot connect to {}: {e}", redacted(url))))?;
+    let q = query.trim().trim_end_matches(';');
+    let copy = format!("COPY ({q}) TO STDOUT WITH (FORMAT csv, HEADER true)");
+    let reader = client
+        .copy_out(copy.as_str())
+        .map_err(|e| Error::Input(format!("{origin}: {e}")))?;
+    // CSV line numbers count the header as line 1, so row N of the result is line N + 1.
+    read_csv(reader, b',', &origin, cols, sink)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_from_the_timestamp_forms_in_use() {
+        let d = parse_day("2026-01-05").unwrap().unwrap();
+        assert_eq!(d, 20458);
+        for t in [
+            "2026-01-05T23:59:59Z",
+            "2026-01-05 10:00:00+00",
+            "2026-01-05 10:00:00.123456+00",
+            "2026-01-06T01:00:00+05:00",
+            "2026-01-05 10:00:00",
+            "1767571200",
+        ] {
+            assert_eq!(parse_day(t).unwrap(), Some(d), "{t}");
+        }
+        assert!(parse_day("yesterday").is_err());
+    }
+
+    #[test]
+    fn connection_strings_lose_their_credentials() {
+        assert_eq!(
+            redacted("postgresql://ab:s3cret@db.example:5432/prod?sslmode=require"),
+            "db.example:5432/prod"
+        );
+        assert_eq!(
+            redacted("host=/tmp port=5433 user=ab password=s3cret dbname=x"),
+            "host=/tmp port=5433 dbname=x"
+        );
+    }
+}
