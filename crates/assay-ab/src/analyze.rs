@@ -162,6 +162,15 @@ pub struct Analysis {
     pub decision: Decision,
 }
 
+/// A p-value for people: three decimals, or an upper bound when it is tiny.
+pub fn format_p(p: f64) -> String {
+    if p < 0.0001 {
+        "<0.0001".into()
+    } else {
+        format!("{p:.4}")
+    }
+}
+
 fn pct(x: f64) -> String {
     format!("{:+.2}%", 100.0 * x)
 }
@@ -455,12 +464,12 @@ fn describe(m: &MetricResult, r: &VariantResult, kind: TestKind) -> String {
         Scale::Absolute => format!("{x:+.4}"),
     };
     format!(
-        "{} {} [{}, {}], p = {:.3}{}",
+        "{} {} [{}, {}], p = {}{}",
         m.name,
         show(e.estimate),
         show(i.lower),
         show(i.upper),
-        r.adjusted_p_value.unwrap_or(1.0),
+        format_p(r.adjusted_p_value.unwrap_or(1.0)),
         if m.role == Role::Goal && r.adjusted_p_value != r.p_value {
             " (adjusted)"
         } else {

@@ -184,8 +184,8 @@ fn forest(a: &Analysis) -> String {
     let _ = write!(
         s,
         r#"<svg id="forest" role="img" aria-label="lift of each metric with its interval" width="{}" height="{height}" viewBox="0 0 {} {height}">"#,
-        left + width + 150.0,
-        left + width + 150.0
+        left + width + 260.0,
+        left + width + 260.0
     );
     let _ = write!(
         s,
@@ -259,15 +259,23 @@ fn cumulative(a: &Analysis) -> String {
         if t.points.is_empty() {
             continue;
         }
-        let (w, h, pad) = (560.0, 200.0, 40.0);
+        let (w, h, pad) = (600.0, 220.0, 72.0);
+        // The first days' intervals are very wide; the scale follows the later three
+        // quarters (earlier values are clipped at the edge).
+        let skip = t.points.len() / 4;
         let span = extent(
             t.points
                 .iter()
+                .skip(skip)
                 .flat_map(|p| [p.sequential_lower, p.sequential_upper, p.estimate]),
         );
         let n = t.points.len().max(2) as f64 - 1.0;
-        let x = |k: usize| pad + (w - 2.0 * pad) * k as f64 / n.max(1.0);
-        let y = |v: f64| h / 2.0 - v.clamp(-span, span) / span * (h / 2.0 - 14.0);
+        let x = |k: usize| pad + (w - pad - 12.0) * k as f64 / n.max(1.0);
+        let (top, bottom) = (12.0, h - 24.0);
+        let y = |v: f64| {
+            let mid = (top + bottom) / 2.0;
+            mid - v.clamp(-span, span) / span * (bottom - top) / 2.0
+        };
         let band: Vec<String> = t
             .points
             .iter()
@@ -290,7 +298,7 @@ fn cumulative(a: &Analysis) -> String {
         let last = t.points.last().expect("non-empty");
         let _ = write!(
             s,
-            r##"<figure class="series" data-metric="{m}" data-variant="{v}" data-points="{np}"><figcaption>{m} · {v}: cumulative {scale} lift by exposure day, last {est} [{lo}, {hi}]</figcaption><svg width="{w}" height="{h}" viewBox="0 0 {w} {h}"><polygon class="band" points="{band}" fill="#0969da" fill-opacity="0.15"/><line x1="{pad}" x2="{x2}" y1="{y0}" y2="{y0}" stroke="#8c959f" stroke-dasharray="3 3"/><polyline class="lift" points="{line}" fill="none" stroke="#0969da" stroke-width="2"/><text x="4" y="12">{top}</text><text x="4" y="{yb}">{bottom}</text><text x="{pad}" y="{yb}">{d0}</text><text x="{x2}" y="{yb}" text-anchor="end">{d1}</text></svg></figure>"##,
+            r##"<figure class="series" data-metric="{m}" data-variant="{v}" data-points="{np}"><figcaption>{m} · {v}: cumulative {scale} lift by exposure day, last {est} [{lo}, {hi}]</figcaption><svg width="{w}" height="{h}" viewBox="0 0 {w} {h}"><polygon class="band" points="{band}" fill="#0969da" fill-opacity="0.15"/><line x1="{pad}" x2="{x2}" y1="{y0}" y2="{y0}" stroke="#8c959f" stroke-dasharray="3 3"/><polyline class="lift" points="{line}" fill="none" stroke="#0969da" stroke-width="2"/><text class="tick" x="{tx}" y="{ty}" text-anchor="end">{top}</text><text class="tick" x="{tx}" y="{by}" text-anchor="end">{bottom}</text><text class="tick" x="{pad}" y="{yb}">{d0}</text><text class="tick" x="{x2}" y="{yb}" text-anchor="end">{d1}</text></svg></figure>"##,
             m = esc(&t.metric),
             v = esc(&t.variant),
             np = t.points.len(),
@@ -303,8 +311,11 @@ fn cumulative(a: &Analysis) -> String {
             hi = esc(&show(t.scale, last.sequential_upper)),
             band = band.join(" "),
             line = line.join(" "),
-            x2 = w - pad,
+            x2 = w - 12.0,
             y0 = y(0.0),
+            tx = pad - 6.0,
+            ty = y(span) + 4.0,
+            by = y(-span),
             top = esc(&show(t.scale, span)),
             bottom = esc(&show(t.scale, -span)),
             yb = h - 4.0,

@@ -28,6 +28,8 @@ enum Command {
     Annotate(commands::annotate::AnnotateArgs),
     /// Rank models from pairwise votes (Bradley-Terry with intervals, Elo, win rates).
     Rank(commands::rank::RankArgs),
+    /// Online A/B test analysis (Welch, CUPED, sequential, Bayesian, SRM) and planning.
+    Ab(commands::ab::AbArgs),
     /// BenchRisk: how far a benchmark can be trusted (scores, comparisons, registry).
     Risk(commands::risk::RiskArgs),
     /// List, prune or clear the response cache of remote models.
@@ -52,6 +54,7 @@ fn main() -> ExitCode {
         Command::Cache(args) => commands::cache::run(args),
         Command::Risk(args) => commands::risk::run(args),
         Command::Rank(args) => commands::rank::run(args),
+        Command::Ab(args) => commands::ab::run(args),
         Command::Pairwise(args) => commands::pairwise::run(*args),
         Command::Annotate(args) => commands::annotate::run(args),
         Command::Fetch => commands::fetch().map(|_| ExitCode::SUCCESS),

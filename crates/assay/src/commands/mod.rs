@@ -1,3 +1,4 @@
+pub(crate) mod ab;
 pub(crate) mod annotate;
 pub(crate) mod cache;
 pub(crate) mod eval;
