@@ -93,7 +93,9 @@ pub fn markdown(a: &Analysis) -> String {
                 }
                 None => ("-".into(), "-".into(), "-".into()),
             };
-            let p = r.adjusted_p_value.map_or("-".into(), |p| format!("{p:.4}"));
+            let p = r
+                .adjusted_p_value
+                .map_or("-".into(), crate::analyze::format_p);
             let cuped = c
                 .variance_reduction
                 .map_or("-".into(), |v| format!("-{:.0}% var", 100.0 * v));

@@ -1,0 +1,491 @@
+//! `assay ab` end to end: a generated experiment with a known true effect, the decision
+//! and its exit status, the same data as CSV, JSONL, Parquet and per-arm statistics, and
+//! bad input named by file, line and column.
+
+use arrow_array::{ArrayRef, Float64Array, Int64Array, RecordBatch, StringArray};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, LogNormal, Normal};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Arc;
+
+/// One user of a generated experiment.
+pub(crate) struct Unit {
+    pub variant: &'static str,
+    pub converted: i64,
+    pub revenue: f64,
+    pub pre_revenue: f64,
+    pub latency_ms: f64,
+    pub day: String,
+}
+
+/// True effects of the generator: conversion 10% → 11% (+10% relative); revenue's
+/// population mean 10·(1 + 0.05) = +5% relative; latency unchanged unless `slower`.
+pub(crate) const TRUE_CONVERSION_LIFT: f64 = 0.10;
+pub(crate) const TRUE_REVENUE_LIFT: f64 = 0.05;
+
+pub(crate) fn experiment(n: usize, seed: u64, slower: f64) -> Vec<Unit> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    // Lognormal(μ, σ) has mean e^(μ + σ²/2); μ chosen so that the base mean is 8.
+    let sigma: f64 = 0.6;
+    let base = LogNormal::new(8f64.ln() - sigma * sigma / 2.0, sigma).unwrap();
+    let noise = Normal::new(0.0, 1.0).unwrap();
+    (0..n)
+        .map(|i| {
+            let treated = rng.gen_bool(0.5);
+            let pre: f64 = base.sample(&mut rng);
+            // Revenue = 0.5·pre (mean 4) + independent part (mean 6) = 10 in control;
+            // the treatment multiplies it by 1.05 on average.
+            let own: f64 = 6.0 * (1.0 + 0.3 * noise.sample(&mut rng));
+            let revenue = (0.5 * pre + own)
+                * if treated {
+                    1.0 + TRUE_REVENUE_LIFT
+                } else {
+                    1.0
+                };
+            let p = if treated { 0.11 } else { 0.10 };
+            Unit {
+                variant: if treated { "candidate" } else { "current" },
+                converted: i64::from(rng.gen_bool(p)),
+                revenue,
+                pre_revenue: pre,
+                latency_ms: 400.0
+                    * (1.0 + 0.2 * noise.sample(&mut rng))
+                    * if treated { 1.0 + slower } else { 1.0 },
+                day: format!("2026-05-{:02}", 1 + i * 10 / n),
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn write_csv(units: &[Unit], path: &Path) {
+    let mut s = String::from("user,variant,converted,revenue,pre_revenue,latency_ms,exposed_at\n");
+    for (i, u) in units.iter().enumerate() {
+        s.push_str(&format!(
+            "u{i},{},{},{},{},{},{}T12:00:00Z\n",
+            u.variant, u.converted, u.revenue, u.pre_revenue, u.latency_ms, u.day
+        ));
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn write_jsonl(units: &[Unit], path: &Path) {
+    let mut s = String::new();
+    for u in units {
+        s.push_str(
+            &serde_json::json!({
+                "variant": u.variant, "converted": u.converted == 1, "revenue": u.revenue,
+                "pre_revenue": u.pre_revenue, "latency_ms": u.latency_ms,
+                "exposed_at": format!("{}T12:00:00Z", u.day),
+            })
+            .to_string(),
+        );
+        s.push('\n');
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn write_parquet(units: &[Unit], path: &Path) {
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "variant",
+            Arc::new(StringArray::from_iter_values(
+                units.iter().map(|u| u.variant),
+            )),
+        ),
+        (
+            "converted",
+            Arc::new(Int64Array::from_iter_values(
+                units.iter().map(|u| u.converted),
+            )),
+        ),
+        (
+            "revenue",
+            Arc::new(Float64Array::from_iter_values(
+                units.iter().map(|u| u.revenue),
+            )),
+        ),
+        (
+            "pre_revenue",
+            Arc::new(Float64Array::from_iter_values(
+                units.iter().map(|u| u.pre_revenue),
+            )),
+        ),
+        (
+            "latency_ms",
+            Arc::new(Float64Array::from_iter_values(
+                units.iter().map(|u| u.latency_ms),
+            )),
+        ),
+        (
+            "exposed_at",
+            Arc::new(StringArray::from_iter_values(
+                units.iter().map(|u| format!("{}T12:00:00Z", u.day)),
+            )),
+        ),
+    ];
+    let batch = RecordBatch::try_from_iter(columns).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_max_row_group_row_count(Some(4096))
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+}
+
+pub(crate) fn assay(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+pub(crate) const ANALYZE: &[&str] = &[
+    "--variant",
+    "variant",
+    "--control",
+    "current",
+    "--metrics",
+    "converted,revenue",
+    "--guardrails",
+    "latency_ms",
+    "--lower-is-better",
+    "latency_ms",
+    "--covariate",
+    "revenue=pre_revenue",
+    "--time",
+    "exposed_at",
+];
+
+fn analyze(file: &Path, extra: &[&str]) -> (Output, Value) {
+    let mut args = vec!["ab", "analyze", file.to_str().unwrap()];
+    args.extend_from_slice(ANALYZE);
+    args.extend_from_slice(extra);
+    if !extra.contains(&"--format") {
+        args.extend_from_slice(&["--format", "json"]);
+    }
+    let o = assay(&args);
+    let v = serde_json::from_slice(&o.stdout).unwrap_or(Value::Null);
+    (o, v)
+}
+
+fn metric<'a>(v: &'a Value, name: &str) -> &'a Value {
+    v["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap()
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn a_known_effect_is_covered_and_the_candidate_ships() {
+    let dir = tmp();
+    let csv = dir.path().join("units.csv");
+    write_csv(&experiment(20_000, 1, 0.0), &csv);
+    let out = dir.path().join("report");
+    let (o, v) = analyze(&csv, &["--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(v["format"], "assay-ab/1");
+    assert_eq!(v["decision"]["outcome"], "ship");
+    assert_eq!(v["decision"]["ship"], "candidate");
+    for (name, truth) in [
+        ("converted", TRUE_CONVERSION_LIFT),
+        ("revenue", TRUE_REVENUE_LIFT),
+    ] {
+        let rel = &metric(&v, name)["results"][0]["relative"];
+        for kind in ["fixed", "sequential"] {
+            let (lo, hi) = (
+                rel[kind]["lower"].as_f64().unwrap(),
+                rel[kind]["upper"].as_f64().unwrap(),
+            );
+            assert!(
+                lo < truth && truth < hi,
+                "{name} {kind}: [{lo}, {hi}] misses {truth}"
+            );
+        }
+    }
+    // CUPED removes the part of revenue's variance that the pre-period explains.
+    let r = &metric(&v, "revenue")["results"][0];
+    assert!(r["variance_reduction"].as_f64().unwrap() > 0.2, "{r}");
+    assert_eq!(v["timeline"].as_array().unwrap().len(), 3);
+    assert_eq!(v["timeline"][0]["points"].as_array().unwrap().len(), 10);
+    // The written analysis is the printed one.
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
+    assert_eq!(saved, v);
+    assert!(out.join("report.html").exists());
+}
+
+#[test]
+fn a_harmed_guardrail_blocks_the_launch_and_a_split_mismatch_invalidates_it() {
+    let dir = tmp();
+    let csv = dir.path().join("slower.csv");
+    write_csv(&experiment(20_000, 2, 0.03), &csv);
+    let (o, v) = analyze(&csv, &["--format", "table"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("Decision: DO NOT SHIP"), "{out}");
+    assert!(
+        out.contains("guardrail harmed: latency_ms +2.81% [+1.90%, +3.73%], p = <0.0001"),
+        "{out}"
+    );
+    assert_eq!(v, Value::Null);
+
+    // The same experiment read with a 60/40 intended split.
+    let (o, v) = analyze(&csv, &["--weights", "current=60,candidate=40"]);
+    assert_eq!(o.status.code(), Some(4), "{}", text(&o));
+    assert_eq!(v["decision"]["outcome"], "invalid");
+    assert!(v["srm"]["mismatch"].as_bool().unwrap());
+    assert!(text(&o).contains("SAMPLE RATIO MISMATCH"));
+}
+
+#[test]
+fn csv_jsonl_parquet_and_per_arm_statistics_give_the_same_analysis() {
+    let dir = tmp();
+    let units = experiment(5_000, 3, 0.0);
+    let paths: Vec<PathBuf> = ["units.csv", "units.jsonl", "units.parquet"]
+        .iter()
+        .map(|n| dir.path().join(n))
+        .collect();
+    write_csv(&units, &paths[0]);
+    write_jsonl(&units, &paths[1]);
+    write_parquet(&units, &paths[2]);
+    let results: Vec<Value> = paths
+        .iter()
+        .map(|p| {
+            let (o, mut v) = analyze(p, &[]);
+            assert!(
+                matches!(o.status.code(), Some(0 | 3)),
+                "{}: {}",
+                p.display(),
+                text(&o)
+            );
+            v["source"] = Value::Null;
+            v
+        })
+        .collect();
+    assert_eq!(results[0], results[1], "CSV vs JSONL");
+    assert_eq!(results[0], results[2], "CSV vs Parquet");
+
+    // Per-arm raw sums, as a warehouse query returns them (GrowthBook's column names).
+    let mut s = String::from(
+        "variant,metric,users,main_sum,main_sum_squares,covariate_sum,covariate_sum_squares,main_covariate_sum_product\n",
+    );
+    for arm in ["current", "candidate"] {
+        let group: Vec<&Unit> = units.iter().filter(|u| u.variant == arm).collect();
+        let n = group.len();
+        let sum = |f: &dyn Fn(&Unit) -> f64| group.iter().map(|u| f(u)).sum::<f64>();
+        s.push_str(&format!(
+            "{arm},converted,{n},{},{},,,\n",
+            sum(&|u| u.converted as f64),
+            sum(&|u| u.converted as f64)
+        ));
+        s.push_str(&format!(
+            "{arm},revenue,{n},{},{},{},{},{}\n",
+            sum(&|u| u.revenue),
+            sum(&|u| u.revenue * u.revenue),
+            sum(&|u| u.pre_revenue),
+            sum(&|u| u.pre_revenue * u.pre_revenue),
+            sum(&|u| u.revenue * u.pre_revenue)
+        ));
+        s.push_str(&format!(
+            "{arm},latency_ms,{n},{},{},,,\n",
+            sum(&|u| u.latency_ms),
+            sum(&|u| u.latency_ms * u.latency_ms)
+        ));
+    }
+    let stats = dir.path().join("stats.csv");
+    std::fs::write(&stats, s).unwrap();
+    let o = assay(&[
+        "ab",
+        "analyze",
+        stats.to_str().unwrap(),
+        "--stats",
+        "--control",
+        "current",
+        "--metrics",
+        "converted,revenue",
+        "--guardrails",
+        "latency_ms",
+        "--lower-is-better",
+        "latency_ms",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    for name in ["converted", "revenue", "latency_ms"] {
+        let a = &metric(&results[0], name)["results"][0]["relative"];
+        let b = &metric(&v, name)["results"][0]["relative"];
+        for key in ["estimate", "std_error"] {
+            let (x, y) = (a[key].as_f64().unwrap(), b[key].as_f64().unwrap());
+            // Raw sums of squares lose a few digits against the streamed centred sums.
+            assert!((x - y).abs() <= 1e-8 * x.abs(), "{name} {key}: {x} vs {y}");
+        }
+    }
+}
+
+#[test]
+fn bad_input_is_named_by_file_line_and_column() {
+    let dir = tmp();
+    let write = |name: &str, body: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, body).unwrap();
+        p
+    };
+    let run = |p: &Path, extra: &[&str]| {
+        let mut args = vec!["ab", "analyze", p.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        if !extra.contains(&"--control") {
+            args.extend_from_slice(&["--control", "a"]);
+        }
+        if !extra.contains(&"--metrics") {
+            args.extend_from_slice(&["--metrics", "x"]);
+        }
+        assay(&args)
+    };
+    let expect_error = |o: Output, want: &str| {
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        let msg = text(&o);
+        assert!(msg.contains(want), "expected `{want}` in: {msg}");
+    };
+    let one = write("one.csv", "variant,x\na,1\na,2\n");
+    expect_error(
+        run(&one, &[]),
+        "one.csv: the variant column has only one value, `a`",
+    );
+    let good = write("good.csv", "variant,x\na,1\nb,2\na,3\nb,5\n");
+    expect_error(
+        run(&good, &["--control", "c"]),
+        "control `c` is not a variant in",
+    );
+    expect_error(run(&good, &["--control", "c"]), "the variants are: a, b");
+    let two = write("two.csv", "variant,x,pre\na,1,3\nb,2,\na,3,4\nb,abc,1\n");
+    expect_error(
+        run(&two, &[]),
+        "two.csv:5: column `x`: `abc` is not a number",
+    );
+    expect_error(
+        run(&two, &["--metrics", "y"]),
+        "no column `y`; the columns are: variant, x, pre",
+    );
+    let gap = write("gap.csv", "variant,x\na,1\nb,\na,3\nb,2\n");
+    expect_error(
+        run(&gap, &[]),
+        "gap.csv:3: column `x` is empty (metric `x`); choose --missing",
+    );
+    let o = run(&gap, &["--missing", "skip", "--format", "json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    assert_eq!(metric(&v, "x")["missing"], 1);
+    expect_error(
+        run(&gap, &["--lower-is-better", "z"]),
+        "--lower-is-better names `z`",
+    );
+
+    // Where the analysis can go on, it does, and says what it could not do.
+    let flat = write(
+        "flat.csv",
+        "variant,x,pre\na,1,1\na,1,2\nb,1,3\nb,1,\nb,1,5\n",
+    );
+    let o = run(
+        &flat,
+        &[
+            "--covariate",
+            "x=pre",
+            "--weights",
+            "a=1,b=1,c=1",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let warnings = v["warnings"].to_string();
+    assert!(
+        warnings.contains("zero variance in both arms"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("arm `c` has a weight but no units"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("1 units have no covariate `pre` (first at"),
+        "{warnings}"
+    );
+    assert!(warnings.contains("flat.csv:5"), "{warnings}");
+    let r = &metric(&v, "x")["results"][0];
+    assert_eq!(r["verdict"], "no-test");
+    assert_eq!(r["p_value"], Value::Null);
+    // No NaN anywhere: JSON would have failed to encode it, and the text says "no test".
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("NaN"));
+}
+
+#[test]
+fn plan_gives_the_textbook_sample_size_and_its_inverse() {
+    // 10% baseline, +10% relative (1 point): (1.95996 + 0.84162)²·0.09·2/0.01² = 14,128
+    // per arm with σ from the baseline (Cohen's normal approximation).
+    let o = assay(&[
+        "ab",
+        "plan",
+        "--baseline-rate",
+        "0.1",
+        "--mde",
+        "10%",
+        "--daily-units",
+        "2000",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let per_arm = v["units_per_arm"].as_f64().unwrap();
+    assert!((per_arm - 14_128.0).abs() <= 1.0, "{per_arm}");
+    assert_eq!(v["days"].as_f64().unwrap(), (2.0 * per_arm / 2000.0).ceil());
+    let total = format!("{}", 2.0 * per_arm);
+    let o = assay(&[
+        "ab",
+        "plan",
+        "--baseline-rate",
+        "0.1",
+        "--units",
+        &total,
+        "--format",
+        "json",
+    ]);
+    let back: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(
+        (back["relative_mde"].as_f64().unwrap() - 0.10).abs() < 1e-3,
+        "{back}"
+    );
+    let o = assay(&[
+        "ab",
+        "plan",
+        "--baseline-rate",
+        "0.1",
+        "--mde",
+        "10%",
+        "--sequential",
+        "--tuning",
+        "28256",
+        "--format",
+        "json",
+    ]);
+    let seq: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(seq["units_per_arm"].as_f64().unwrap() > per_arm);
+}
