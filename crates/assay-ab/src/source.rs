@@ -496,6 +496,25 @@ fn read_parquet(path: &Path, cols: &Columns, sink: &mut dyn RowSink) -> Result<u
     Ok(rows)
 }
 
+/// The server's own words (message, detail, hint), which `postgres::Error`'s Display
+/// leaves out; the client side's error otherwise, with its cause.
+fn pg_message(e: &postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut s = format!("{}: {}", db.severity(), db.message());
+        if let Some(d) = db.detail() {
+            s.push_str(&format!(" ({d})"));
+        }
+        if let Some(h) = db.hint() {
+            s.push_str(&format!("; hint: {h}"));
+        }
+        return s;
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
 /// Streams a query's result through `COPY (query) TO STDOUT` as CSV: rows arrive as the
 /// server produces them (no client-side buffering of the result), and every column type
 /// (numeric, timestamps, booleans) comes as text that the CSV path already parses.
@@ -506,13 +525,18 @@ fn read_postgres(
     sink: &mut dyn RowSink,
 ) -> Result<u64, Error> {
     let origin = format!("query on {}", redacted(url));
-    let mut client = postgres::Client::connect(url, postgres::NoTls)
-        .map_err(|e| Error::Input(format!("cannot connect to {}: {e}", redacted(url))))?;
+    let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
+        Error::Input(format!(
+            "cannot connect to {}: {}",
+            redacted(url),
+            pg_message(&e)
+        ))
+    })?;
     let q = query.trim().trim_end_matches(';');
     let copy = format!("COPY ({q}) TO STDOUT WITH (FORMAT csv, HEADER true)");
     let reader = client
         .copy_out(copy.as_str())
-        .map_err(|e| Error::Input(format!("{origin}: {e}")))?;
+        .map_err(|e| Error::Input(format!("{origin}: {}", pg_message(&e))))?;
     // CSV line numbers count the header as line 1, so row N of the result is line N + 1.
     read_csv(reader, b',', &origin, cols, sink)
 }

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub(crate) mod experiment;
+
 use std::path::{Path, PathBuf};
 
 /// The benchmark data (`../shared/data` beside the repository; `ASSAY_SHARED_DATA`

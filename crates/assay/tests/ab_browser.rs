@@ -1,0 +1,140 @@
+//! The A/B report page in a real headless Chromium: the decision, one forest-plot row per
+//! metric and variant with each dot on the right side of zero, every label inside the
+//! picture, one cumulative chart per series with a point per day, and names carrying
+//! markup shown as text, never run.
+
+mod common;
+
+use common::experiment::{ANALYZE, assay, experiment, write_csv};
+use headless_chrome::{Browser, LaunchOptions};
+use serde_json::Value;
+use std::time::Duration;
+
+#[test]
+fn the_report_renders_the_analysis_in_chromium() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("units.csv");
+    write_csv(&experiment(12_000, 9, 0.0), &csv);
+    // A variant name with markup in it, as a careless export might carry.
+    let hostile = r#"cand<img src=x onerror="document.title='pwned'">"#;
+    let text = std::fs::read_to_string(&csv).unwrap().replace(
+        ",candidate,",
+        &format!(",\"{}\",", hostile.replace('"', "\"\"")),
+    );
+    std::fs::write(&csv, text).unwrap();
+    let out = dir.path().join("report");
+    let mut args = vec![
+        "ab",
+        "analyze",
+        csv.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(ANALYZE);
+    let o = assay(&args);
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let analysis: Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
+
+    let browser = Browser::new(
+        LaunchOptions::default_builder()
+            .path(Some(common::chromium()))
+            .sandbox(false)
+            .headless(true)
+            .idle_browser_timeout(Duration::from_secs(120))
+            .build()
+            .unwrap(),
+    )
+    .unwrap();
+    let tab = browser.new_tab().unwrap();
+    tab.navigate_to(&format!("file://{}", out.join("report.html").display()))
+        .unwrap();
+    tab.wait_until_navigated().unwrap();
+    let eval = |js: &str| {
+        tab.evaluate(js, false)
+            .unwrap()
+            .value
+            .unwrap_or(Value::Null)
+    };
+
+    let decision = eval("document.getElementById('decision').textContent");
+    let want = match analysis["decision"]["outcome"].as_str().unwrap() {
+        "ship" => format!("SHIP: {}", analysis["decision"]["ship"].as_str().unwrap()),
+        "inconclusive" => "INCONCLUSIVE".into(),
+        other => panic!("unexpected outcome {other}"),
+    };
+    assert_eq!(decision, Value::String(want));
+
+    // The forest plot: a row per metric × variant, read back from the laid-out page.
+    let rows = eval(
+        r#"JSON.stringify([...document.querySelectorAll('#forest g.row')].map(g => {
+            const c = g.querySelector('circle');
+            return {metric: g.dataset.metric, variant: g.dataset.variant, verdict: g.dataset.verdict,
+                    estimate: c ? Number(c.dataset.estimate) : null,
+                    cx: c ? c.getBoundingClientRect().x + c.getBoundingClientRect().width / 2 : null};
+        }))"#,
+    );
+    let rows: Vec<Value> = serde_json::from_str(rows.as_str().unwrap()).unwrap();
+    let zero = eval(
+        "(() => { const l = document.querySelector('#forest > line'); const r = l.getBoundingClientRect(); return r.x + r.width / 2; })()",
+    )
+    .as_f64()
+    .unwrap();
+    let metrics = analysis["metrics"].as_array().unwrap();
+    assert_eq!(rows.len(), metrics.len());
+    for (row, m) in rows.iter().zip(metrics) {
+        let r = &m["results"][0];
+        assert_eq!(row["metric"], m["name"]);
+        assert_eq!(row["variant"].as_str().unwrap(), hostile);
+        let estimate = r["relative"]["estimate"].as_f64().unwrap();
+        assert_eq!(row["estimate"].as_f64().unwrap(), estimate);
+        let cx = row["cx"].as_f64().unwrap();
+        assert_eq!(cx > zero, estimate > 0.0, "{row} vs zero line at {zero}");
+        let verdict = r["verdict"]
+            .as_str()
+            .unwrap()
+            .replace("neutral", "no change");
+        assert_eq!(row["verdict"].as_str().unwrap(), verdict);
+    }
+    // Every label lies inside its picture (none cut off at the right edge).
+    let clipped = eval(
+        r#"[...document.querySelectorAll('svg')].flatMap(svg => {
+            const box = svg.getBoundingClientRect();
+            return [...svg.querySelectorAll('text')].filter(t => {
+                const r = t.getBoundingClientRect();
+                return r.right > box.right + 1 || r.left < box.left - 1;
+            }).map(t => t.textContent);
+        }).length"#,
+    );
+    assert_eq!(clipped, Value::from(0));
+
+    // The cumulative view: one chart per series, one vertex per exposure day.
+    let series = eval(
+        r#"JSON.stringify([...document.querySelectorAll('figure.series')].map(f =>
+            [Number(f.dataset.points), f.querySelector('polyline.lift').points.numberOfItems,
+             f.querySelector('polygon.band').points.numberOfItems]))"#,
+    );
+    let series: Vec<Vec<u64>> = serde_json::from_str(series.as_str().unwrap()).unwrap();
+    assert_eq!(series.len(), analysis["timeline"].as_array().unwrap().len());
+    for s in series {
+        assert_eq!(s, vec![10, 10, 20]);
+    }
+
+    // The markup in the variant's name is text: no image element, no script ran.
+    assert_eq!(
+        eval("document.querySelectorAll('img').length"),
+        Value::from(0)
+    );
+    assert_ne!(eval("document.title"), Value::from("pwned"));
+    assert_eq!(
+        eval(&format!(
+            "document.body.textContent.includes({})",
+            serde_json::to_string(hostile).unwrap()
+        )),
+        Value::Bool(true)
+    );
+}
