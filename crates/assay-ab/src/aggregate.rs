@@ -4,7 +4,7 @@
 use crate::Error;
 use crate::effect::{Kind, Shape};
 use crate::moments::Moments;
-use crate::source::{Columns, Locate, RowSink, Source};
+use crate::source::{Batch, Columns, Locate, RowSink, Source, Split, rows_one_by_one};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -161,6 +161,69 @@ impl Folder<'_> {
 }
 
 impl RowSink for Folder<'_> {
+    /// Whole columns at a time when the batch has no nulls and no days to split by (the
+    /// common case for Parquet); row by row otherwise.
+    fn batch(&mut self, b: &Batch<'_>) -> Result<(), Error> {
+        let plain = b.days.is_none() && !self.by_day && b.values.iter().all(|c| c.nulls.is_none());
+        if !plain {
+            return rows_one_by_one(self, b);
+        }
+        let map: Vec<usize> = b.names.iter().map(|n| self.arm(n)).collect();
+        if let Some(pos) = b.names.iter().position(|n| n.is_empty())
+            && b.arms.iter().any(|&a| a as usize == pos)
+        {
+            return Err(Error::Input(format!("{}: a variant is empty", b.origin)));
+        }
+        for &a in b.arms {
+            self.units[map[a as usize]] += 1;
+        }
+        for (c, col) in b.values.iter().enumerate() {
+            if self.binary[c] && !col.values.iter().all(|&x| x == 0.0 || x == 1.0) {
+                self.binary[c] = false;
+            }
+        }
+        let n_arms = self.arms.len();
+        for (m, slots) in self.layout.slots.iter().enumerate() {
+            let mut chunks: Vec<Chunk> = self.totals[m].iter().map(|t| Chunk::at(t.mean)).collect();
+            let y = &b.values[slots[0].expect("a metric column")].values;
+            let column = |slot: Option<usize>| slot.map(|c| &b.values[c].values[..]);
+            let cap = self.caps[m].unwrap_or(f64::INFINITY);
+            let mut capped = 0u64;
+            // One loop per shape, so that plain metrics do no work for absent values.
+            match (column(slots[1]), column(slots[2])) {
+                (None, None) => {
+                    for (&a, &yv) in b.arms.iter().zip(y) {
+                        capped += u64::from(yv > cap);
+                        chunks[map[a as usize]].push1(yv.min(cap));
+                    }
+                }
+                (Some(d), None) => {
+                    for ((&a, &yv), &dv) in b.arms.iter().zip(y).zip(d) {
+                        capped += u64::from(yv > cap);
+                        chunks[map[a as usize]].push([yv.min(cap), dv, 0.0]);
+                    }
+                }
+                (None, Some(x)) => {
+                    for ((&a, &yv), &xv) in b.arms.iter().zip(y).zip(x) {
+                        capped += u64::from(yv > cap);
+                        chunks[map[a as usize]].push([yv.min(cap), 0.0, xv]);
+                    }
+                }
+                (Some(d), Some(x)) => {
+                    for (((&a, &yv), &dv), &xv) in b.arms.iter().zip(y).zip(d).zip(x) {
+                        capped += u64::from(yv > cap);
+                        chunks[map[a as usize]].push([yv.min(cap), dv, xv]);
+                    }
+                }
+            }
+            self.capped[m] += capped;
+            for (a, chunk) in chunks.iter().enumerate().take(n_arms) {
+                self.totals[m][a] = self.totals[m][a].merge(&chunk.moments());
+            }
+        }
+        Ok(())
+    }
+
     fn row(
         &mut self,
         variant: &str,
@@ -255,6 +318,138 @@ impl RowSink for Folder<'_> {
     }
 }
 
+impl Split for Folder<'_> {
+    fn part(&self) -> Self {
+        Folder {
+            specs: self.specs,
+            layout: self.layout,
+            missing: self.missing,
+            caps: self.caps.clone(),
+            arms: Vec::new(),
+            units: Vec::new(),
+            totals: vec![Vec::new(); self.specs.len()],
+            days: BTreeMap::new(),
+            by_day: self.by_day,
+            binary: vec![true; self.layout.columns.len()],
+            capped: vec![0; self.specs.len()],
+            missing_count: vec![0; self.specs.len()],
+            covariate_missing: vec![0; self.specs.len()],
+            first_missing_at: vec![None; self.specs.len()],
+            undated: 0,
+            last_arm: 0,
+        }
+    }
+
+    fn join(&mut self, part: Self) {
+        let map: Vec<usize> = part.arms.iter().map(|a| self.arm(a)).collect();
+        for (a, u) in part.units.iter().enumerate() {
+            self.units[map[a]] += u;
+        }
+        let n_arms = self.arms.len();
+        for (m, per_arm) in part.totals.iter().enumerate() {
+            for (a, mom) in per_arm.iter().enumerate() {
+                self.totals[m][map[a]] = self.totals[m][map[a]].merge(mom);
+            }
+        }
+        for (day, table) in part.days {
+            let mine = self
+                .days
+                .entry(day)
+                .or_insert_with(|| vec![vec![Moments::default(); n_arms]; self.specs.len()]);
+            for (m, per_arm) in table.iter().enumerate() {
+                mine[m].resize(n_arms, Moments::default());
+                for (a, mom) in per_arm.iter().enumerate() {
+                    mine[m][map[a]] = mine[m][map[a]].merge(mom);
+                }
+            }
+        }
+        for (b, pb) in self.binary.iter_mut().zip(&part.binary) {
+            *b &= pb;
+        }
+        for m in 0..self.specs.len() {
+            self.capped[m] += part.capped[m];
+            self.missing_count[m] += part.missing_count[m];
+            self.covariate_missing[m] += part.covariate_missing[m];
+            if self.first_missing_at[m].is_none() {
+                self.first_missing_at[m] = part.first_missing_at[m].clone();
+            }
+        }
+        self.undated += part.undated;
+    }
+}
+
+/// One arm's units within a batch, as sums shifted by the arm's running mean: the loop is
+/// multiply-adds only (no division per row, as Welford's update has), and with the shift
+/// at the mean the sums stay small, so turning them into central moments loses no digits.
+#[derive(Clone, Copy)]
+struct Chunk {
+    n: u64,
+    shift: [f64; 3],
+    s: [f64; 3],
+    /// Σu·v in the order of `Moments::co`: yy, dd, xx, yd, yx, dx.
+    q: [f64; 6],
+}
+
+impl Chunk {
+    fn at(shift: [f64; 3]) -> Chunk {
+        Chunk {
+            n: 0,
+            shift,
+            s: [0.0; 3],
+            q: [0.0; 6],
+        }
+    }
+
+    #[inline(always)]
+    fn push(&mut self, v: [f64; 3]) {
+        let u = [
+            v[0] - self.shift[0],
+            v[1] - self.shift[1],
+            v[2] - self.shift[2],
+        ];
+        self.n += 1;
+        self.s[0] += u[0];
+        self.s[1] += u[1];
+        self.s[2] += u[2];
+        self.q[0] += u[0] * u[0];
+        self.q[1] += u[1] * u[1];
+        self.q[2] += u[2] * u[2];
+        self.q[3] += u[0] * u[1];
+        self.q[4] += u[0] * u[2];
+        self.q[5] += u[1] * u[2];
+    }
+
+    /// A unit of a metric with neither denominator nor covariate.
+    #[inline(always)]
+    fn push1(&mut self, y: f64) {
+        let u = y - self.shift[0];
+        self.n += 1;
+        self.s[0] += u;
+        self.q[0] += u * u;
+    }
+
+    fn moments(&self) -> Moments {
+        let mut m = Moments {
+            n: self.n,
+            ..Moments::default()
+        };
+        if self.n == 0 {
+            return m;
+        }
+        let n = self.n as f64;
+        for i in 0..3 {
+            m.mean[i] = self.shift[i] + self.s[i] / n;
+        }
+        for (k, (i, j)) in [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
+            .into_iter()
+            .enumerate()
+        {
+            m.co[k] = self.q[k] - self.s[i] * self.s[j] / n;
+        }
+        m
+    }
+}
+
 /// Collects the values of capped-by-quantile columns in a t-digest (Dunning and Ertl
 /// 2019): a quantile in one pass with bounded memory; near the tails its rank error is a
 /// small fraction of (1 − q).
@@ -280,6 +475,24 @@ impl RowSink for QuantileScan<'_> {
             }
         }
         Ok(())
+    }
+}
+
+impl Split for QuantileScan<'_> {
+    fn part(&self) -> Self {
+        QuantileScan {
+            wanted: self.wanted.clone(),
+            layout: self.layout,
+            digests: vec![tdigest::TDigest::new_with_size(1000); self.wanted.len()],
+        }
+    }
+
+    fn join(&mut self, mut part: Self) {
+        for (mine, theirs) in self.digests.iter_mut().zip(part.digests.iter_mut()) {
+            mine.flush();
+            theirs.flush();
+            *mine = tdigest::TDigest::merge_digests(vec![mine.clone(), theirs.clone()]);
+        }
     }
 }
 

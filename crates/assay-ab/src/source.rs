@@ -43,6 +43,64 @@ pub trait RowSink {
         day: Option<i64>,
         at: &dyn Locate,
     ) -> Result<(), Error>;
+
+    /// Many rows at once, column by column (from columnar sources). The default hands
+    /// them to [`RowSink::row`] one by one; sinks may fold whole columns instead.
+    fn batch(&mut self, batch: &Batch<'_>) -> Result<(), Error> {
+        rows_one_by_one(self, batch)
+    }
+}
+
+/// A sink that can be split into parts filled on other threads and joined back: the
+/// Parquet reader folds each row group on a worker and joins the parts in file order.
+pub trait Split: RowSink + Send + Sized {
+    /// An empty sink with the same settings.
+    fn part(&self) -> Self;
+    /// Adds a part's rows, as if they had come after this sink's own.
+    fn join(&mut self, part: Self);
+}
+
+/// Hands a batch's rows to [`RowSink::row`], one by one.
+pub fn rows_one_by_one<S: RowSink + ?Sized>(sink: &mut S, batch: &Batch<'_>) -> Result<(), Error> {
+    let mut values = vec![None; batch.values.len()];
+    for i in 0..batch.arms.len() {
+        for (v, col) in values.iter_mut().zip(batch.values) {
+            *v = col.get(i);
+        }
+        let row = batch.first_row + i as u64 + 1;
+        let at = || format!("{}: row {row}", batch.origin);
+        let day = batch.days.and_then(|d| d[i]);
+        sink.row(&batch.names[batch.arms[i] as usize], &values, day, &at)?;
+    }
+    Ok(())
+}
+
+/// A column of a batch: dense values, and which are null (None when none is).
+pub struct Column {
+    pub values: Vec<f64>,
+    pub nulls: Option<Vec<bool>>,
+}
+
+impl Column {
+    #[inline]
+    pub fn get(&self, i: usize) -> Option<f64> {
+        match &self.nulls {
+            Some(n) if n[i] => None,
+            _ => Some(self.values[i]),
+        }
+    }
+}
+
+/// Rows of a columnar source: each row's variant as an index into `names`, then the
+/// wanted columns in order.
+pub struct Batch<'a> {
+    pub names: &'a [String],
+    pub arms: &'a [u32],
+    pub values: &'a [Column],
+    pub days: Option<&'a [Option<i64>]>,
+    /// Rows before this batch, for messages.
+    pub first_row: u64,
+    pub origin: &'a str,
 }
 
 /// A data source of per-unit rows.
@@ -66,7 +124,7 @@ impl Source {
         }
     }
 
-    pub fn stream(&self, cols: &Columns, sink: &mut dyn RowSink) -> Result<u64, Error> {
+    pub fn stream<S: Split>(&self, cols: &Columns, sink: &mut S) -> Result<u64, Error> {
         match self {
             Source::File(path) => match extension(path).as_str() {
                 "parquet" | "pq" => read_parquet(path, cols, sink),
@@ -299,19 +357,34 @@ fn read_jsonl(path: &Path, cols: &Columns, sink: &mut dyn RowSink) -> Result<u64
     Ok(rows)
 }
 
-/// A Parquet column as f64 per row (None for null), or why it can't be.
-fn numeric(array: &ArrayRef, name: &str, origin: &str) -> Result<Vec<Option<f64>>, Error> {
+/// A Parquet column as f64 values with a null mask, or why it can't be.
+fn numeric(array: &ArrayRef, name: &str, origin: &str) -> Result<Column, Error> {
+    let mut c = Column {
+        values: Vec::new(),
+        nulls: None,
+    };
+    numeric_into(array, name, origin, &mut c)?;
+    Ok(c)
+}
+
+/// [`numeric`] into a column whose buffers are reused from batch to batch (fresh
+/// half-megabyte buffers per batch cost more in page faults than the decoding itself).
+fn numeric_into(array: &ArrayRef, name: &str, origin: &str, out: &mut Column) -> Result<(), Error> {
+    let values = &mut out.values;
+    values.clear();
     macro_rules! prim {
         ($t:ty) => {
-            array
-                .as_primitive::<$t>()
-                .iter()
-                .map(|v| v.map(|x| x as f64))
-                .collect()
+            values.extend(
+                array
+                    .as_primitive::<$t>()
+                    .values()
+                    .iter()
+                    .map(|&x| x as f64),
+            )
         };
     }
-    Ok(match array.data_type() {
-        DataType::Float64 => prim!(Float64Type),
+    match array.data_type() {
+        DataType::Float64 => values.extend_from_slice(array.as_primitive::<Float64Type>().values()),
         DataType::Float32 => prim!(Float32Type),
         DataType::Int64 => prim!(Int64Type),
         DataType::Int32 => prim!(Int32Type),
@@ -321,17 +394,24 @@ fn numeric(array: &ArrayRef, name: &str, origin: &str) -> Result<Vec<Option<f64>
         DataType::UInt32 => prim!(UInt32Type),
         DataType::UInt16 => prim!(UInt16Type),
         DataType::UInt8 => prim!(UInt8Type),
-        DataType::Boolean => array
-            .as_boolean()
-            .iter()
-            .map(|v| v.map(|b| f64::from(u8::from(b))))
-            .collect(),
+        DataType::Boolean => values.extend(
+            array
+                .as_boolean()
+                .values()
+                .iter()
+                .map(|b| f64::from(u8::from(b))),
+        ),
         other => {
             return Err(Error::Input(format!(
                 "{origin}: column `{name}` has type {other}, not a number"
             )));
         }
-    })
+    };
+    out.nulls = array
+        .logical_nulls()
+        .filter(|n| n.null_count() > 0)
+        .map(|n| n.iter().map(|valid| !valid).collect());
+    Ok(())
 }
 
 fn texts(array: &ArrayRef, name: &str, origin: &str) -> Result<Vec<Option<String>>, Error> {
@@ -365,10 +445,12 @@ fn texts(array: &ArrayRef, name: &str, origin: &str) -> Result<Vec<Option<String
                 })
                 .collect()
         }
-        _ => numeric(array, name, origin)?
-            .into_iter()
-            .map(|v| v.map(|x| x.to_string()))
-            .collect(),
+        _ => {
+            let c = numeric(array, name, origin)?;
+            (0..array.len())
+                .map(|i| c.get(i).map(|x| x.to_string()))
+                .collect()
+        }
     })
 }
 
@@ -420,22 +502,126 @@ fn days(array: &ArrayRef, name: &str, origin: &str) -> Result<Vec<Option<i64>>, 
             }
             out
         }
-        _ => numeric(array, name, origin)?
-            .into_iter()
-            .map(|v| v.map(|x| (x / 86_400.0).floor() as i64))
-            .collect(),
+        _ => {
+            let c = numeric(array, name, origin)?;
+            (0..array.len())
+                .map(|i| c.get(i).map(|x| (x / 86_400.0).floor() as i64))
+                .collect()
+        }
     })
 }
 
-fn read_parquet(path: &Path, cols: &Columns, sink: &mut dyn RowSink) -> Result<u64, Error> {
+/// Each row's variant as an index into `names`, which grows as new values appear:
+/// dictionary arrays map their few values once, string arrays compare bytes with the
+/// names seen so far, so no string is allocated per row.
+fn variant_indices(
+    array: &ArrayRef,
+    names: &mut Vec<String>,
+    column: &str,
+    origin: &str,
+    first_row: u64,
+) -> Result<Vec<u32>, Error> {
+    let mut index = |text: Option<&str>, row: usize| -> Result<u32, Error> {
+        let Some(t) = text else {
+            return Err(Error::Input(format!(
+                "{origin}: row {}: the variant column `{column}` is null",
+                first_row + row as u64 + 1
+            )));
+        };
+        Ok(match names.iter().position(|n| n == t) {
+            Some(i) => i as u32,
+            None => {
+                names.push(t.to_owned());
+                (names.len() - 1) as u32
+            }
+        })
+    };
+    let mut out = Vec::with_capacity(array.len());
+    macro_rules! strings {
+        ($iter:expr) => {{
+            let (mut last, mut last_index): (Option<&str>, u32) = (None, 0);
+            for (row, t) in $iter.enumerate() {
+                if t.is_none() || t != last {
+                    last_index = index(t, row)?;
+                    last = t;
+                }
+                out.push(last_index);
+            }
+        }};
+    }
+    match array.data_type() {
+        DataType::Utf8 => strings!(array.as_string::<i32>().iter()),
+        DataType::LargeUtf8 => strings!(array.as_string::<i64>().iter()),
+        DataType::Utf8View => strings!(array.as_string_view().iter()),
+        DataType::Dictionary(_, _) => {
+            let dict = array.as_any_dictionary();
+            let values = texts(dict.values(), column, origin)?;
+            let mapped: Vec<Option<u32>> = values
+                .iter()
+                .map(|v| v.as_deref().map(|t| index(Some(t), 0)).transpose())
+                .collect::<Result<_, _>>()?;
+            let keys = dict.normalized_keys();
+            for (row, &k) in keys.iter().enumerate() {
+                match (array.is_null(row), mapped[k]) {
+                    (false, Some(i)) => out.push(i),
+                    _ => {
+                        index(None, row)?;
+                    }
+                }
+            }
+        }
+        _ => {
+            let t = texts(array, column, origin)?;
+            strings!(t.iter().map(|s| s.as_deref()))
+        }
+    }
+    Ok(out)
+}
+
+/// Reads Parquet with its row groups folded in parallel: worker w takes groups w, w + W,
+/// ..., folds each into its own part of the sink, and the parts are joined strictly in
+/// file order, so results do not depend on the thread count or timing; memory is bounded
+/// by a batch (64 Ki rows) and a few parts per worker, whatever the file's size.
+fn read_parquet<S: Split>(path: &Path, cols: &Columns, sink: &mut S) -> Result<u64, Error> {
     use parquet::arrow::ProjectionMask;
-    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::arrow::arrow_reader::{
+        ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
+    };
+    use std::sync::mpsc;
     let origin = path.display().to_string();
     let perr = |e: parquet::errors::ParquetError| Error::Input(format!("{origin}: {e}"));
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
-    let schema = builder.schema().clone();
-    let have: Vec<String> = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let mut meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default()).map_err(perr)?;
+    // Read a string variant column as a dictionary: Parquet writers dictionary-encode such
+    // low-cardinality columns, and keeping the codes skips making a string per row.
+    let hinted: Vec<arrow_schema::Field> = meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| {
+            if f.name() == &cols.variant && matches!(f.data_type(), DataType::Utf8) {
+                f.as_ref().clone().with_data_type(DataType::Dictionary(
+                    Box::new(DataType::Int32),
+                    Box::new(DataType::Utf8),
+                ))
+            } else {
+                f.as_ref().clone()
+            }
+        })
+        .collect();
+    let hint = std::sync::Arc::new(arrow_schema::Schema::new(hinted));
+    if let Ok(m) = ArrowReaderMetadata::try_new(
+        meta.metadata().clone(),
+        ArrowReaderOptions::new().with_schema(hint),
+    ) {
+        meta = m;
+    }
+    let have: Vec<String> = meta
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
     missing_columns(&origin, cols, &have)?;
     let mut wanted = vec![cols.variant.clone()];
     wanted.extend(cols.values.iter().cloned());
@@ -446,54 +632,115 @@ fn read_parquet(path: &Path, cols: &Columns, sink: &mut dyn RowSink) -> Result<u
         .filter(|(_, h)| wanted.contains(h))
         .map(|(i, _)| i)
         .collect();
-    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
-    let reader = builder
-        .with_projection(mask)
-        .with_batch_size(64 * 1024)
-        .build()
-        .map_err(perr)?;
-    let mut rows = 0u64;
-    let mut values = vec![None; cols.values.len()];
-    for batch in reader {
-        let batch = batch.map_err(|e| Error::Input(format!("{origin}: {e}")))?;
-        let column = |name: &str| batch.column_by_name(name).expect("projected").clone();
-        let variants = texts(&column(&cols.variant), &cols.variant, &origin)?;
-        let metrics: Vec<Vec<Option<f64>>> = cols
+    let groups: Vec<u64> = meta
+        .metadata()
+        .row_groups()
+        .iter()
+        .map(|g| g.num_rows() as u64)
+        .collect();
+    let starts: Vec<u64> = groups
+        .iter()
+        .scan(0u64, |acc, n| {
+            let s = *acc;
+            *acc += n;
+            Some(s)
+        })
+        .collect();
+    // ASSAY_THREADS caps the decoding threads (default: the machine's cores, at most 8).
+    let workers = std::env::var("ASSAY_THREADS")
+        .ok()
+        .and_then(|t| t.parse::<usize>().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .clamp(1, 8)
+        .min(groups.len().max(1));
+    let fold = |group: usize, part: &mut S| -> Result<(), Error> {
+        let file = File::open(path).map_err(|e| Error::io(path, e))?;
+        let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone());
+        let mask = ProjectionMask::roots(builder.parquet_schema(), roots.clone());
+        let reader = builder
+            .with_projection(mask)
+            .with_row_groups(vec![group])
+            .with_batch_size(64 * 1024)
+            .build()
+            .map_err(perr)?;
+        let mut rows = starts[group];
+        let mut names: Vec<String> = Vec::new();
+        let mut values: Vec<Column> = cols
             .values
             .iter()
-            .map(|c| numeric(&column(c), c, &origin))
-            .collect::<Result<_, _>>()?;
-        for m in &metrics {
-            if let Some(k) = m.iter().position(|v| v.is_some_and(|x| !x.is_finite())) {
-                let name = &cols.values[metrics.iter().position(|x| std::ptr::eq(x, m)).unwrap()];
-                return Err(Error::Input(format!(
-                    "{origin}: row {}: column `{name}`: not a finite number",
-                    rows + k as u64 + 1
-                )));
+            .map(|_| Column {
+                values: Vec::new(),
+                nulls: None,
+            })
+            .collect();
+        for batch in reader {
+            let batch = batch.map_err(|e| Error::Input(format!("{origin}: {e}")))?;
+            let column = |name: &str| batch.column_by_name(name).expect("projected").clone();
+            let arms = variant_indices(
+                &column(&cols.variant),
+                &mut names,
+                &cols.variant,
+                &origin,
+                rows,
+            )?;
+            for (buffer, c) in values.iter_mut().zip(&cols.values) {
+                numeric_into(&column(c), c, &origin, buffer)?;
             }
-        }
-        let day: Option<Vec<Option<i64>>> = match &cols.time {
-            Some(t) => Some(days(&column(t), t, &origin)?),
-            None => None,
-        };
-        for i in 0..batch.num_rows() {
-            for (v, m) in values.iter_mut().zip(&metrics) {
-                *v = m[i];
+            for (c, name) in values.iter().zip(&cols.values) {
+                if let Some(k) = c.values.iter().position(|x| !x.is_finite()) {
+                    return Err(Error::Input(format!(
+                        "{origin}: row {}: column `{name}`: not a finite number",
+                        rows + k as u64 + 1
+                    )));
+                }
             }
-            let row = rows + i as u64 + 1;
-            let at = || format!("{origin}: row {row}");
-            let Some(variant) = variants[i].as_deref() else {
-                return Err(Error::Input(format!(
-                    "{}: the variant column `{}` is null",
-                    at(),
-                    cols.variant
-                )));
+            let days = match &cols.time {
+                Some(t) => Some(days(&column(t), t, &origin)?),
+                None => None,
             };
-            sink.row(variant, &values, day.as_ref().and_then(|d| d[i]), &at)?;
+            part.batch(&Batch {
+                names: &names,
+                arms: &arms,
+                values: &values,
+                days: days.as_deref(),
+                first_row: rows,
+                origin: &origin,
+            })?;
+            rows += batch.num_rows() as u64;
         }
-        rows += batch.num_rows() as u64;
-    }
-    Ok(rows)
+        Ok(())
+    };
+    let templates: Vec<S> = (0..workers).map(|_| sink.part()).collect();
+    std::thread::scope(|scope| {
+        let mut receivers = Vec::new();
+        for (w, template) in templates.into_iter().enumerate() {
+            let (tx, rx) = mpsc::sync_channel::<Result<S, Error>>(1);
+            receivers.push(rx);
+            let fold = &fold;
+            let n_groups = groups.len();
+            scope.spawn(move || {
+                for g in (w..n_groups).step_by(workers) {
+                    let mut part = template.part();
+                    let done = fold(g, &mut part).map(|_| part);
+                    let failed = done.is_err();
+                    // A closed channel means the reader stopped on an error elsewhere.
+                    if tx.send(done).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        for g in 0..groups.len() {
+            match receivers[g % workers].recv() {
+                Ok(Ok(part)) => sink.join(part),
+                Ok(Err(e)) => return Err(e),
+                Err(_) => {
+                    return Err(Error::Input(format!("{origin}: a decoding thread stopped")));
+                }
+            }
+        }
+        Ok(groups.iter().sum())
+    })
 }
 
 /// The server's own words (message, detail, hint), which `postgres::Error`'s Display
