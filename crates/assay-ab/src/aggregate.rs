@@ -132,6 +132,8 @@ struct Folder<'a> {
     first_missing_at: Vec<Option<String>>,
     undated: u64,
     last_arm: usize,
+    /// Reused per batch (a fresh buffer per batch costs page faults).
+    scratch: Vec<usize>,
 }
 
 impl Folder<'_> {
@@ -183,8 +185,21 @@ impl RowSink for Folder<'_> {
             }
         }
         let n_arms = self.arms.len();
+        // Each row's accumulator: its arm's, in one of LANES interleaved copies, so that
+        // consecutive rows of the same arm do not wait on each other's sums.
+        let mut slot = std::mem::take(&mut self.scratch);
+        slot.clear();
+        slot.extend(
+            b.arms
+                .iter()
+                .enumerate()
+                .map(|(i, &a)| map[a as usize] * LANES + (i % LANES)),
+        );
         for (m, slots) in self.layout.slots.iter().enumerate() {
-            let mut chunks: Vec<Chunk> = self.totals[m].iter().map(|t| Chunk::at(t.mean)).collect();
+            let mut chunks: Vec<Chunk> = self.totals[m]
+                .iter()
+                .flat_map(|t| std::iter::repeat_n(Chunk::at(t.mean), LANES))
+                .collect();
             let y = &b.values[slots[0].expect("a metric column")].values;
             let column = |slot: Option<usize>| slot.map(|c| &b.values[c].values[..]);
             let cap = self.caps[m].unwrap_or(f64::INFINITY);
@@ -192,35 +207,40 @@ impl RowSink for Folder<'_> {
             // One loop per shape, so that plain metrics do no work for absent values.
             match (column(slots[1]), column(slots[2])) {
                 (None, None) => {
-                    for (&a, &yv) in b.arms.iter().zip(y) {
+                    for (&k, &yv) in slot.iter().zip(y) {
                         capped += u64::from(yv > cap);
-                        chunks[map[a as usize]].push1(yv.min(cap));
+                        chunks[k].push_with::<false, false>(yv.min(cap), 0.0, 0.0);
                     }
                 }
                 (Some(d), None) => {
-                    for ((&a, &yv), &dv) in b.arms.iter().zip(y).zip(d) {
+                    for ((&k, &yv), &dv) in slot.iter().zip(y).zip(d) {
                         capped += u64::from(yv > cap);
-                        chunks[map[a as usize]].push([yv.min(cap), dv, 0.0]);
+                        chunks[k].push_with::<true, false>(yv.min(cap), dv, 0.0);
                     }
                 }
                 (None, Some(x)) => {
-                    for ((&a, &yv), &xv) in b.arms.iter().zip(y).zip(x) {
+                    for ((&k, &yv), &xv) in slot.iter().zip(y).zip(x) {
                         capped += u64::from(yv > cap);
-                        chunks[map[a as usize]].push([yv.min(cap), 0.0, xv]);
+                        chunks[k].push_with::<false, true>(yv.min(cap), 0.0, xv);
                     }
                 }
                 (Some(d), Some(x)) => {
-                    for (((&a, &yv), &dv), &xv) in b.arms.iter().zip(y).zip(d).zip(x) {
+                    for (((&k, &yv), &dv), &xv) in slot.iter().zip(y).zip(d).zip(x) {
                         capped += u64::from(yv > cap);
-                        chunks[map[a as usize]].push([yv.min(cap), dv, xv]);
+                        chunks[k].push_with::<true, true>(yv.min(cap), dv, xv);
                     }
                 }
             }
             self.capped[m] += capped;
-            for (a, chunk) in chunks.iter().enumerate().take(n_arms) {
+            for a in 0..n_arms {
+                let mut chunk = chunks[a * LANES];
+                for lane in &chunks[a * LANES + 1..(a + 1) * LANES] {
+                    chunk.add(lane);
+                }
                 self.totals[m][a] = self.totals[m][a].merge(&chunk.moments());
             }
         }
+        self.scratch = slot;
         Ok(())
     }
 
@@ -337,6 +357,7 @@ impl Split for Folder<'_> {
             first_missing_at: vec![None; self.specs.len()],
             undated: 0,
             last_arm: 0,
+            scratch: Vec::new(),
         }
     }
 
@@ -378,6 +399,9 @@ impl Split for Folder<'_> {
     }
 }
 
+/// Interleaved accumulators per arm in the columnar fold.
+const LANES: usize = 4;
+
 /// One arm's units within a batch, as sums shifted by the arm's running mean: the loop is
 /// multiply-adds only (no division per row, as Welford's update has), and with the shift
 /// at the mean the sums stay small, so turning them into central moments loses no digits.
@@ -400,32 +424,39 @@ impl Chunk {
         }
     }
 
+    /// A unit, with the denominator (D) and covariate (X) only when the metric has them.
     #[inline(always)]
-    fn push(&mut self, v: [f64; 3]) {
-        let u = [
-            v[0] - self.shift[0],
-            v[1] - self.shift[1],
-            v[2] - self.shift[2],
-        ];
+    fn push_with<const D: bool, const X: bool>(&mut self, y: f64, d: f64, x: f64) {
+        let u0 = y - self.shift[0];
         self.n += 1;
-        self.s[0] += u[0];
-        self.s[1] += u[1];
-        self.s[2] += u[2];
-        self.q[0] += u[0] * u[0];
-        self.q[1] += u[1] * u[1];
-        self.q[2] += u[2] * u[2];
-        self.q[3] += u[0] * u[1];
-        self.q[4] += u[0] * u[2];
-        self.q[5] += u[1] * u[2];
+        self.s[0] += u0;
+        self.q[0] += u0 * u0;
+        let u1 = d - self.shift[1];
+        let u2 = x - self.shift[2];
+        if D {
+            self.s[1] += u1;
+            self.q[1] += u1 * u1;
+            self.q[3] += u0 * u1;
+        }
+        if X {
+            self.s[2] += u2;
+            self.q[2] += u2 * u2;
+            self.q[4] += u0 * u2;
+        }
+        if D && X {
+            self.q[5] += u1 * u2;
+        }
     }
 
-    /// A unit of a metric with neither denominator nor covariate.
-    #[inline(always)]
-    fn push1(&mut self, y: f64) {
-        let u = y - self.shift[0];
-        self.n += 1;
-        self.s[0] += u;
-        self.q[0] += u * u;
+    /// Adds another accumulator with the same shift.
+    fn add(&mut self, other: &Chunk) {
+        self.n += other.n;
+        for i in 0..3 {
+            self.s[i] += other.s[i];
+        }
+        for k in 0..6 {
+            self.q[k] += other.q[k];
+        }
     }
 
     fn moments(&self) -> Moments {
@@ -557,6 +588,7 @@ pub fn aggregate(
         first_missing_at: vec![None; specs.len()],
         undated: 0,
         last_arm: 0,
+        scratch: Vec::new(),
     };
     let rows = source.stream(&cols, &mut folder)?;
     if time.is_some() && folder.undated > 0 {

@@ -561,8 +561,10 @@ fn variant_indices(
                 .map(|v| v.as_deref().map(|t| index(Some(t), 0)).transpose())
                 .collect::<Result<_, _>>()?;
             let keys = dict.normalized_keys();
+            let nulls = array.logical_nulls().filter(|n| n.null_count() > 0);
             for (row, &k) in keys.iter().enumerate() {
-                match (array.is_null(row), mapped[k]) {
+                let null = nulls.as_ref().is_some_and(|n| n.is_null(row));
+                match (null, mapped[k]) {
                     (false, Some(i)) => out.push(i),
                     _ => {
                         index(None, row)?;
