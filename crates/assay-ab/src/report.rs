@@ -137,6 +137,75 @@ pub fn markdown(a: &Analysis) -> String {
     s
 }
 
+/// One row per metric and treatment, for spreadsheets: the decision's effect (relative
+/// when possible), both intervals, p-values, the Bayesian view and the verdict.
+pub fn csv(a: &Analysis) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record([
+        "metric",
+        "role",
+        "lower_is_better",
+        "variant",
+        "units_control",
+        "units_treatment",
+        "mean_control",
+        "mean_treatment",
+        "scale",
+        "lift",
+        "std_error",
+        "fixed_lower",
+        "fixed_upper",
+        "fixed_p",
+        "sequential_lower",
+        "sequential_upper",
+        "sequential_p",
+        "adjusted_p",
+        "chance_to_win",
+        "risk_control",
+        "risk_treatment",
+        "cuped_theta",
+        "variance_reduction",
+        "verdict",
+    ]);
+    let num = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+    for m in &a.metrics {
+        for r in &m.results {
+            let c = &r.comparison;
+            let e = decision_effect(c);
+            let _ = w.write_record([
+                m.name.clone(),
+                format!("{:?}", m.role).to_lowercase(),
+                m.lower_is_better.to_string(),
+                r.variant.clone(),
+                c.control.units.to_string(),
+                c.treatment.units.to_string(),
+                c.control.mean.to_string(),
+                c.treatment.mean.to_string(),
+                e.map_or(String::new(), |e| match e.scale {
+                    Scale::Relative => "relative".into(),
+                    Scale::Absolute => "absolute".into(),
+                }),
+                num(e.map(|e| e.estimate)),
+                num(e.map(|e| e.std_error)),
+                num(e.map(|e| e.fixed.lower)),
+                num(e.map(|e| e.fixed.upper)),
+                num(e.map(|e| e.fixed.p_value)),
+                num(e.map(|e| e.sequential.lower)),
+                num(e.map(|e| e.sequential.upper)),
+                num(e.map(|e| e.sequential.p_value)),
+                num(r.adjusted_p_value),
+                num(e.map(|e| e.bayes.chance_to_win)),
+                num(e.map(|e| e.bayes.risk_control)),
+                num(e.map(|e| e.bayes.risk_treatment)),
+                num(c.theta),
+                num(c.variance_reduction),
+                verdict_text(r.verdict).into(),
+            ]);
+        }
+    }
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")

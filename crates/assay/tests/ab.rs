@@ -109,6 +109,26 @@ fn a_known_effect_is_covered_and_the_candidate_ships() {
         serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
     assert_eq!(saved, v);
     assert!(out.join("report.html").exists());
+
+    // The CSV export: one row per metric, the same numbers as the JSON.
+    let (o, _) = analyze(&csv, &["--format", "csv"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3);
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let revenue = rows.iter().find(|r| r[0] == "revenue").unwrap();
+    let want = &metric(&v, "revenue")["results"][0]["relative"];
+    assert_eq!(
+        revenue[col("lift")].parse::<f64>().unwrap(),
+        want["estimate"].as_f64().unwrap()
+    );
+    assert_eq!(
+        revenue[col("sequential_upper")].parse::<f64>().unwrap(),
+        want["sequential"]["upper"].as_f64().unwrap()
+    );
+    assert_eq!(revenue[col("verdict")], "better");
 }
 
 #[test]

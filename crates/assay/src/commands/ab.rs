@@ -33,6 +33,8 @@ enum OutputFormat {
     /// Markdown table and decision.
     Table,
     Json,
+    /// One row per metric and variant (analyze only).
+    Csv,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -354,6 +356,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     match args.format {
         OutputFormat::Table => print!("{}", assay_ab::report::markdown(&analysis)),
         OutputFormat::Json => println!("{json}"),
+        OutputFormat::Csv => print!("{}", assay_ab::report::csv(&analysis)),
     }
     if analysis.srm.mismatch {
         eprintln!("warning: {}", analysis.warnings[0]);
@@ -460,7 +463,7 @@ fn plan(args: PlanArgs) -> Result<ExitCode> {
         .extend(result.as_object().unwrap().clone());
     match args.format {
         OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&out)?),
-        OutputFormat::Table => {
+        OutputFormat::Table | OutputFormat::Csv => {
             let rel = out["relative_mde"].as_f64().unwrap_or(f64::NAN);
             println!(
                 "{} test, α = {}, power = {}, {} arms, baseline {mean} (sd {sd:.4}):",
