@@ -146,6 +146,31 @@ fn a_harmed_guardrail_blocks_the_launch_and_a_split_mismatch_invalidates_it() {
     );
     assert_eq!(v, Value::Null);
 
+    // No harm, but a guardrail margin tighter than the interval can show: keep running.
+    let fine = dir.path().join("fine.csv");
+    write_csv(&experiment(20_000, 1, 0.0), &fine);
+    let (o, v) = analyze(&fine, &["--margin", "latency_ms=0.1%"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let reasons = v["decision"]["reasons"].to_string();
+    assert!(
+        reasons.contains("guardrail latency_ms could still be harmed by"),
+        "{reasons}"
+    );
+    assert!(reasons.contains("(margin 0.10%)"), "{reasons}");
+    let (o, v) = analyze(&fine, &["--margin", "latency_ms=5%"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(v["decision"]["outcome"], "ship");
+    // Read once at the end with the fixed-horizon test, the intervals are narrower.
+    let (_, fixed) = analyze(&fine, &["--test", "fixed"]);
+    assert_eq!(fixed["decide_with"], "fixed");
+    let p_fixed = metric(&fixed, "revenue")["results"][0]["p_value"]
+        .as_f64()
+        .unwrap();
+    let p_seq = metric(&v, "revenue")["results"][0]["p_value"]
+        .as_f64()
+        .unwrap();
+    assert!(p_fixed < p_seq, "{p_fixed} vs {p_seq}");
+
     // The same experiment read with a 60/40 intended split.
     let (o, v) = analyze(&csv, &["--weights", "current=60,candidate=40"]);
     assert_eq!(o.status.code(), Some(4), "{}", text(&o));
