@@ -695,7 +695,10 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
                     let obj = header
                         .iter()
                         .zip(rec.iter())
-                        .map(|(h, v)| (h.trim().to_owned(), serde_json::Value::String(v.into())))
+                        .map(|(h, v)| {
+                            let h = h.trim_start_matches('\u{feff}').trim().to_owned();
+                            (h, serde_json::Value::String(v.into()))
+                        })
                         .collect();
                     out.push((line, obj));
                 }

@@ -253,7 +253,8 @@ pub fn read_csv(
         .headers()
         .map_err(|e| Error::Input(format!("{origin}: {e}")))?
         .iter()
-        .map(|h| h.trim().to_string())
+        // Spreadsheet exports often start with a byte-order mark.
+        .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
         .collect();
     missing_columns(origin, cols, &header)?;
     let pos = |name: &str| header.iter().position(|h| h == name).unwrap();

@@ -318,7 +318,10 @@ fn bad_input_is_named_by_file_line_and_column() {
         run(&one, &[]),
         "one.csv: the variant column has only one value, `a`",
     );
-    let good = write("good.csv", "variant,x\na,1\nb,2\na,3\nb,5\n");
+    // Written by a spreadsheet, with a byte-order mark before the header.
+    let good = write("good.csv", "\u{feff}variant,x\na,1\nb,2\na,3\nb,5\n");
+    let o = run(&good, &["--format", "json"]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     expect_error(
         run(&good, &["--control", "c"]),
         "control `c` is not a variant in",
