@@ -4,7 +4,7 @@
 use crate::Error;
 use crate::effect::{Kind, Shape};
 use crate::moments::Moments;
-use crate::source::{Batch, Columns, Locate, RowSink, Source, Split, rows_one_by_one};
+use crate::source::{Batch, Columns, Locate, RowSink, Source, Split, intern, rows_one_by_one};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -136,7 +136,35 @@ struct Folder<'a> {
     scratch: Vec<usize>,
 }
 
-impl Folder<'_> {
+impl<'a> Folder<'a> {
+    fn new(
+        specs: &'a [MetricSpec],
+        layout: &'a Layout,
+        missing: Missing,
+        caps: Vec<Option<f64>>,
+        by_day: bool,
+    ) -> Self {
+        Folder {
+            specs,
+            layout,
+            missing,
+            caps,
+            arms: Vec::new(),
+            units: Vec::new(),
+            totals: vec![Vec::new(); specs.len()],
+            days: BTreeMap::new(),
+            by_day,
+            binary: vec![true; layout.columns.len()],
+            capped: vec![0; specs.len()],
+            missing_count: vec![0; specs.len()],
+            covariate_missing: vec![0; specs.len()],
+            first_missing_at: vec![None; specs.len()],
+            undated: 0,
+            last_arm: 0,
+            scratch: Vec::new(),
+        }
+    }
+
     fn arm(&mut self, variant: &str) -> usize {
         if self.arms.get(self.last_arm).is_some_and(|a| a == variant) {
             return self.last_arm;
@@ -340,25 +368,13 @@ impl RowSink for Folder<'_> {
 
 impl Split for Folder<'_> {
     fn part(&self) -> Self {
-        Folder {
-            specs: self.specs,
-            layout: self.layout,
-            missing: self.missing,
-            caps: self.caps.clone(),
-            arms: Vec::new(),
-            units: Vec::new(),
-            totals: vec![Vec::new(); self.specs.len()],
-            days: BTreeMap::new(),
-            by_day: self.by_day,
-            binary: vec![true; self.layout.columns.len()],
-            capped: vec![0; self.specs.len()],
-            missing_count: vec![0; self.specs.len()],
-            covariate_missing: vec![0; self.specs.len()],
-            first_missing_at: vec![None; self.specs.len()],
-            undated: 0,
-            last_arm: 0,
-            scratch: Vec::new(),
-        }
+        Folder::new(
+            self.specs,
+            self.layout,
+            self.missing,
+            self.caps.clone(),
+            self.by_day,
+        )
     }
 
     fn join(&mut self, part: Self) {
@@ -460,22 +476,13 @@ impl Chunk {
     }
 
     fn moments(&self) -> Moments {
-        let mut m = Moments {
-            n: self.n,
-            ..Moments::default()
-        };
-        if self.n == 0 {
-            return m;
-        }
-        let n = self.n as f64;
-        for i in 0..3 {
-            m.mean[i] = self.shift[i] + self.s[i] / n;
-        }
-        for (k, (i, j)) in [(0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2)]
-            .into_iter()
-            .enumerate()
-        {
-            m.co[k] = self.q[k] - self.s[i] * self.s[j] / n;
+        // Raw sums of the shifted values, shifted back.
+        let q = &self.q;
+        let mut m = Moments::from_sums(self.n, self.s, [q[0], q[1], q[2]], [q[3], q[4], q[5]]);
+        if self.n > 0 {
+            for (mean, shift) in m.mean.iter_mut().zip(self.shift) {
+                *mean += shift;
+            }
         }
         m
     }
@@ -571,25 +578,7 @@ pub fn aggregate(
             caps[*m] = scan.digests[k].estimate_quantile(q);
         }
     }
-    let mut folder = Folder {
-        specs,
-        layout: &layout,
-        missing,
-        caps: caps.clone(),
-        arms: Vec::new(),
-        units: Vec::new(),
-        totals: vec![Vec::new(); specs.len()],
-        days: BTreeMap::new(),
-        by_day: time.is_some(),
-        binary: vec![true; layout.columns.len()],
-        capped: vec![0; specs.len()],
-        missing_count: vec![0; specs.len()],
-        covariate_missing: vec![0; specs.len()],
-        first_missing_at: vec![None; specs.len()],
-        undated: 0,
-        last_arm: 0,
-        scratch: Vec::new(),
-    };
+    let mut folder = Folder::new(specs, &layout, missing, caps.clone(), time.is_some());
     let rows = source.stream(&cols, &mut folder)?;
     if time.is_some() && folder.undated > 0 {
         return Err(Error::Input(format!(
@@ -788,20 +777,8 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
             [main_sq, den[1].unwrap_or(0.0), cov[1].unwrap_or(0.0)],
             [den[2].unwrap_or(0.0), cov[2].unwrap_or(0.0), 0.0],
         );
-        let a = match arms.iter().position(|x| *x == variant) {
-            Some(i) => i,
-            None => {
-                arms.push(variant.clone());
-                arms.len() - 1
-            }
-        };
-        let k = match names.iter().position(|x| *x == metric) {
-            Some(i) => i,
-            None => {
-                names.push(metric.clone());
-                names.len() - 1
-            }
-        };
+        let a = intern(&mut arms, &variant);
+        let k = intern(&mut names, &metric);
         if table
             .insert((k, a), (m, kind_text, [true, has_den, has_cov], *line))
             .is_some()

@@ -180,10 +180,13 @@ pub fn decision_effect(c: &Comparison) -> Option<&Effect> {
     c.relative.as_ref().or(c.absolute.as_ref())
 }
 
-fn interval(e: &Effect, kind: TestKind) -> crate::effect::Interval {
-    match kind {
-        TestKind::Sequential => e.sequential,
-        TestKind::Fixed => e.fixed,
+impl TestKind {
+    /// The effect's interval under this test.
+    pub fn interval(self, e: &Effect) -> crate::effect::Interval {
+        match self {
+            TestKind::Sequential => e.sequential,
+            TestKind::Fixed => e.fixed,
+        }
     }
 }
 
@@ -309,7 +312,7 @@ pub fn analyze(data: &Aggregated, options: &Options) -> Result<Analysis, Error> 
             results.push(VariantResult {
                 variant: arms[t].clone(),
                 decision_scale: e.map(|e| e.scale),
-                p_value: e.map(|e| interval(e, options.decide_with).p_value),
+                p_value: e.map(|e| options.decide_with.interval(e).p_value),
                 adjusted_p_value: None,
                 verdict: Verdict::NoTest,
                 comparison: c,
@@ -458,7 +461,7 @@ fn describe(m: &MetricResult, r: &VariantResult, kind: TestKind) -> String {
     let Some(e) = decision_effect(&r.comparison) else {
         return format!("{}: no test", m.name);
     };
-    let i = interval(e, kind);
+    let i = kind.interval(e);
     let show = |x: f64| match e.scale {
         Scale::Relative => pct(x),
         Scale::Absolute => format!("{x:+.4}"),
@@ -511,7 +514,7 @@ fn decide(
                 && r.verdict != Verdict::Worse
                 && let (Some(margin), Some(e)) = (m.margin, r.comparison.relative.as_ref())
             {
-                let i = interval(e, kind);
+                let i = kind.interval(e);
                 // The harmful end of the interval, as a positive harm.
                 let harm = if m.lower_is_better { i.upper } else { -i.lower };
                 if harm > margin {

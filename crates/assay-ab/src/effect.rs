@@ -197,13 +197,20 @@ pub fn sequential_rho(alpha: f64, tuning: f64) -> f64 {
     ((-2.0 * alpha.ln() + (-2.0 * alpha.ln() + 1.0).ln()) / tuning).sqrt()
 }
 
-/// Half-width of the two-sided confidence sequence for an estimate with standard error
-/// `se` after `total` units (eq. 9), and its always-valid p-value (eq. 155).
+/// The confidence sequence's half-width in standard errors after `total` units (eq. 9
+/// with s² = se²·N): √(2(Nρ² + 1)·ln(√(Nρ² + 1)/α)/(Nρ²)); it takes the place of z₁₋α/₂.
+pub fn sequential_multiplier(total: f64, alpha: f64, tuning: f64) -> f64 {
+    let rho2 = sequential_rho(alpha, tuning).powi(2);
+    let tr = total * rho2 + 1.0;
+    (2.0 * tr * (tr.sqrt() / alpha).ln() / (total * rho2)).sqrt()
+}
+
+/// The two-sided confidence sequence for an estimate with standard error `se` after
+/// `total` units (eq. 9), and its always-valid p-value (eq. 155).
 pub fn sequential(estimate: f64, se: f64, total: f64, alpha: f64, tuning: f64) -> Interval {
     let rho2 = sequential_rho(alpha, tuning).powi(2);
-    let s2 = se * se * total;
     let tr = total * rho2 + 1.0;
-    let half = s2.sqrt() * (2.0 * tr * (tr.sqrt() / alpha).ln() / (total * total * rho2)).sqrt();
+    let half = se * sequential_multiplier(total, alpha, tuning);
     let st2 = estimate * estimate * total / (se * se);
     let evalue = (rho2 * st2 / (2.0 * tr)).exp() / tr.sqrt();
     Interval {

@@ -10,7 +10,7 @@
 //! sequential power), so the plan accounts for the wider always-valid interval.
 //! A relative effect is δ/|μ|.
 
-use crate::effect::sequential_rho;
+use crate::effect::sequential_multiplier;
 use statrs::distribution::{ContinuousCDF, Normal};
 
 #[derive(Clone, Copy, Debug)]
@@ -30,11 +30,7 @@ impl Plan {
     fn multiplier(&self, total: f64) -> f64 {
         match self.sequential_tuning {
             None => Normal::standard().inverse_cdf(1.0 - self.alpha / 2.0),
-            Some(tuning) => {
-                let rho2 = sequential_rho(self.alpha, tuning).powi(2);
-                let tr = total * rho2 + 1.0;
-                (2.0 * tr * (tr.sqrt() / self.alpha).ln() / (total * rho2)).sqrt()
-            }
+            Some(tuning) => sequential_multiplier(total, self.alpha, tuning),
         }
     }
 
@@ -53,42 +49,33 @@ impl Plan {
 
     /// The smallest absolute effect detected with the target power.
     pub fn minimum_detectable_effect(&self, control_units: f64) -> f64 {
-        let se = self.se(control_units);
-        let (mut lo, mut hi) = (0.0, se);
-        while self.power_at(hi, control_units) < self.power {
-            hi *= 2.0;
-        }
-        for _ in 0..200 {
-            let mid = 0.5 * (lo + hi);
-            if self.power_at(mid, control_units) < self.power {
-                lo = mid
-            } else {
-                hi = mid
-            }
-        }
-        hi
+        reach(0.0, self.se(control_units), |e| {
+            self.power_at(e, control_units) >= self.power
+        })
     }
 
     /// Control units needed to detect an absolute effect with the target power
     /// (fractional; round up).
     pub fn control_units_needed(&self, effect: f64) -> f64 {
-        let (mut lo, mut hi) = (1.0f64, 2.0f64);
-        while self.power_at(effect, hi) < self.power {
-            hi *= 2.0;
-            if hi > 1e15 {
-                return f64::INFINITY;
-            }
-        }
-        for _ in 0..200 {
-            let mid = 0.5 * (lo + hi);
-            if self.power_at(effect, mid) < self.power {
-                lo = mid
-            } else {
-                hi = mid
-            }
-        }
-        hi
+        reach(1.0, 2.0, |n| self.power_at(effect, n) >= self.power)
     }
+}
+
+/// The smallest x ≥ `lo` where the monotone condition `enough` holds: doubling `hi` until
+/// it does, then bisection (infinite when it never does below 1e15).
+fn reach(mut lo: f64, mut hi: f64, enough: impl Fn(f64) -> bool) -> f64 {
+    while !enough(hi) {
+        lo = hi;
+        hi *= 2.0;
+        if hi > 1e15 {
+            return f64::INFINITY;
+        }
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if enough(mid) { hi = mid } else { lo = mid }
+    }
+    hi
 }
 
 #[cfg(test)]

@@ -81,10 +81,7 @@ pub fn markdown(a: &Analysis) -> String {
             let c = &r.comparison;
             let (lift, iv, ctw) = match decision_effect(c) {
                 Some(e) => {
-                    let i = match a.decide_with {
-                        TestKind::Sequential => e.sequential,
-                        TestKind::Fixed => e.fixed,
-                    };
+                    let i = a.decide_with.interval(e);
                     (
                         show(e.scale, e.estimate),
                         format!("[{}, {}]", show(e.scale, i.lower), show(e.scale, i.upper)),
@@ -236,10 +233,7 @@ fn forest(a: &Analysis) -> String {
         .iter()
         .flat_map(|m| m.results.iter().map(move |r| (m, r)))
         .collect();
-    let pick = |e: &crate::effect::Effect| match a.decide_with {
-        TestKind::Sequential => e.sequential,
-        TestKind::Fixed => e.fixed,
-    };
+    let pick = |e: &crate::effect::Effect| a.decide_with.interval(e);
     let span = extent(
         rows.iter()
             .filter_map(|(_, r)| decision_effect(&r.comparison))

@@ -512,6 +512,18 @@ fn days(array: &ArrayRef, name: &str, origin: &str) -> Result<Vec<Option<i64>>, 
     })
 }
 
+/// The position of `name` in `names`, appended when new (the lists are a few variants or
+/// metrics long).
+pub(crate) fn intern(names: &mut Vec<String>, name: &str) -> usize {
+    match names.iter().position(|n| n == name) {
+        Some(i) => i,
+        None => {
+            names.push(name.to_owned());
+            names.len() - 1
+        }
+    }
+}
+
 /// Each row's variant as an index into `names`, which grows as new values appear:
 /// dictionary arrays map their few values once, string arrays compare bytes with the
 /// names seen so far, so no string is allocated per row.
@@ -529,13 +541,7 @@ fn variant_indices(
                 first_row + row as u64 + 1
             )));
         };
-        Ok(match names.iter().position(|n| n == t) {
-            Some(i) => i as u32,
-            None => {
-                names.push(t.to_owned());
-                (names.len() - 1) as u32
-            }
-        })
+        Ok(intern(names, t) as u32)
     };
     let mut out = Vec::with_capacity(array.len());
     macro_rules! strings {

@@ -6,9 +6,7 @@
 mod common;
 
 use common::experiment::{ANALYZE, assay, experiment, write_csv};
-use headless_chrome::{Browser, LaunchOptions};
 use serde_json::Value;
-use std::time::Duration;
 
 #[test]
 fn the_report_renders_the_analysis_in_chromium() {
@@ -40,16 +38,7 @@ fn the_report_renders_the_analysis_in_chromium() {
     let analysis: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
 
-    let browser = Browser::new(
-        LaunchOptions::default_builder()
-            .path(Some(common::chromium()))
-            .sandbox(false)
-            .headless(true)
-            .idle_browser_timeout(Duration::from_secs(120))
-            .build()
-            .unwrap(),
-    )
-    .unwrap();
+    let browser = common::browser();
     let tab = browser.new_tab().unwrap();
     tab.navigate_to(&format!("file://{}", out.join("report.html").display()))
         .unwrap();

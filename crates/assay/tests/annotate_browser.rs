@@ -6,7 +6,7 @@
 
 mod common;
 
-use headless_chrome::{Browser, LaunchOptions, Tab};
+use headless_chrome::{Browser, Tab};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -204,19 +204,6 @@ fn cast_so_far(tab: &Tab) -> usize {
     .unwrap() as usize
 }
 
-fn browser() -> Browser {
-    Browser::new(
-        LaunchOptions::default_builder()
-            .path(Some(common::chromium()))
-            .sandbox(false)
-            .headless(true)
-            .idle_browser_timeout(Duration::from_secs(120))
-            .build()
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 fn open(browser: &Browser, url: &str) -> Arc<Tab> {
     let tab = browser.new_tab().unwrap();
     tab.navigate_to(url).unwrap();
@@ -229,7 +216,7 @@ fn two_annotators_vote_in_chromium_and_the_votes_rank() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     write_run(&run);
-    let browser = browser();
+    let browser = common::browser();
 
     // Alice clicks two votes, then the server dies (kill -9) ...
     let server = serve(&run);

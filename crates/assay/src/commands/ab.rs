@@ -1,5 +1,6 @@
 //! `assay ab`: analyse an online A/B test and plan one.
 
+use super::write_atomic;
 use anyhow::{Context, Result, bail};
 use assay_ab::aggregate::{self, Cap, MetricSpec, Missing, Role};
 use assay_ab::analyze::{self, Options, TestKind};
@@ -8,7 +9,7 @@ use assay_ab::effect::Settings;
 use assay_ab::power::Plan;
 use assay_ab::source::Source;
 use clap::{Args, Subcommand, ValueEnum};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Args)]
@@ -242,15 +243,6 @@ fn specs(args: &AnalyzeArgs) -> Result<Vec<MetricSpec>> {
     Ok(out)
 }
 
-/// Writes `text` to `path` through a temporary file and a rename, so that a reader never
-/// sees half of it.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    Ok(())
-}
-
 fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     if !(0.0 < args.alpha && args.alpha < 0.5) {
         bail!("--alpha {}: must be between 0 and 0.5", args.alpha);
@@ -349,9 +341,12 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let json = serde_json::to_string_pretty(&analysis)?;
     if let Some(dir) = &args.out {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        write_atomic(&dir.join("report.html"), &assay_ab::report::html(&analysis))?;
+        write_atomic(
+            &dir.join("report.html"),
+            assay_ab::report::html(&analysis).as_bytes(),
+        )?;
         // Written last: its presence marks a finished analysis.
-        write_atomic(&dir.join("analysis.json"), &(json.clone() + "\n"))?;
+        write_atomic(&dir.join("analysis.json"), (json.clone() + "\n").as_bytes())?;
     }
     match args.format {
         OutputFormat::Table => print!("{}", assay_ab::report::markdown(&analysis)),

@@ -54,10 +54,7 @@ pub(crate) fn run(args: AnnotateArgs) -> Result<ExitCode> {
         if votes.is_empty() {
             bail!("no votes yet in `{}`", args.run.display());
         }
-        let tmp = path.with_extension("partial");
-        std::fs::write(&tmp, store::battle_log(&votes))
-            .with_context(|| format!("writing `{}`", tmp.display()))?;
-        std::fs::rename(&tmp, path).with_context(|| format!("writing `{}`", path.display()))?;
+        super::write_atomic(path, &store::battle_log(&votes))?;
         eprintln!("{} votes written to {}", votes.len(), path.display());
         return Ok(ExitCode::SUCCESS);
     }

@@ -48,3 +48,17 @@ pub(crate) fn chromium() -> PathBuf {
         "no Chromium found: scripts/test installs it (apt-get install chromium), or set ASSAY_CHROMIUM"
     );
 }
+
+/// A headless Chromium driven over the DevTools protocol.
+pub(crate) fn browser() -> headless_chrome::Browser {
+    headless_chrome::Browser::new(
+        headless_chrome::LaunchOptions::default_builder()
+            .path(Some(chromium()))
+            .sandbox(false)
+            .headless(true)
+            .idle_browser_timeout(std::time::Duration::from_secs(120))
+            .build()
+            .unwrap(),
+    )
+    .unwrap()
+}
