@@ -5,6 +5,7 @@
 
 use crate::analyze::{Analysis, Outcome, TestKind, Verdict, decision_effect};
 use crate::effect::Scale;
+use assay_render::escape_html as esc;
 use std::fmt::Write;
 
 fn outcome_text(o: Outcome) -> &'static str {
@@ -201,14 +202,6 @@ pub fn csv(a: &Analysis) -> String {
         }
     }
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
-}
-
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 fn colour(v: Verdict) -> &'static str {

@@ -7,6 +7,7 @@ use crate::Item;
 use crate::store::{Choice, Vote};
 use assay_arena::run::Game;
 use assay_rank::agreement::{cohen_kappa, fleiss_kappa, krippendorff_alpha, percent_agreement};
+use assay_rank::battles::Winner;
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -71,10 +72,10 @@ pub fn judge_labels(items: &[Item], games: &[Game]) -> HashMap<String, Label> {
             let v2 = verdicts
                 .get(&(it.prompt_id.as_str(), it.y.as_str(), it.x.as_str()))?
                 .swapped();
-            let l = match (v1.a_wins(), v2.a_wins()) {
-                (Some(true), Some(true)) => Label::X,
-                (Some(false), Some(false)) => Label::Y,
-                _ => Label::Tie,
+            let l = match v1.agree_or_tie(v2) {
+                Winner::A => Label::X,
+                Winner::B => Label::Y,
+                Winner::Tie | Winner::BothBad => Label::Tie,
             };
             Some((it.id.clone(), l))
         })

@@ -19,7 +19,6 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use store::Store;
@@ -50,12 +49,12 @@ pub struct Item {
 }
 
 fn digest(parts: &[&str]) -> [u8; 32] {
-    let mut h = Sha256::new();
+    let mut bytes = Vec::new();
     for p in parts {
-        h.update(p.as_bytes());
-        h.update([0]);
+        bytes.extend_from_slice(p.as_bytes());
+        bytes.push(0);
     }
-    h.finalize().into()
+    assay_rundir::sha256(&bytes)
 }
 
 /// Every comparison of a run: each prompt, each pair of contestants with answers.

@@ -4,6 +4,7 @@
 //! the first (a corrected click).
 
 use crate::{Error, Item};
+use assay_rank::battles::{BattleLogWriter, Winner};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -38,13 +39,13 @@ impl Choice {
         }
     }
 
-    /// The battle-log winner with the left answer as `model_a`.
-    pub fn winner(self) -> &'static str {
+    /// The battle outcome with the left answer as `model_a`.
+    pub fn winner(self) -> Winner {
         match self {
-            Choice::Left => "model_a",
-            Choice::Right => "model_b",
-            Choice::Tie => "tie",
-            Choice::BothBad => "tie (bothbad)",
+            Choice::Left => Winner::A,
+            Choice::Right => Winner::B,
+            Choice::Tie => Winner::Tie,
+            Choice::BothBad => Winner::BothBad,
         }
     }
 }
@@ -219,26 +220,14 @@ impl Store {
 
 /// The votes as an arena-style battle log (CSV): the left answer is `model_a`.
 pub fn battle_log(votes: &[Vote]) -> Vec<u8> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record([
-        "model_a",
-        "model_b",
-        "winner",
-        "prompt_id",
-        "annotator",
-        "voted_at",
-    ])
-    .expect("writing to memory");
+    let mut log = BattleLogWriter::new(&["prompt_id", "annotator", "voted_at"]);
     for v in votes {
-        w.write_record([
-            v.left.as_str(),
-            v.right.as_str(),
+        log.push(
+            &v.left,
+            &v.right,
             v.choice.winner(),
-            v.prompt_id.as_str(),
-            v.annotator.as_str(),
-            v.voted_at.as_str(),
-        ])
-        .expect("writing to memory");
+            &[&v.prompt_id, &v.annotator, &v.voted_at],
+        );
     }
-    w.into_inner().expect("writing to memory")
+    log.finish()
 }

@@ -14,6 +14,7 @@
 //! most likely label), its strength and a preference probability, as AlpacaEval reads
 //! its judge's logprobs. This always yields a verdict, which small judges need.
 
+use assay_rank::battles::Winner;
 use regex::Regex;
 use std::sync::LazyLock;
 
@@ -130,13 +131,26 @@ impl Verdict {
         }
     }
 
-    /// The battle-log winner value (Chatbot Arena's).
-    pub fn winner(self) -> &'static str {
+    /// The battle outcome, with A as `model_a`.
+    pub fn winner(self) -> Winner {
         match self {
-            Verdict::AMuchBetter | Verdict::ABetter => "model_a",
-            Verdict::BBetter | Verdict::BMuchBetter => "model_b",
-            Verdict::Tie => "tie",
-            Verdict::BothBad => "tie (bothbad)",
+            Verdict::AMuchBetter | Verdict::ABetter => Winner::A,
+            Verdict::BBetter | Verdict::BMuchBetter => Winner::B,
+            Verdict::Tie => Winner::Tie,
+            Verdict::BothBad => Winner::BothBad,
+        }
+    }
+
+    /// MT-Bench's rule for one comparison judged in both orders, `self` with the first
+    /// answer as A and `swapped` (the other order's verdict, already swapped back) in the
+    /// same orientation: a winner only when both orders name the same one; both bad
+    /// when both say so; otherwise a tie.
+    pub fn agree_or_tie(self, swapped: Verdict) -> Winner {
+        match (self.a_wins(), swapped.a_wins()) {
+            (Some(true), Some(true)) => Winner::A,
+            (Some(false), Some(false)) => Winner::B,
+            _ if self == Verdict::BothBad && swapped == Verdict::BothBad => Winner::BothBad,
+            _ => Winner::Tie,
         }
     }
 

@@ -25,6 +25,8 @@ pub enum Error {
         model: String,
         source: assay_core::ModelError,
     },
+    #[error(transparent)]
+    Run(#[from] assay_rundir::Error),
     #[error("{0}")]
     Invalid(String),
 }

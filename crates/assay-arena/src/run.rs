@@ -8,18 +8,17 @@
 //! run is refused there rather than mixed in. `battles.csv` and `results.json` are
 //! written (atomically) only when every judgement is in.
 
+use crate::Error;
 use crate::judge::{self, Verdict};
 use crate::markdown::{self, Style};
 use crate::prompts::Prompt;
 use crate::stats::{self, JudgeQuality};
-use crate::{Error, io};
 use assay_core::{
     ChatMessage, GenerateRequest, LanguageModel, LoglikelihoodRequest, ModelIdentity,
 };
-use sha2::{Digest, Sha256};
+use assay_rank::battles::BattleLogWriter;
+use assay_rundir::{Journal, Progress, RunDir, sha256_hex};
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -74,15 +73,6 @@ pub struct Options {
     pub rounds: usize,
     pub seed: u64,
 }
-
-/// Progress callbacks.
-pub trait Progress {
-    fn phase(&mut self, _name: &str, _total: usize, _done: usize) {}
-    fn advance(&mut self, _n: usize) {}
-}
-
-pub struct Quiet;
-impl Progress for Quiet {}
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Answer {
@@ -177,10 +167,6 @@ pub struct RunResults {
     pub resumed: usize,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 /// What a run directory holds. The mode is not part of it: grades can be added to a
 /// pairwise run (and the reverse) reusing its answers.
 fn spec(
@@ -205,58 +191,6 @@ fn spec(
             "prompts_sha256": sha256_hex(format!("{}\u{0}{}\u{0}{}\u{0}{}", judge::PAIRWISE_TEMPLATE, judge::GRADE_TEMPLATE, judge::PAIRWISE_PREFILL, judge::GRADE_PREFILL).as_bytes()),
         })),
     })
-}
-
-/// The journal: entries read back, a torn last line cut off.
-struct Journal {
-    path: PathBuf,
-    file: File,
-}
-
-impl Journal {
-    fn open(path: PathBuf) -> Result<(Self, Vec<Entry>), Error> {
-        let mut entries = Vec::new();
-        let mut good = 0u64;
-        if let Ok(f) = File::open(&path) {
-            let mut reader = BufReader::new(f);
-            let mut line = String::new();
-            loop {
-                line.clear();
-                let n = reader.read_line(&mut line).map_err(io(&path))?;
-                if n == 0 || !line.ends_with('\n') {
-                    break;
-                }
-                match serde_json::from_str::<Entry>(&line) {
-                    Ok(e) => entries.push(e),
-                    Err(_) => break,
-                }
-                good += n as u64;
-            }
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
-            .map_err(io(&path))?;
-        file.set_len(good).map_err(io(&path))?;
-        Ok((Self { path, file }, entries))
-    }
-
-    fn append(&mut self, entries: &[Entry]) -> Result<(), Error> {
-        let mut buf = Vec::new();
-        for e in entries {
-            serde_json::to_writer(&mut buf, e).expect("entries serialize");
-            buf.push(b'\n');
-        }
-        self.file.write_all(&buf).map_err(io(&self.path))?;
-        self.file.sync_data().map_err(io(&self.path))
-    }
-}
-
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
 }
 
 fn chat(model: &dyn LanguageModel, text: &str) -> String {
@@ -306,42 +240,18 @@ pub fn run(
             j.model.identity().name
         )));
     }
-    let out = &options.out;
-    std::fs::create_dir_all(out).map_err(io(out))?;
     let spec = spec(prompts, contestants, judge);
-    let spec_path = out.join("run.json");
-    match std::fs::read(&spec_path) {
-        Ok(bytes) => {
-            let old: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| Error::Input {
-                    location: spec_path.display().to_string(),
-                    message: format!("not valid JSON: {e}"),
-                })?;
-            if old != spec {
-                return Err(Error::Invalid(format!(
-                    "`{}` holds a different run (other prompts, contestants, judge or settings); choose another output directory",
-                    out.display()
-                )));
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            write_atomically(
-                &spec_path,
-                &serde_json::to_vec_pretty(&spec).expect("spec serializes"),
-            )?;
-        }
-        Err(e) => return Err(io(&spec_path)(e)),
-    }
-    let prompts_path = out.join("prompts.jsonl");
+    let (run_dir, _) = RunDir::open(&options.out, &spec)?;
+    let prompts_path = run_dir.join("prompts.jsonl");
     if !prompts_path.exists() {
         let mut text = Vec::new();
         for p in prompts {
             serde_json::to_writer(&mut text, p).expect("prompts serialize");
             text.push(b'\n');
         }
-        write_atomically(&prompts_path, &text)?;
+        run_dir.publish("prompts.jsonl", &text)?;
     }
-    let (mut journal, entries) = Journal::open(out.join("journal.jsonl"))?;
+    let (mut journal, entries) = run_dir.journal::<Entry>("journal.jsonl")?;
     let resumed = entries.len();
     let mut answers: HashMap<(String, String), Answer> = HashMap::new();
     let mut games: HashMap<(String, String, String), Game> = HashMap::new();
@@ -522,29 +432,18 @@ pub fn run(
         })
         .collect();
     let battles = stats::battles(&ordered_games, options.combine);
-    let mut csv_out = csv::Writer::from_writer(Vec::new());
-    let write = |w: &mut csv::Writer<Vec<u8>>, row: &[String]| {
-        w.write_record(row).expect("writing to memory");
-    };
-    write(
-        &mut csv_out,
-        &[
-            "model_a",
-            "model_b",
-            "winner",
-            "prompt_id",
-            "game",
-            "length_a",
-            "length_b",
-            "headers_a",
-            "headers_b",
-            "lists_a",
-            "lists_b",
-            "bold_a",
-            "bold_b",
-        ]
-        .map(String::from),
-    );
+    let mut log = BattleLogWriter::new(&[
+        "prompt_id",
+        "game",
+        "length_a",
+        "length_b",
+        "headers_a",
+        "headers_b",
+        "lists_a",
+        "lists_b",
+        "bold_a",
+        "bold_b",
+    ]);
     let styles: HashMap<(&str, &str), Style> = answers
         .values()
         .map(|a| {
@@ -559,12 +458,11 @@ pub fn run(
             styles[&(b.model_a.as_str(), b.prompt_id.as_str())],
             styles[&(b.model_b.as_str(), b.prompt_id.as_str())],
         );
-        write(
-            &mut csv_out,
+        log.push(
+            &b.model_a,
+            &b.model_b,
+            b.winner,
             &[
-                b.model_a.clone(),
-                b.model_b.clone(),
-                b.winner.to_owned(),
                 b.prompt_id.clone(),
                 b.game.to_owned(),
                 answer(&b.model_a, &b.prompt_id).tokens.to_string(),
@@ -578,9 +476,7 @@ pub fn run(
             ],
         );
     }
-    let csv_bytes = csv_out
-        .into_inner()
-        .map_err(|e| Error::Invalid(e.to_string()))?;
+    let csv_bytes = log.finish();
 
     let pairwise = options.pairwise.then(|| {
         let quality = stats::judge_quality(&ordered_games);
@@ -635,10 +531,10 @@ pub fn run(
         resumed,
     };
     if options.pairwise {
-        write_atomically(&out.join("battles.csv"), &csv_bytes)?;
+        run_dir.publish("battles.csv", &csv_bytes)?;
     }
-    write_atomically(
-        &out.join("results.json"),
+    run_dir.publish(
+        "results.json",
         &serde_json::to_vec_pretty(&results).expect("results serialize"),
     )?;
     Ok(results)
@@ -672,14 +568,8 @@ pub struct Saved {
 
 /// Reads a run directory written by [`run`].
 pub fn load(dir: &Path) -> Result<Saved, Error> {
-    let spec_path = dir.join("run.json");
-    let spec: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(&spec_path).map_err(io(&spec_path))?,
-    )
-    .map_err(|e| Error::Input {
-        location: spec_path.display().to_string(),
-        message: format!("not valid JSON: {e}"),
-    })?;
+    let run_dir = RunDir::existing(dir)?;
+    let spec: serde_json::Value = run_dir.spec()?;
     let contestants = spec["contestants"]
         .as_array()
         .map(|cs| {
@@ -688,15 +578,13 @@ pub fn load(dir: &Path) -> Result<Saved, Error> {
                 .collect()
         })
         .unwrap_or_default();
-    let prompts = crate::prompts::read(&dir.join("prompts.jsonl"))?;
-    let path = dir.join("journal.jsonl");
-    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    let prompts = crate::prompts::read(&run_dir.join("prompts.jsonl"))?;
     let (mut answers, mut games) = (Vec::new(), Vec::new());
-    for line in text.lines() {
-        match serde_json::from_str::<Entry>(line) {
-            Ok(Entry::Answer(a)) => answers.push(a),
-            Ok(Entry::Game(g)) => games.push(g),
-            _ => {}
+    for entry in Journal::<Entry>::read(&run_dir.join("journal.jsonl"))? {
+        match entry {
+            Entry::Answer(a) => answers.push(a),
+            Entry::Game(g) => games.push(g),
+            Entry::Grade(_) => {}
         }
     }
     Ok(Saved {

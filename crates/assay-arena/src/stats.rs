@@ -3,7 +3,7 @@
 
 use crate::judge::Verdict;
 use crate::run::{Combine, Game, Grade, RankedModel};
-use assay_rank::battles::Battles;
+use assay_rank::battles::{Battles, Winner};
 use assay_rank::bt;
 
 /// One row of the battle log.
@@ -11,7 +11,7 @@ use assay_rank::bt;
 pub struct Battle {
     pub model_a: String,
     pub model_b: String,
-    pub winner: &'static str,
+    pub winner: Winner,
     pub prompt_id: String,
     /// `1` or `2` (which order) for count-both, `both` for agree-or-tie.
     pub game: &'static str,
@@ -65,18 +65,7 @@ pub fn battles(games: &[&Game], combine: Combine) -> Vec<Battle> {
                     continue;
                 };
                 // Both in g1's orientation (g1.first is A).
-                let v2 = v2.swapped();
-                let winner = match (v1.a_wins(), v2.a_wins()) {
-                    (Some(x), Some(y)) if x == y => {
-                        if x {
-                            "model_a"
-                        } else {
-                            "model_b"
-                        }
-                    }
-                    _ if v1 == Verdict::BothBad && v2 == Verdict::BothBad => "tie (bothbad)",
-                    _ => "tie",
-                };
+                let winner = v1.agree_or_tie(v2.swapped());
                 out.push(Battle {
                     model_a: g1.first.clone(),
                     model_b: g1.second.clone(),
@@ -191,7 +180,7 @@ pub fn rank(
     let log = Battles::from_triples(battles.iter().enumerate().map(|(i, b)| {
         (
             format!("battle {}", i + 1),
-            (b.model_a.as_str(), b.model_b.as_str(), b.winner),
+            (b.model_a.as_str(), b.model_b.as_str(), b.winner.as_str()),
         )
     }))
     .map_err(|e| e.to_string())?;
@@ -246,10 +235,10 @@ mod tests {
         let refs: Vec<&Game> = games.iter().collect();
         let both = battles(&refs, Combine::CountBoth);
         assert_eq!(both.len(), 7);
-        assert_eq!(both[1].winner, "model_b");
+        assert_eq!(both[1].winner, Winner::B);
         assert_eq!((both[1].model_a.as_str(), both[1].game), ("y", "2"));
         let strict = battles(&refs, Combine::AgreeOrTie);
-        let w: Vec<&str> = strict.iter().map(|b| b.winner).collect();
+        let w: Vec<&str> = strict.iter().map(|b| b.winner.as_str()).collect();
         assert_eq!(w, ["model_a", "tie", "tie (bothbad)"]);
         let q = judge_quality(&refs);
         assert_eq!(

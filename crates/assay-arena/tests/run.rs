@@ -5,11 +5,12 @@
 
 use assay_arena::judge::{self, Verdict};
 use assay_arena::prompts::Prompt;
-use assay_arena::run::{self, Combine, Contestant, Judge, JudgeMethod, Options, Quiet};
+use assay_arena::run::{self, Combine, Contestant, Judge, JudgeMethod, Options};
 use assay_core::{
     GenerateRequest, GenerateResponse, LanguageModel, LoglikelihoodRequest, LoglikelihoodResponse,
     ModelError, ModelIdentity, RollingRequest, RollingResponse,
 };
+use assay_rundir::Quiet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -34,7 +35,7 @@ impl Scripted {
     fn take(&self, n: usize) -> Result<(), ModelError> {
         let before = self.calls.fetch_add(n, Ordering::SeqCst);
         if before + n > self.budget {
-            return Err(ModelError::Backend("simulated crash".into()));
+            return Err(ModelError::transient("simulated crash"));
         }
         Ok(())
     }

@@ -12,7 +12,6 @@
 //! without user info or query).
 
 use rusqlite::{Connection, OptionalExtension, params};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -81,12 +80,9 @@ pub struct ResponseCache {
 /// canonical JSON (serde_json writes object fields in insertion order, which for our
 /// request structs is their declaration order, so equal requests give equal text).
 pub fn key(model: &str, kind: &str, request: &serde_json::Value) -> String {
-    let mut h = Sha256::new();
-    for part in [model.as_bytes(), b"\0", kind.as_bytes(), b"\0"] {
-        h.update(part);
-    }
-    h.update(serde_json::to_vec(request).expect("JSON values serialize"));
-    hex::encode(h.finalize())
+    let mut bytes = [model.as_bytes(), b"\0", kind.as_bytes(), b"\0"].concat();
+    serde_json::to_writer(&mut bytes, request).expect("JSON values serialize");
+    assay_rundir::sha256_hex(&bytes)
 }
 
 fn now() -> i64 {

@@ -1,10 +1,10 @@
 //! [`EmbeddedModel`]: a GGUF llama model answering [`LanguageModel`] requests in-process.
 
+use crate::Result;
 use crate::chat::ChatTemplate;
 use crate::gguf::GgufFile;
 use crate::llama::{KvCache, Llama, Segment, WeightStorage, Weights, log_softmax_row};
 use crate::tokenizer::GgufTokenizer;
-use crate::{Error, Result};
 use assay_core::{
     ChatMessage, FinishReason, GenerateRequest, GenerateResponse, LanguageModel,
     LoglikelihoodRequest, LoglikelihoodResponse, ModelError, ModelIdentity, RollingRequest,
@@ -12,8 +12,6 @@ use assay_core::{
 };
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Which weight formats to hold, chosen by measurement (see `BENCHMARKS.md`): f32 is the
@@ -89,26 +87,8 @@ struct Encoded {
     scored_from: usize,
 }
 
-fn sha256_file(path: &Path) -> Result<String> {
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
-}
-
 fn backend(e: impl std::fmt::Display) -> ModelError {
-    ModelError::Backend(e.to_string())
+    ModelError::fatal(e.to_string())
 }
 
 impl EmbeddedModel {
@@ -148,7 +128,7 @@ impl EmbeddedModel {
             .unwrap_or(llama.config.context_length)
             .min(llama.config.context_length);
         Ok(Self {
-            sha256: sha256_file(path)?,
+            sha256: assay_rundir::sha256_file(path)?,
             llama,
             scoring,
             decoding,

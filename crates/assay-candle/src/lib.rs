@@ -25,6 +25,8 @@ pub enum Error {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Hash(#[from] assay_rundir::Error),
     #[error("`{path}` is not a valid GGUF file: {message}")]
     InvalidGguf {
         path: std::path::PathBuf,

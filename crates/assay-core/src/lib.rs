@@ -3,15 +3,18 @@
 //!
 //! This crate does no IO and knows nothing about candle, HTTP or files: a backend
 //! implements [`LanguageModel`], a task turns data rows into [`Sample`]s and requests,
-//! and the evaluator glues them.
+//! and the evaluator glues them. [`ApiKey`] and [`redact_url`] keep secrets out of every
+//! message, on both ends of the HTTP API.
 
 mod model;
 mod request;
 mod sample;
+mod secret;
 
-pub use model::{LanguageModel, ModelError, ModelIdentity};
+pub use model::{ErrorSource, LanguageModel, ModelError, ModelIdentity};
 pub use request::{
     ChatMessage, FinishReason, GenerateRequest, GenerateResponse, LoglikelihoodRequest,
     LoglikelihoodResponse, RollingRequest, RollingResponse,
 };
 pub use sample::{Sample, SampleScore, Target};
+pub use secret::{ApiKey, redact_url, scrub_url};

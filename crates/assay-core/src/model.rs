@@ -22,15 +22,46 @@ pub struct ModelIdentity {
     pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
+/// The cause of a model failure, kept whole for the caller.
+pub type ErrorSource = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a model did not answer, in the four kinds a caller acts on differently.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
-    /// A request the model cannot answer (too long, empty, not supported).
+    /// A request the model cannot answer (too long, empty): the input must change.
     #[error("request {index} cannot be answered: {reason}")]
     BadRequest { index: usize, reason: String },
+    /// Something this model does not do at all (scoring text, chat templates).
     #[error("{0} is not supported by this model")]
     Unsupported(&'static str),
-    #[error("model failure: {0}")]
-    Backend(String),
+    /// A failure that may pass (a server that stopped answering, timed out or was
+    /// overloaded): work finished so far is kept, so running the same command again
+    /// resumes.
+    #[error("{source}")]
+    Transient { source: ErrorSource },
+    /// A failure that running again will not fix (a refused key, an unknown model, a
+    /// broken model file, an answer that breaks the protocol).
+    #[error("{source}")]
+    Fatal { source: ErrorSource },
+}
+
+impl ModelError {
+    pub fn transient(source: impl Into<ErrorSource>) -> Self {
+        Self::Transient {
+            source: source.into(),
+        }
+    }
+
+    pub fn fatal(source: impl Into<ErrorSource>) -> Self {
+        Self::Fatal {
+            source: source.into(),
+        }
+    }
+
+    /// Whether running the same command again may succeed, resuming the finished work.
+    pub fn is_resumable(&self) -> bool {
+        matches!(self, Self::Transient { .. })
+    }
 }
 
 /// A language model that answers batches of requests.

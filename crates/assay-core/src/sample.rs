@@ -32,6 +32,14 @@ pub enum Target {
 }
 
 impl Target {
+    /// The text of a text target.
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            Target::Text(t) => Some(t),
+            _ => None,
+        }
+    }
+
     /// The correct choice indices, or `None` for a text target.
     pub fn indices(&self) -> Option<Vec<usize>> {
         match self {

@@ -9,17 +9,15 @@
 //!   written.
 
 mod aggregate;
-mod journal;
 mod letter;
 pub mod report;
 pub mod results;
 
 use assay_core::{LanguageModel, ModelError};
+use assay_rundir::{Progress, RunDir, sha256_hex};
 use assay_tasks::score::Responses;
 use assay_tasks::{Requests, Task};
-use journal::Journal;
 use results::{AssayInfo, RunInfo, RunResults, RunSpec, SCHEMA, SampleRecord, TaskRecord};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -30,6 +28,10 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Run(#[from] assay_rundir::Error),
+    #[error(transparent)]
+    Task(#[from] assay_tasks::Error),
     #[error("task `{task}`, sample `{sample}`: {source}")]
     Model {
         task: String,
@@ -38,6 +40,10 @@ pub enum Error {
     },
     #[error("task `{task}`: {message}")]
     Unsupported { task: String, message: String },
+    #[error(
+        "--apply-chat-template: model `{model}` has no chat template it can apply ({reason}); run without --apply-chat-template"
+    )]
+    NoChatTemplate { model: String, reason: String },
     #[error("task `{task}`, metric `{metric}`: {message}")]
     Aggregate {
         task: String,
@@ -60,25 +66,10 @@ pub struct RunConfig {
     pub git_revision: String,
 }
 
-/// Progress callbacks, so that the caller decides how (and whether) to show progress.
-pub trait Observer {
-    fn task_started(&mut self, _task: &str, _total: usize, _already_done: usize) {}
-    fn sample_finished(&mut self) {}
-    fn task_finished(&mut self, _task: &str) {}
-}
-
-/// An observer that shows nothing.
-pub struct Silent;
-impl Observer for Silent {}
-
 pub struct Finished {
     pub results: RunResults,
     /// Directory holding `results.json` and `samples/`.
     pub dir: PathBuf,
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 fn now() -> String {
@@ -115,7 +106,10 @@ pub fn run_spec(model: &dyn LanguageModel, tasks: &[Task], config: &RunConfig) -
     }
 }
 
-fn spec_hash(spec: &RunSpec) -> String {
+/// What identifies a run: its spec without the data files' paths (they say where, not
+/// what: the hashes identify the data). `run.json` in the run directory holds it, and
+/// its hash names the directory.
+fn identity(spec: &RunSpec) -> serde_json::Value {
     let mut value = serde_json::to_value(spec).expect("spec serializes");
     // Paths of data files say where, not what: the hashes identify the data.
     if let Some(tasks) = value.get_mut("tasks").and_then(|t| t.as_array_mut()) {
@@ -127,7 +121,11 @@ fn spec_hash(spec: &RunSpec) -> String {
             }
         }
     }
-    let bytes = serde_json::to_vec(&(SCHEMA, value)).expect("spec serializes");
+    serde_json::json!([SCHEMA, value])
+}
+
+fn spec_hash(identity: &serde_json::Value) -> String {
+    let bytes = serde_json::to_vec(identity).expect("spec serializes");
     sha256_hex(&bytes)[..16].to_owned()
 }
 
@@ -261,7 +259,7 @@ pub fn run(
     model: &dyn LanguageModel,
     tasks: &[Task],
     config: &RunConfig,
-    observer: &mut dyn Observer,
+    progress: &mut dyn Progress,
 ) -> Result<Finished, Error> {
     if !model.supports_loglikelihood()
         && let Some(task) = tasks.iter().find(|t| {
@@ -281,17 +279,37 @@ pub fn run(
             ),
         });
     }
+    // A chat template asked for must exist: scoring without it while the results say
+    // it was applied would be a silent lie.
+    if config.apply_chat_template
+        && let Err(e) = model.apply_chat_template(&[assay_core::ChatMessage::user("test")])
+    {
+        return Err(Error::NoChatTemplate {
+            model: model.identity().name,
+            reason: e.to_string(),
+        });
+    }
     let started_at = now();
     let clock = Instant::now();
     let spec = run_spec(model, tasks, config);
-    let hash = spec_hash(&spec);
+    let identity = identity(&spec);
+    let hash = spec_hash(&identity);
     std::fs::create_dir_all(&config.output_dir).map_err(io(&config.output_dir))?;
-    let journal = Journal::open(config.output_dir.join(format!(".partial-{hash}")))?;
-    let chat = |prompt: &str| {
-        model
-            .apply_chat_template(&[assay_core::ChatMessage::user(prompt)])
-            .unwrap_or_else(|_| prompt.to_owned())
-    };
+    let (run_dir, _) = RunDir::open(
+        &config.output_dir.join(format!(".partial-{hash}")),
+        &identity,
+    )?;
+    // The first prompt the template fails on (it stops the run before the model is
+    // asked anything about it).
+    let chat_failure = std::cell::RefCell::new(None::<String>);
+    let chat =
+        |prompt: &str| match model.apply_chat_template(&[assay_core::ChatMessage::user(prompt)]) {
+            Ok(text) => text,
+            Err(e) => {
+                chat_failure.borrow_mut().get_or_insert(e.to_string());
+                prompt.to_owned()
+            }
+        };
     let chat_ref: Option<&dyn Fn(&str) -> String> = if config.apply_chat_template {
         Some(&chat)
     } else {
@@ -308,10 +326,14 @@ pub fn run(
                 task.spec.output,
                 assay_tasks::spec::OutputKind::MultipleChoice
             );
-        let mut done = journal.load(name)?;
+        let journal_name = format!("samples/{name}.jsonl");
+        let (mut journal, finished) = run_dir.journal::<SampleRecord>(&journal_name)?;
+        let mut done: std::collections::HashMap<(String, usize), SampleRecord> = finished
+            .into_iter()
+            .map(|r| ((r.subtask.clone(), r.index), r))
+            .collect();
         resumed_count += done.len();
-        observer.task_started(name, task.len(), done.len());
-        let mut writer = journal.writer(name)?;
+        progress.phase(name, task.len(), done.len());
         for sub in &task.subtasks {
             let pending: Vec<usize> = (0..sub.samples.len())
                 .filter(|&i| !done.contains_key(&(sub.name.clone(), i)))
@@ -336,23 +358,30 @@ pub fn run(
                         (index, fewshot, requests)
                     })
                     .collect();
+                if let Some(reason) = chat_failure.borrow_mut().take() {
+                    return Err(Error::NoChatTemplate {
+                        model: model.identity().name,
+                        reason,
+                    });
+                }
                 let answers = answer(model, &prepared).map_err(|(i, source)| Error::Model {
                     task: name.clone(),
                     sample: sub.samples[prepared[i].0].sample.id.clone(),
                     source,
                 })?;
+                let mut new = Vec::with_capacity(prepared.len());
                 for ((index, fewshot, requests), responses) in prepared.into_iter().zip(answers) {
                     let prep = &sub.samples[index];
                     let score = match &responses {
                         Answer::Generate(g) if by_letter => letter::score(prep, &g.text),
                         Answer::Loglikelihood(r) => {
-                            assay_tasks::score(&task.spec, prep, Responses::Loglikelihood(r))
+                            assay_tasks::score(task, prep, Responses::Loglikelihood(r))?
                         }
                         Answer::Generate(g) => {
-                            assay_tasks::score(&task.spec, prep, Responses::Generate(g))
+                            assay_tasks::score(task, prep, Responses::Generate(g))?
                         }
                         Answer::Rolling(r) => {
-                            assay_tasks::score(&task.spec, prep, Responses::Rolling(r))
+                            assay_tasks::score(task, prep, Responses::Rolling(r))?
                         }
                     };
                     let (prompt, requests) = request_record(&requests);
@@ -368,20 +397,29 @@ pub fn run(
                         target: prep.sample.target.clone(),
                         score,
                     };
-                    writer.append(&record)?;
-                    done.insert((sub.name.clone(), index), record);
-                    run_count += 1;
-                    observer.sample_finished();
+                    new.push(record);
+                }
+                // One append (and one flush to disk) per model call.
+                journal.append(&new)?;
+                run_count += new.len();
+                progress.advance(new.len());
+                for record in new {
+                    done.insert((record.subtask.clone(), record.index), record);
                 }
             }
         }
-        observer.task_finished(name);
+        drop(journal);
+        progress.finish();
         // Records in task order, whatever order they were answered in.
         let mut records: Vec<SampleRecord> = done.into_values().collect();
         let order: Vec<&str> = task.subtasks.iter().map(|s| s.name.as_str()).collect();
         records.sort_by_key(|r| (order.iter().position(|n| *n == r.subtask), r.index));
-        let path = journal.dir.join("samples").join(format!("{name}.jsonl"));
-        write_records(&path, &records)?;
+        let mut lines = Vec::new();
+        for r in &records {
+            serde_json::to_writer(&mut lines, r).expect("records serialize");
+            lines.push(b'\n');
+        }
+        run_dir.publish(&journal_name, &lines)?;
         let names: Vec<String> = task.subtasks.iter().map(|s| s.name.clone()).collect();
         if by_letter {
             let mut spec = task.spec.clone();
@@ -421,24 +459,14 @@ pub fn run(
         spec,
         results: task_results,
     };
-    let results_path = journal.dir.join("results.json");
     let json = serde_json::to_vec_pretty(&results).expect("results serialize");
-    std::fs::write(&results_path, json).map_err(io(&results_path))?;
+    run_dir.publish("results.json", &json)?;
     let dir = final_dir(&config.output_dir, &results.spec.model.name);
-    std::fs::rename(&journal.dir, &dir).map_err(io(&dir))?;
-    Ok(Finished { results, dir })
-}
-
-/// Rewrites a task's records in order (the journal holds them in answer order).
-fn write_records(path: &Path, records: &[SampleRecord]) -> Result<(), Error> {
-    let tmp = path.with_extension("jsonl.tmp");
-    let mut out = Vec::new();
-    for r in records {
-        serde_json::to_writer(&mut out, r).expect("records serialize");
-        out.push(b'\n');
-    }
-    std::fs::write(&tmp, out).map_err(io(&tmp))?;
-    std::fs::rename(&tmp, path).map_err(io(path))
+    let run_dir = run_dir.rename_to(&dir)?;
+    Ok(Finished {
+        results,
+        dir: run_dir.path().to_owned(),
+    })
 }
 
 fn final_dir(output: &Path, model: &str) -> PathBuf {

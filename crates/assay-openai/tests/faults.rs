@@ -7,8 +7,9 @@
 mod fake_server;
 
 use assay_cache::ResponseCache;
+use assay_core::ApiKey;
 use assay_core::{LanguageModel, LoglikelihoodRequest};
-use assay_openai::{ApiKey, ClientConfig, ClientError, OpenAiModel};
+use assay_openai::{ClientConfig, ClientError, OpenAiModel};
 use assay_tasks::{Selection, Task, TaskSource};
 use fake_server::{FakeConfig, FakeServer, MODEL};
 use std::path::{Path, PathBuf};
@@ -89,7 +90,7 @@ fn faults_change_nothing_and_every_sample_counts_once() {
         &model,
         &tasks,
         &run_config(out.path()),
-        &mut assay_eval::Silent,
+        &mut assay_rundir::Quiet,
     )
     .unwrap();
     let reference = samples(&reference.dir);
@@ -120,7 +121,7 @@ fn faults_change_nothing_and_every_sample_counts_once() {
         &model,
         &tasks,
         &run_config(&dir.path().join("out")),
-        &mut assay_eval::Silent,
+        &mut assay_rundir::Quiet,
     )
     .unwrap();
     let got = samples(&finished.dir);
@@ -188,7 +189,7 @@ fn faults_change_nothing_and_every_sample_counts_once() {
         &model_b,
         &tasks,
         &run_config(out_b.path()),
-        &mut assay_eval::Silent,
+        &mut assay_rundir::Quiet,
     )
     .unwrap();
     assert_eq!(samples(&finished_b.dir), reference);
@@ -337,7 +338,7 @@ fn the_key_reaches_the_server_but_not_the_cache_or_results() {
         &model,
         &tasks(),
         &run_config(&dir.path().join("out")),
-        &mut assay_eval::Silent,
+        &mut assay_rundir::Quiet,
     )
     .unwrap();
     assert!(
@@ -388,7 +389,7 @@ fn without_prompt_logprobs_multiple_choice_is_answered_by_letter_and_says_so() {
         &model,
         &tasks(),
         &run_config(dir.path()),
-        &mut assay_eval::Silent,
+        &mut assay_rundir::Quiet,
     )
     .unwrap();
     let mc = &finished.results.results[0];

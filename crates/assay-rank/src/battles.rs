@@ -1,6 +1,7 @@
 //! Battle logs: one pairwise vote per row, `model_a`, `model_b` and `winner` in
 //! `model_a` / `model_b` / `tie` / `tie (bothbad)` (Chatbot Arena's format), from CSV
-//! (with a header) or JSONL. Other columns are ignored.
+//! (with a header) or JSONL. Other columns are ignored. [`BattleLogWriter`] writes the
+//! same format, for every producer of battles (judge runs, annotation exports).
 
 use crate::Error;
 use std::collections::HashMap;
@@ -17,13 +18,29 @@ pub enum Winner {
 }
 
 impl Winner {
+    pub const ALL: [Winner; 4] = [Winner::A, Winner::B, Winner::Tie, Winner::BothBad];
+
     pub fn parse(text: &str) -> Option<Self> {
-        match text.trim() {
-            "model_a" => Some(Winner::A),
-            "model_b" => Some(Winner::B),
-            "tie" => Some(Winner::Tie),
-            "tie (bothbad)" => Some(Winner::BothBad),
-            _ => None,
+        let text = text.trim();
+        Self::ALL.into_iter().find(|w| w.as_str() == text)
+    }
+
+    /// The battle-log text (Chatbot Arena's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Winner::A => "model_a",
+            Winner::B => "model_b",
+            Winner::Tie => "tie",
+            Winner::BothBad => "tie (bothbad)",
+        }
+    }
+
+    /// The same outcome with the sides exchanged.
+    pub fn swapped(self) -> Self {
+        match self {
+            Winner::A => Winner::B,
+            Winner::B => Winner::A,
+            w => w,
         }
     }
 
@@ -37,6 +54,58 @@ impl Winner {
     }
 
     pub const ALLOWED: &'static str = "`model_a`, `model_b`, `tie` or `tie (bothbad)`";
+}
+
+impl std::fmt::Display for Winner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Writes a battle log as CSV: `model_a`, `model_b`, `winner`, then the producer's own
+/// columns (prompt id, annotator, style features, ...), which readers ignore unless
+/// asked for them.
+pub struct BattleLogWriter {
+    csv: csv::Writer<Vec<u8>>,
+    extra: usize,
+}
+
+impl BattleLogWriter {
+    /// A log whose rows carry `extra_columns` after the three battle columns.
+    pub fn new(extra_columns: &[&str]) -> Self {
+        let mut csv = csv::Writer::from_writer(Vec::new());
+        let header = ["model_a", "model_b", "winner"]
+            .iter()
+            .chain(extra_columns)
+            .copied();
+        csv.write_record(header).expect("writing to memory");
+        Self {
+            csv,
+            extra: extra_columns.len(),
+        }
+    }
+
+    /// One battle; `extra` holds the values of the extra columns, in their order.
+    pub fn push<S: AsRef<[u8]>>(
+        &mut self,
+        model_a: &str,
+        model_b: &str,
+        winner: Winner,
+        extra: &[S],
+    ) {
+        assert_eq!(extra.len(), self.extra, "one value per extra column");
+        self.csv
+            .write_field(model_a)
+            .and_then(|()| self.csv.write_field(model_b))
+            .and_then(|()| self.csv.write_field(winner.as_str()))
+            .and_then(|()| self.csv.write_record(extra))
+            .expect("writing to memory");
+    }
+
+    /// The CSV text.
+    pub fn finish(self) -> Vec<u8> {
+        self.csv.into_inner().expect("writing to memory")
+    }
 }
 
 /// Battles between models named by index into `models`.
@@ -256,6 +325,32 @@ fn for_each_row(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn written_logs_read_back_with_their_extra_columns() {
+        let mut log = BattleLogWriter::new(&["prompt_id", "length_a", "length_b"]);
+        log.push("x", "y, the second", Winner::A, &["p1", "10", "20"]);
+        log.push("y, the second", "x", Winner::BothBad, &["p\"2", "3", "4"]);
+        let text = log.finish();
+        assert_eq!(
+            String::from_utf8(text.clone()).unwrap(),
+            "model_a,model_b,winner,prompt_id,length_a,length_b\n\
+             x,\"y, the second\",model_a,p1,10,20\n\
+             \"y, the second\",x,tie (bothbad),\"p\"\"2\",3,4\n"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("battles.csv");
+        std::fs::write(&path, text).unwrap();
+        let (battles, controls) =
+            Battles::read_with_controls(&path, &["length".to_owned()]).unwrap();
+        assert_eq!(battles.models, ["x", "y, the second"]);
+        assert_eq!(battles.rows, [(0, 1, Winner::A), (1, 0, Winner::BothBad)]);
+        assert_eq!(controls.values, [vec![(10.0, 20.0)], vec![(3.0, 4.0)]]);
+        for w in Winner::ALL {
+            assert_eq!(Winner::parse(&w.to_string()), Some(w));
+            assert_eq!(w.swapped().swapped(), w);
+        }
+    }
 
     #[test]
     fn csv_and_jsonl_read_the_same_battles_and_errors_name_the_line() {

@@ -207,6 +207,8 @@ pub enum Error {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Write(#[from] assay_rundir::Error),
     #[error("{location}: {message}")]
     Invalid { location: String, message: String },
     #[error("the registry has {} error(s):\n{}", .0.len(), .0.iter().map(|i| format!("  {i}")).collect::<Vec<_>>().join("\n"))]

@@ -5,6 +5,7 @@
 
 use crate::score::{RiskLevel, Scores, display_integer, heatmap_text};
 use crate::{Benchmark, Dimension, Registry};
+use assay_render::escape_html as escape;
 use std::fmt::Write;
 
 pub const COLUMNS: [&str; 7] = [
@@ -44,14 +45,6 @@ pub fn colour(score: f64) -> (u8, u8, u8) {
     };
     let mix = |x: f64, y: f64| (x + (y - x) * u).round() as u8;
     (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
 }
 
 /// The heatmap for a terminal: cells coloured with 24-bit ANSI backgrounds when

@@ -47,13 +47,8 @@ impl Outcome {
 }
 
 fn save(path: &Path, b: &Benchmark) -> Result<(), Error> {
-    let io = |source| Error::Io {
-        path: path.to_owned(),
-        source,
-    };
-    let tmp = path.with_extension("mdx.tmp");
-    std::fs::write(&tmp, mdx::benchmark_mdx(b)).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
+    assay_rundir::write_atomic(path, mdx::benchmark_mdx(b).as_bytes())?;
+    Ok(())
 }
 
 /// Runs the questionnaire for benchmark `name`, reading answers from `input` and writing

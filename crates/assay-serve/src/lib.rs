@@ -15,7 +15,7 @@
 
 use assay_candle::{EmbeddedModel, TokenScore};
 use assay_core::{
-    ChatMessage as CoreChatMessage, GenerateRequest, GenerateResponse, LanguageModel,
+    ApiKey, ChatMessage as CoreChatMessage, GenerateRequest, GenerateResponse, LanguageModel,
 };
 use assay_openai::protocol::{
     ChatChoice, ChatChunk, ChatChunkChoice, ChatDelta, ChatMessage, ChatRequest, ChatResponse,
@@ -44,7 +44,7 @@ pub struct ServeConfig {
     /// The model id clients ask for.
     pub served_name: String,
     /// When set, every request must carry `Authorization: Bearer <key>`.
-    pub api_key: Option<String>,
+    pub api_key: Option<ApiKey>,
 }
 
 enum Job {
@@ -205,14 +205,7 @@ impl AppState {
                 .and_then(|v| v.to_str().ok())
                 .and_then(|v| v.strip_prefix("Bearer "))
                 .unwrap_or("");
-            // Compare in time independent of where the strings differ.
-            let same = given.len() == key.len()
-                && given
-                    .bytes()
-                    .zip(key.bytes())
-                    .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                    == 0;
-            if !same {
+            if !key.matches(given) {
                 return Err(ApiError {
                     status: StatusCode::UNAUTHORIZED,
                     kind: "invalid_request_error",

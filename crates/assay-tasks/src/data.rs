@@ -4,7 +4,6 @@
 use crate::spec::DataFormat;
 use crate::{Error, Result};
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// One data row and where it came from.
@@ -30,9 +29,7 @@ fn read(path: &Path) -> Result<Vec<u8>> {
     })
 }
 
-fn hash(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
+use assay_rundir::sha256_hex as hash;
 
 fn row_error(path: &Path, line: usize, message: impl Into<String>) -> Error {
     Error::Data {

@@ -18,7 +18,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 pub use score::score;
 use serde::Serialize;
-use spec::{ChoicesAre, OutputKind, Sampler, TaskSpec};
+use spec::{ChoicesAre, OutputKind, Sampler, ScorerKind, TaskSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -155,6 +155,8 @@ pub struct Task {
     pub source: TaskSource,
     pub subtasks: Vec<Subtask>,
     pub num_fewshot: usize,
+    /// What scoring needs, checked and compiled once at load.
+    pub(crate) scoring: score::Scoring,
 }
 
 /// Which samples to keep.
@@ -176,7 +178,7 @@ impl Task {
         selection: Selection,
     ) -> Result<Self> {
         let spec = source.parse()?;
-        validate(&spec, &source.origin)?;
+        let scoring = compile(&spec, &source)?;
         let env = prompt::environment();
         let names = match &spec.subtasks {
             Some(s) => s.names.clone(),
@@ -238,6 +240,7 @@ impl Task {
             source,
             subtasks,
             num_fewshot,
+            scoring,
         })
     }
 
@@ -332,9 +335,8 @@ impl Task {
                 }
             }),
             OutputKind::Loglikelihood => {
-                let Target::Text(t) = &s.target else {
-                    unreachable!("validated: loglikelihood targets are text")
-                };
+                // Targets of these tasks are text (checked at load).
+                let t = s.target.text().unwrap_or_default();
                 Requests::Loglikelihood(vec![LoglikelihoodRequest {
                     context: wrap(format!("{prefix}{}", s.input)),
                     continuation: format!("{delimiter}{t}"),
@@ -378,41 +380,112 @@ pub enum Requests {
     Rolling(RollingRequest),
 }
 
-fn validate(spec: &TaskSpec, origin: &str) -> Result<()> {
-    let err = |message: String| Error::TaskFile {
-        origin: origin.to_owned(),
-        message,
+/// The line of a task file where `key` is set (`key = ...` at the start of a line,
+/// after the `[section]` header when one is named), for errors about that field.
+fn field_line(text: &str, section: Option<&str>, key: &str) -> Option<usize> {
+    let mut in_section = section.is_none();
+    for (i, line) in text.lines().enumerate() {
+        let t = line.trim();
+        if t.starts_with('[') {
+            let name = t.trim_matches(|c| c == '[' || c == ']').trim();
+            in_section = section.is_some_and(|s| s == name);
+            continue;
+        }
+        let is_key = t
+            .strip_prefix(key)
+            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        if in_section && is_key {
+            return Some(i + 1);
+        }
+    }
+    None
+}
+
+/// Checks that the task's parts fit together (output, scorer, metrics, regexes) and
+/// compiles what scoring needs. Every mismatch names the file, line and field.
+fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
+    let err = |section: Option<&str>, key: &str, message: String| {
+        let line = field_line(&source.text, section, key);
+        let field = section.map_or_else(|| key.to_owned(), |s| format!("{s}.{key}"));
+        Error::TaskFile {
+            origin: match line {
+                Some(l) => format!("{}:{l}", source.origin),
+                None => source.origin.clone(),
+            },
+            message: format!("`{field}`: {message}"),
+        }
     };
     if spec.metrics.is_empty() {
-        return Err(err("`metrics` is empty".into()));
+        return Err(err(None, "metrics", "is empty".into()));
     }
     match spec.output {
         OutputKind::MultipleChoice if spec.prompt.choices.is_none() => {
-            return Err(err("multiple_choice tasks need `prompt.choices`".into()));
+            return Err(err(
+                None,
+                "output",
+                "multiple_choice tasks need `prompt.choices`".into(),
+            ));
         }
         _ => {}
     }
     if spec.prompt.choices_are == ChoicesAre::Contexts && spec.prompt.continuation.is_none() {
         return Err(err(
-            "`choices_are = \"contexts\"` needs `prompt.continuation`".into(),
+            Some("prompt"),
+            "choices_are",
+            "`contexts` needs `prompt.continuation`".into(),
         ));
     }
-    for e in &spec.extract {
-        regex::Regex::new(&e.regex).map_err(|x| err(format!("extract `{}`: {x}", e.name)))?;
+    let scorer = score::scorer(spec);
+    let fits = match scorer {
+        ScorerKind::Choice | ScorerKind::Mc2 => spec.output == OutputKind::MultipleChoice,
+        ScorerKind::ExactMatch => spec.output == OutputKind::Generate,
+        ScorerKind::Perplexity => matches!(
+            spec.output,
+            OutputKind::Loglikelihood | OutputKind::LoglikelihoodRolling
+        ),
+    };
+    if !fits {
+        return Err(err(
+            None,
+            "scorer",
+            format!(
+                "`{}` cannot score a `{}` task ({})",
+                scorer.name(),
+                spec.output.name(),
+                score::SCORERS_BY_OUTPUT
+            ),
+        ));
     }
+    let mut extract = Vec::with_capacity(spec.extract.len());
+    for e in &spec.extract {
+        let re = regex::Regex::new(&e.regex)
+            .map_err(|x| err(None, "regex", format!("extract `{}`: {x}", e.name)))?;
+        extract.push(re);
+    }
+    let mut ignore = Vec::with_capacity(spec.exact_match.regexes_to_ignore.len());
     for r in &spec.exact_match.regexes_to_ignore {
-        regex::Regex::new(r).map_err(|x| err(format!("exact_match.regexes_to_ignore: {x}")))?;
+        let re = regex::Regex::new(r)
+            .map_err(|x| err(Some("exact_match"), "regexes_to_ignore", x.to_string()))?;
+        ignore.push(re);
     }
     let known = score::known_metrics(spec);
     for m in &spec.metrics {
         if !known.contains(m) {
-            return Err(err(format!(
-                "metric `{m}` is not available for this task (available: {})",
-                known.join(", ")
-            )));
+            return Err(err(
+                None,
+                "metrics",
+                format!(
+                    "metric `{m}` is not available for this task (available: {})",
+                    known.join(", ")
+                ),
+            ));
         }
     }
-    Ok(())
+    Ok(score::Scoring {
+        scorer,
+        extract,
+        ignore,
+    })
 }
 
 /// Keeps the selected samples.
@@ -546,6 +619,17 @@ fn prepare(
             let target_value = eval("prompt.target", &p.target)?;
             let target = to_target(&target_value, !choices.is_empty())
                 .map_err(|m| fail("prompt.target", &m))?;
+            // Generated answers and scored continuations are compared as text.
+            let needs_text = matches!(spec.output, OutputKind::Generate | OutputKind::Loglikelihood);
+            if needs_text && !matches!(target, Target::Text(_)) {
+                return Err(fail(
+                    "prompt.target",
+                    &format!(
+                        "`{target_value}` is not text, but a `{}` task compares text (write the target as text, e.g. `{{{{ answer | string }}}}`)",
+                        spec.output.name()
+                    ),
+                ));
+            }
             if let Some(indices) = target.indices() {
                 if indices.is_empty() {
                     return Err(fail("prompt.target", &"no correct choice"));

@@ -1,7 +1,7 @@
 //! Per-sample scoring: from a model's answers to the values each metric averages.
 
-use crate::PreparedSample;
 use crate::spec::{ExactMatchSpec, ExtractSpec, OutputKind, ScorerKind, Take, TaskSpec};
+use crate::{Error, PreparedSample, Task};
 use assay_core::{GenerateResponse, LoglikelihoodResponse, RollingResponse, SampleScore, Target};
 use std::collections::BTreeMap;
 
@@ -11,6 +11,19 @@ pub enum Responses<'a> {
     Loglikelihood(&'a [LoglikelihoodResponse]),
     Generate(&'a GenerateResponse),
     Rolling(&'a RollingResponse),
+}
+
+/// Which scorer fits which output, for errors.
+pub(crate) const SCORERS_BY_OUTPUT: &str = "`choice` and `mc2` score `multiple_choice`, `exact_match` scores `generate`, `perplexity` scores `loglikelihood` and `loglikelihood_rolling`";
+
+/// A task's scoring, checked against its output kind and compiled at load.
+#[derive(Debug, Clone)]
+pub(crate) struct Scoring {
+    pub(crate) scorer: ScorerKind,
+    /// `extract` regexes, in the task's order.
+    pub(crate) extract: Vec<regex::Regex>,
+    /// `exact_match.regexes_to_ignore`, compiled.
+    pub(crate) ignore: Vec<regex::Regex>,
 }
 
 pub(crate) fn scorer(spec: &TaskSpec) -> ScorerKind {
@@ -62,13 +75,20 @@ fn argmax(values: impl Iterator<Item = f64>) -> usize {
 }
 
 /// Scores one sample. Values are 0/1 for accuracies; perplexity tasks store the pieces
-/// their ratio aggregates need (`loglikelihood`, `words`, `bytes`).
-pub fn score(spec: &TaskSpec, prep: &PreparedSample, responses: Responses<'_>) -> SampleScore {
+/// their ratio aggregates need (`loglikelihood`, `words`, `bytes`). An error means the
+/// answers are not of the kind the task asked for.
+pub fn score(
+    task: &Task,
+    prep: &PreparedSample,
+    responses: Responses<'_>,
+) -> Result<SampleScore, Error> {
+    let spec = &task.spec;
+    let scoring = &task.scoring;
     let sample = &prep.sample;
     let mut values = BTreeMap::new();
     let mut extra = BTreeMap::new();
     let answer;
-    match (scorer(spec), responses) {
+    match (scoring.scorer, responses) {
         (ScorerKind::Choice, Responses::Loglikelihood(lls)) => {
             let gold = sample.target.indices().unwrap_or_default();
             let ll: Vec<f64> = lls.iter().map(|r| r.logprob).collect();
@@ -111,19 +131,19 @@ pub fn score(spec: &TaskSpec, prep: &PreparedSample, responses: Responses<'_>) -
         }
         (ScorerKind::ExactMatch, Responses::Generate(g)) => {
             let Target::Text(target) = &sample.target else {
-                unreachable!("generation targets are text")
+                return Err(mismatch(task, prep, "its target is not text"));
             };
             if spec.extract.is_empty() {
-                let hit = exact_match(&g.text, target, &spec.exact_match);
+                let hit = exact_match(&g.text, target, &spec.exact_match, &scoring.ignore);
                 values.insert("exact_match".into(), hit);
                 answer = Some(g.text.clone());
             } else {
                 let mut answers = BTreeMap::new();
-                for e in &spec.extract {
-                    let a = extract(e, &g.text);
+                for (e, re) in spec.extract.iter().zip(&scoring.extract) {
+                    let a = extract(e, re, &g.text);
                     values.insert(
                         format!("exact_match,{}", e.name),
-                        exact_match(&a, target, &spec.exact_match),
+                        exact_match(&a, target, &spec.exact_match, &scoring.ignore),
                     );
                     answers.insert(e.name.clone(), a);
                 }
@@ -145,19 +165,36 @@ pub fn score(spec: &TaskSpec, prep: &PreparedSample, responses: Responses<'_>) -
             values.insert("bytes".into(), sample.input.len() as f64);
             answer = None;
         }
-        (kind, r) => panic!("scorer {kind:?} cannot score {r:?}"),
+        (kind, r) => {
+            let got = match r {
+                Responses::Loglikelihood(_) => "log-likelihoods",
+                Responses::Generate(_) => "a generation",
+                Responses::Rolling(_) => "a rolling log-likelihood",
+            };
+            return Err(mismatch(
+                task,
+                prep,
+                &format!("scorer `{}` cannot score {got}", kind.name()),
+            ));
+        }
     }
-    SampleScore {
+    Ok(SampleScore {
         values,
         answer,
         extra,
+    })
+}
+
+fn mismatch(task: &Task, prep: &PreparedSample, message: &str) -> Error {
+    Error::TaskFile {
+        origin: task.source.origin.clone(),
+        message: format!("sample `{}`: {message}", prep.sample.id),
     }
 }
 
 /// lm-evaluation-harness's regex filter: all matches, then the first or last; of a
 /// match with several groups, the first non-empty group.
-fn extract(spec: &ExtractSpec, text: &str) -> String {
-    let re = regex::Regex::new(&spec.regex).expect("validated at load");
+fn extract(spec: &ExtractSpec, re: &regex::Regex, text: &str) -> String {
     let found: Vec<String> = re
         .captures_iter(text)
         .map(|c| {
@@ -179,14 +216,16 @@ fn extract(spec: &ExtractSpec, text: &str) -> String {
 }
 
 /// Hugging Face `evaluate`'s exact_match, as lm-evaluation-harness calls it.
-fn exact_match(prediction: &str, reference: &str, opts: &ExactMatchSpec) -> f64 {
+fn exact_match(
+    prediction: &str,
+    reference: &str,
+    opts: &ExactMatchSpec,
+    ignore: &[regex::Regex],
+) -> f64 {
     let normalize = |s: &str| {
         let mut s = s.to_owned();
-        for r in &opts.regexes_to_ignore {
-            s = regex::Regex::new(r)
-                .expect("validated at load")
-                .replace_all(&s, "")
-                .into_owned();
+        for re in ignore {
+            s = re.replace_all(&s, "").into_owned();
         }
         if opts.ignore_case {
             s = s.to_lowercase();
@@ -227,11 +266,15 @@ mod tests {
     #[test]
     fn gsm8k_extraction_and_matching() {
         let e = gsm_extract();
+        let re: Vec<regex::Regex> = e
+            .iter()
+            .map(|e| regex::Regex::new(&e.regex).unwrap())
+            .collect();
         let text = "She has 3 + 4 = 7 apples, so 1,200 in total.\n#### 1,200";
-        assert_eq!(extract(&e[0], text), "1,200");
-        assert_eq!(extract(&e[1], text), "1,200");
-        assert_eq!(extract(&e[0], "no answer 5"), "[invalid]");
-        assert_eq!(extract(&e[1], "the answer is 5."), "5.");
+        assert_eq!(extract(&e[0], &re[0], text), "1,200");
+        assert_eq!(extract(&e[1], &re[1], text), "1,200");
+        assert_eq!(extract(&e[0], &re[0], "no answer 5"), "[invalid]");
+        assert_eq!(extract(&e[1], &re[1], "the answer is 5."), "5.");
         let opts = ExactMatchSpec {
             ignore_case: true,
             ignore_punctuation: false,
@@ -242,10 +285,15 @@ mod tests {
                 r"\.$".into(),
             ],
         };
+        let ignore: Vec<regex::Regex> = opts
+            .regexes_to_ignore
+            .iter()
+            .map(|r| regex::Regex::new(r).unwrap())
+            .collect();
         let reference = "Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 1200";
-        assert_eq!(exact_match("1,200", reference, &opts), 1.0);
-        assert_eq!(exact_match("$1200.", reference, &opts), 1.0);
-        assert_eq!(exact_match("120", reference, &opts), 0.0);
+        assert_eq!(exact_match("1,200", reference, &opts, &ignore), 1.0);
+        assert_eq!(exact_match("$1200.", reference, &opts, &ignore), 1.0);
+        assert_eq!(exact_match("120", reference, &opts, &ignore), 0.0);
     }
 
     #[test]

@@ -61,6 +61,18 @@ pub enum OutputKind {
     LoglikelihoodRolling,
 }
 
+impl OutputKind {
+    /// The name a task file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputKind::MultipleChoice => "multiple_choice",
+            OutputKind::Generate => "generate",
+            OutputKind::Loglikelihood => "loglikelihood",
+            OutputKind::LoglikelihoodRolling => "loglikelihood_rolling",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ScorerKind {
@@ -68,6 +80,18 @@ pub enum ScorerKind {
     Mc2,
     ExactMatch,
     Perplexity,
+}
+
+impl ScorerKind {
+    /// The name a task file uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            ScorerKind::Choice => "choice",
+            ScorerKind::Mc2 => "mc2",
+            ScorerKind::ExactMatch => "exact_match",
+            ScorerKind::Perplexity => "perplexity",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,8 @@
 //! The `assay` command line: parsing and glue only; the work is in the library crates.
 
 mod commands;
+mod progress;
+mod threads;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

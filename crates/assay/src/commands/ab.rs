@@ -1,6 +1,5 @@
 //! `assay ab`: analyse an online A/B test and plan one.
 
-use super::write_atomic;
 use anyhow::{Context, Result, bail};
 use assay_ab::aggregate::{self, Cap, MetricSpec, Missing, Role};
 use assay_ab::analyze::{self, Options, TestKind};
@@ -8,6 +7,7 @@ use assay_ab::correct::Correction;
 use assay_ab::effect::Settings;
 use assay_ab::power::Plan;
 use assay_ab::source::Source;
+use assay_rundir::write_atomic;
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;

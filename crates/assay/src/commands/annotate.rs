@@ -54,7 +54,7 @@ pub(crate) fn run(args: AnnotateArgs) -> Result<ExitCode> {
         if votes.is_empty() {
             bail!("no votes yet in `{}`", args.run.display());
         }
-        super::write_atomic(path, &store::battle_log(&votes))?;
+        assay_rundir::write_atomic(path, &store::battle_log(&votes))?;
         eprintln!("{} votes written to {}", votes.len(), path.display());
         return Ok(ExitCode::SUCCESS);
     }

@@ -2,7 +2,6 @@ use super::model::{EmbeddedArgs, RemoteArgs, recorded_command};
 use anyhow::{Result, bail};
 use assay_tasks::{Selection, Task, TaskSource};
 use clap::Args;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,40 +47,9 @@ pub(crate) struct EvalArgs {
     show_subtasks: bool,
 }
 
-struct Bar {
-    bar: ProgressBar,
-}
-
-impl assay_eval::Observer for Bar {
-    fn task_started(&mut self, task: &str, total: usize, done: usize) {
-        self.bar = ProgressBar::new(total as u64).with_position(done as u64);
-        self.bar.set_style(
-            ProgressStyle::with_template("{prefix:>16} [{bar:30}] {pos}/{len} {per_sec} eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        self.bar.set_prefix(task.to_owned());
-        self.bar.reset_eta();
-    }
-    fn sample_finished(&mut self) {
-        self.bar.inc(1);
-    }
-    fn task_finished(&mut self, _task: &str) {
-        self.bar.finish();
-    }
-}
-
 pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
-    let threads = args
-        .threads
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-    if threads == 0 {
-        bail!("--threads must be at least 1");
-    }
+    let threads = crate::threads::use_threads(args.threads)?;
     args.model.check()?;
-    // candle and rayon read this once, when their thread pool starts: before any work.
-    // SAFETY: no other thread exists yet.
-    unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
 
     let Some(data_dir) = args.data_dir.clone() else {
         bail!(
@@ -119,9 +87,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         assay_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_revision: env!("ASSAY_GIT_REVISION").to_owned(),
     };
-    let mut bar = Bar {
-        bar: ProgressBar::hidden(),
-    };
+    let mut bar = crate::progress::Bar::new();
     let finished = assay_eval::run(model.as_ref(), &tasks, &config, &mut bar)?;
     println!(
         "{}",

@@ -13,16 +13,6 @@ use clap::ValueEnum;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Writes `bytes` to `path` through a temporary file and a rename, so that a reader never
-/// sees half of it.
-pub(crate) fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<()> {
-    use anyhow::Context;
-    let tmp = path.with_extension("partial");
-    std::fs::write(&tmp, bytes).with_context(|| format!("writing `{}`", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("writing `{}`", path.display()))?;
-    Ok(())
-}
-
 /// Fetches the default model if it is not cached yet, telling the user what happens.
 pub(crate) fn fetch() -> Result<PathBuf> {
     let path = assay_fetch::DEFAULT_MODEL.ensure(&mut |line| eprintln!("{line}"))?;

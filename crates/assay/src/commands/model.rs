@@ -4,7 +4,8 @@
 use anyhow::{Context, Result, bail};
 use assay_candle::{EmbeddedModel, LoadOptions, WeightFormat};
 use assay_core::LanguageModel;
-use assay_openai::{ApiKey, ClientConfig, GenerationApi, OpenAiModel, Price};
+use assay_core::{ApiKey, redact_url};
+use assay_openai::{ClientConfig, GenerationApi, OpenAiModel, Price};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -188,9 +189,9 @@ pub(crate) fn recorded_command() -> Vec<String> {
             if a.contains("://") {
                 match a.split_once('=') {
                     Some((flag, url)) if flag.starts_with("--") => {
-                        format!("{flag}={}", assay_openai::redact_url(url))
+                        format!("{flag}={}", redact_url(url))
                     }
-                    _ => assay_openai::redact_url(&a),
+                    _ => redact_url(&a),
                 }
             } else {
                 a

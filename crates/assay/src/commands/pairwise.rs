@@ -6,7 +6,6 @@ use anyhow::{Context, Result, bail};
 use assay_arena::run::{Combine, Contestant, Judge, JudgeMethod, Options};
 use assay_core::LanguageModel;
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -86,24 +85,6 @@ enum CombineArg {
     CountBoth,
     /// A win only when both orders agree, else a tie (MT-Bench).
     AgreeOrTie,
-}
-
-struct Bar(ProgressBar);
-
-impl assay_arena::run::Progress for Bar {
-    fn phase(&mut self, name: &str, total: usize, done: usize) {
-        self.0.finish();
-        self.0 = ProgressBar::new(total as u64).with_position(done as u64);
-        self.0.set_style(
-            ProgressStyle::with_template("{prefix:>20} [{bar:30}] {pos}/{len} eta {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        self.0.set_prefix(name.to_owned());
-    }
-    fn advance(&mut self, n: usize) {
-        self.0.inc(n as u64);
-    }
 }
 
 /// Models by their spec, so that contestants (and the judge) sharing one load it once.
@@ -207,9 +188,9 @@ pub(crate) fn run(args: PairwiseArgs) -> Result<ExitCode> {
         rounds: args.rounds,
         seed: args.seed,
     };
-    let mut bar = Bar(ProgressBar::hidden());
+    let mut bar = crate::progress::Bar::new();
     let results = assay_arena::run::run(&prompts, &contestants, Some(&judge), &options, &mut bar)?;
-    bar.0.finish_and_clear();
+    bar.clear();
     match args.format {
         crate::commands::Format::Json => {
             println!("{}", serde_json::to_string_pretty(&results)?);

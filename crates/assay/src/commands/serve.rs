@@ -29,16 +29,12 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     if args.model.model.starts_with("openai:") {
         bail!("assay serve runs a local model: pass a GGUF file or `default`");
     }
-    if let Some(t) = args.threads {
-        if t == 0 {
-            bail!("--threads must be at least 1");
-        }
-        // SAFETY: no other thread exists yet.
-        unsafe { std::env::set_var("RAYON_NUM_THREADS", t.to_string()) };
+    if args.threads.is_some() {
+        crate::threads::use_threads(args.threads)?;
     }
     let api_key = match &args.api_key_env {
         Some(var) => match std::env::var(var) {
-            Ok(k) if !k.trim().is_empty() => Some(k),
+            Ok(k) if !k.trim().is_empty() => assay_core::ApiKey::new(k),
             _ => bail!("--api-key-env {var}: the environment variable is unset or empty"),
         },
         None => None,
