@@ -12,6 +12,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef};
 use arrow_schema::{DataType, TimeUnit};
+use assay_core::redact_url;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -120,7 +121,7 @@ impl Source {
     pub fn describe(&self) -> String {
         match self {
             Source::File(p) => p.display().to_string(),
-            Source::Postgres { url, .. } => format!("postgresql://{}", redacted(url)),
+            Source::Postgres { url, .. } => redact_url(url),
         }
     }
 
@@ -153,24 +154,6 @@ fn extension(path: &Path) -> String {
         .and_then(|e| e.to_str())
         .unwrap_or("")
         .to_ascii_lowercase()
-}
-
-/// `host[:port]/database` of a connection string, whatever its form.
-pub fn redacted(url: &str) -> String {
-    if let Some(rest) = url
-        .strip_prefix("postgresql://")
-        .or_else(|| url.strip_prefix("postgres://"))
-    {
-        let after_auth = rest.rsplit_once('@').map_or(rest, |(_, h)| h);
-        return after_auth.split('?').next().unwrap_or("").to_string();
-    }
-    // key=value form: keep host, port and dbname only.
-    url.split_whitespace()
-        .filter(|kv| {
-            kv.starts_with("host=") || kv.starts_with("port=") || kv.starts_with("dbname=")
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn parse_number(text: &str) -> Result<Option<f64>, String> {
@@ -780,11 +763,11 @@ fn read_postgres(
     cols: &Columns,
     sink: &mut dyn RowSink,
 ) -> Result<u64, Error> {
-    let origin = format!("query on {}", redacted(url));
+    let origin = format!("query on {}", redact_url(url));
     let mut client = postgres::Client::connect(url, postgres::NoTls).map_err(|e| {
         Error::Input(format!(
             "cannot connect to {}: {}",
-            redacted(url),
+            redact_url(url),
             pg_message(&e)
         ))
     })?;
@@ -816,17 +799,5 @@ mod tests {
             assert_eq!(parse_day(t).unwrap(), Some(d), "{t}");
         }
         assert!(parse_day("yesterday").is_err());
-    }
-
-    #[test]
-    fn connection_strings_lose_their_credentials() {
-        assert_eq!(
-            redacted("postgresql://ab:s3cret@db.example:5432/prod?sslmode=require"),
-            "db.example:5432/prod"
-        );
-        assert_eq!(
-            redacted("host=/tmp port=5433 user=ab password=s3cret dbname=x"),
-            "host=/tmp port=5433 dbname=x"
-        );
     }
 }

@@ -381,9 +381,11 @@ pub enum Requests {
 }
 
 /// The line of a task file where `key` is set (`key = ...` at the start of a line,
-/// after the `[section]` header when one is named), for errors about that field.
-fn field_line(text: &str, section: Option<&str>, key: &str) -> Option<usize> {
+/// after the `[section]` header when one is named; of the `nth` such table for arrays
+/// of tables like `[[extract]]`), for errors about that field.
+fn field_line(text: &str, section: Option<&str>, key: &str, nth: usize) -> Option<usize> {
     let mut in_section = section.is_none();
+    let mut seen = 0;
     for (i, line) in text.lines().enumerate() {
         let t = line.trim();
         if t.starts_with('[') {
@@ -395,7 +397,10 @@ fn field_line(text: &str, section: Option<&str>, key: &str) -> Option<usize> {
             .strip_prefix(key)
             .is_some_and(|rest| rest.trim_start().starts_with('='));
         if in_section && is_key {
-            return Some(i + 1);
+            if seen == nth {
+                return Some(i + 1);
+            }
+            seen += 1;
         }
     }
     None
@@ -404,8 +409,8 @@ fn field_line(text: &str, section: Option<&str>, key: &str) -> Option<usize> {
 /// Checks that the task's parts fit together (output, scorer, metrics, regexes) and
 /// compiles what scoring needs. Every mismatch names the file, line and field.
 fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
-    let err = |section: Option<&str>, key: &str, message: String| {
-        let line = field_line(&source.text, section, key);
+    let err_nth = |section: Option<&str>, key: &str, nth: usize, message: String| {
+        let line = field_line(&source.text, section, key, nth);
         let field = section.map_or_else(|| key.to_owned(), |s| format!("{s}.{key}"));
         Error::TaskFile {
             origin: match line {
@@ -415,6 +420,7 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
             message: format!("`{field}`: {message}"),
         }
     };
+    let err = |section: Option<&str>, key: &str, message: String| err_nth(section, key, 0, message);
     if spec.metrics.is_empty() {
         return Err(err(None, "metrics", "is empty".into()));
     }
@@ -457,9 +463,15 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
         ));
     }
     let mut extract = Vec::with_capacity(spec.extract.len());
-    for e in &spec.extract {
-        let re = regex::Regex::new(&e.regex)
-            .map_err(|x| err(None, "regex", format!("extract `{}`: {x}", e.name)))?;
+    for (i, e) in spec.extract.iter().enumerate() {
+        let re = regex::Regex::new(&e.regex).map_err(|x| {
+            err_nth(
+                Some("extract"),
+                "regex",
+                i,
+                format!("extract `{}`: {x}", e.name),
+            )
+        })?;
         extract.push(re);
     }
     let mut ignore = Vec::with_capacity(spec.exact_match.regexes_to_ignore.len());

@@ -214,7 +214,10 @@ fn a_postgresql_query_gives_the_files_analysis_and_keeps_the_password_out() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains(&format!("query on 127.0.0.1:{}/postgres", server.port)),
+        err.contains(&format!(
+            "query on postgresql://127.0.0.1:{}/postgres",
+            server.port
+        )),
         "{err}"
     );
     assert!(err.contains("nope"), "{err}");

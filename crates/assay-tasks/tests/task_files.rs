@@ -1,0 +1,136 @@
+//! A task file that does not fit together is refused at load with the file, the line and
+//! the field, never a panic later. Each case here was once a panic reachable from a
+//! user's task file (a numeric target for a text protocol, a scorer that cannot score
+//! the task's output).
+
+use assay_tasks::{Selection, Task, TaskSource};
+use std::path::Path;
+
+/// Loads a task file written to a temporary directory with `data.jsonl` beside it: its
+/// number of samples, or the error as the user reads it.
+fn load(toml: &str, data: &str) -> Result<usize, String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("task.toml");
+    std::fs::write(&path, toml).unwrap();
+    std::fs::write(dir.path().join("data.jsonl"), data).unwrap();
+    let source = TaskSource::resolve(path.to_str().unwrap()).map_err(|e| e.to_string())?;
+    Task::load(source, dir.path(), None, Selection::All)
+        .map(|t| t.len())
+        .map_err(|e| {
+            e.to_string()
+                .replace(&dir.path().display().to_string(), "DIR")
+        })
+}
+
+fn task(output: &str, extra_top: &str, target: &str) -> String {
+    format!(
+        r#"name = "t"
+description = "test"
+output = "{output}"
+{extra_top}
+[data]
+path = "data.jsonl"
+format = "jsonl"
+
+[prompt]
+input = "{{{{ question }}}}"
+target = "{target}"
+"#
+    )
+}
+
+const ROWS: &str = "{\"question\": \"two plus two\", \"answer\": 4, \"text\": \"four\"}\n\
+                    {\"question\": \"one plus one\", \"answer\": 2, \"text\": \"two\"}\n";
+
+#[test]
+fn a_numeric_target_for_a_generate_task_is_a_load_error() {
+    let e = load(
+        &task("generate", "metrics = [\"exact_match\"]", "answer"),
+        ROWS,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e,
+        "DIR/data.jsonl:1: prompt.target: `4` is not text, but a `generate` task compares text \
+         (write the target as text, e.g. `{{ answer | string }}`)"
+    );
+    // The fix the message suggests loads.
+    let fixed = task("generate", "metrics = [\"exact_match\"]", "answer | string");
+    assert_eq!(load(&fixed, ROWS), Ok(2));
+}
+
+#[test]
+fn a_numeric_target_for_a_loglikelihood_task_is_a_load_error() {
+    let e = load(
+        &task("loglikelihood", "metrics = [\"perplexity\"]", "answer"),
+        ROWS,
+    )
+    .unwrap_err();
+    assert!(
+        e.starts_with("DIR/data.jsonl:1: prompt.target: `4` is not text"),
+        "{e}"
+    );
+    assert!(
+        load(
+            &task("loglikelihood", "metrics = [\"perplexity\"]", "text"),
+            ROWS
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn a_scorer_that_cannot_score_the_output_is_a_load_error() {
+    let text = task(
+        "loglikelihood_rolling",
+        "scorer = \"exact_match\"\nmetrics = [\"exact_match\"]",
+        "text",
+    );
+    let e = load(&text, ROWS).unwrap_err();
+    assert_eq!(
+        e,
+        "DIR/task.toml:4: `scorer`: `exact_match` cannot score a `loglikelihood_rolling` task \
+         (`choice` and `mc2` score `multiple_choice`, `exact_match` scores `generate`, \
+         `perplexity` scores `loglikelihood` and `loglikelihood_rolling`)"
+    );
+    for (output, scorer) in [("generate", "choice"), ("loglikelihood", "mc2")] {
+        let text = task(
+            output,
+            &format!("scorer = \"{scorer}\"\nmetrics = [\"acc\"]"),
+            "text",
+        );
+        let e = load(&text, ROWS).unwrap_err();
+        assert!(e.contains("`scorer`") && e.contains("cannot score"), "{e}");
+    }
+}
+
+#[test]
+fn bad_regexes_and_metrics_name_their_field_and_line() {
+    let text = format!(
+        "{}\n[[extract]]\nname = \"strict\"\nregex = \"(unclosed\"\n",
+        task("generate", "metrics = [\"exact_match,strict\"]", "text")
+    );
+    let e = load(&text, ROWS).unwrap_err();
+    assert!(
+        e.starts_with("DIR/task.toml:15: `extract.regex`: extract `strict`:"),
+        "{e}"
+    );
+    let e = load(&task("generate", "metrics = [\"acc\"]", "text"), ROWS).unwrap_err();
+    assert!(
+        e.starts_with("DIR/task.toml:4: `metrics`: metric `acc` is not available"),
+        "{e}"
+    );
+}
+
+#[test]
+fn built_in_tasks_all_compile() {
+    for name in assay_tasks::builtin_names() {
+        let source = TaskSource::resolve(name).unwrap();
+        // Loading needs data; parsing and checking the spec must not fail on any
+        // built-in: a missing data file is the only error allowed here.
+        match Task::load(source, Path::new("/nonexistent"), None, Selection::First(1)) {
+            Ok(_) => {}
+            Err(e) => assert!(e.to_string().contains("/nonexistent"), "{name}: {e}"),
+        }
+    }
+}
