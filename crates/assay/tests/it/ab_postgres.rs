@@ -5,9 +5,7 @@
 //! connection string never reaches the output. `scripts/test` installs PostgreSQL
 //! (Debian's `postgresql`) when missing; `ASSAY_PG_BIN` names another bin directory.
 
-mod common;
-
-use common::experiment::{ANALYZE, assay, experiment, write_csv};
+use crate::common::experiment::{ANALYZE, assay, experiment, write_csv};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -197,7 +195,7 @@ fn a_postgresql_query_gives_the_files_analysis_and_keeps_the_password_out() {
     assert_eq!(db, file);
 
     // The URL may also come from the environment; a bad query and a wrong port are clear.
-    let o = Command::new(env!("CARGO_BIN_EXE_assay"))
+    let o = crate::common::command()
         .args([
             "ab",
             "analyze",

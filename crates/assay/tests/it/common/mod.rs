@@ -5,6 +5,27 @@
 pub(crate) mod experiment;
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `assay` binary under test, ready for arguments.
+pub(crate) fn command() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_assay"))
+}
+
+/// Runs `assay ARGS` to completion.
+pub(crate) fn assay(args: &[&str]) -> Output {
+    command().args(args).output().expect("assay runs")
+}
+
+/// Standard error as text.
+pub(crate) fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Standard output as text.
+pub(crate) fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
 
 /// The benchmark data (`../shared/data` beside the repository; `ASSAY_SHARED_DATA`
 /// overrides).

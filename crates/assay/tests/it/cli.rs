@@ -1,19 +1,10 @@
 //! The `assay` binary end to end: invariance of scores to threads and batch size,
 //! what a results file holds, resuming a killed run, and clear errors on bad input.
 
-mod common;
-
-use common::{data_dir, run_dir};
+use crate::common::{assay, data_dir, run_dir, stderr};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn assay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(args)
-        .output()
-        .expect("assay runs")
-}
+use std::process::Output;
 
 fn eval(out: &Path, extra: &[&str]) -> Output {
     let data = data_dir();
@@ -26,10 +17,6 @@ fn eval(out: &Path, extra: &[&str]) -> Output {
     ];
     args.extend_from_slice(extra);
     assay(&args)
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
 fn results(dir: &Path) -> Value {
@@ -181,7 +168,7 @@ fn a_killed_run_resumes_without_redoing_finished_samples() {
             "40".into(),
         ]
     };
-    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+    let mut child = crate::common::command()
         .args(args(out.path()))
         .spawn()
         .unwrap();
@@ -216,14 +203,14 @@ fn a_killed_run_resumes_without_redoing_finished_samples() {
             .any(|e| e.unwrap().path().join("results.json").exists()),
         "no results file for an unfinished run"
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_assay"))
+    let o = crate::common::command()
         .args(args(out.path()))
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let resumed = results(&run_dir(out.path()));
     let reference_out = tempfile::tempdir().unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_assay"))
+    let o = crate::common::command()
         .args(args(reference_out.path()))
         .output()
         .unwrap();
@@ -386,7 +373,7 @@ fn missing_and_corrupt_models_are_named() {
 fn unknown_task_and_missing_data_dir_are_clear() {
     let o = assay(&["eval", "--data-dir", "/tmp", "--tasks", "hellaswagg"]);
     expect_failure(&o, &["unknown task `hellaswagg`", "hellaswag"]);
-    let o = Command::new(env!("CARGO_BIN_EXE_assay"))
+    let o = crate::common::command()
         .args(["eval", "--tasks", "arc_easy"])
         .env_remove("ASSAY_DATA_DIR")
         .output()

@@ -6,7 +6,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal, Normal};
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 /// One user of a generated experiment.
@@ -134,12 +133,7 @@ pub(crate) fn write_parquet(units: &[Unit], path: &Path) {
     w.close().unwrap();
 }
 
-pub(crate) fn assay(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+pub(crate) use super::assay;
 
 /// The analysis of a generated experiment: two goals, a guardrail, CUPED, days.
 pub(crate) const ANALYZE: &[&str] = &[

@@ -2,9 +2,7 @@
 //! and its exit status, the same data as CSV, JSONL, Parquet and per-arm statistics, and
 //! bad input named by file, line and column.
 
-mod common;
-
-use common::experiment::*;
+use crate::common::experiment::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -3,9 +3,7 @@
 //! picture, one cumulative chart per series with a point per day, and names carrying
 //! markup shown as text, never run.
 
-mod common;
-
-use common::experiment::{ANALYZE, assay, experiment, write_csv};
+use crate::common::experiment::{ANALYZE, assay, experiment, write_csv};
 use serde_json::Value;
 
 #[test]
@@ -38,7 +36,7 @@ fn the_report_renders_the_analysis_in_chromium() {
     let analysis: Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
 
-    let browser = common::browser();
+    let browser = crate::common::browser();
     let tab = browser.new_tab().unwrap();
     tab.navigate_to(&format!("file://{}", out.join("report.html").display()))
         .unwrap();

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 
 fn benchrisk_dir() -> PathBuf {
     std::env::var_os("ASSAY_SHARED_BENCHRISK").map_or_else(
@@ -13,7 +12,7 @@ fn benchrisk_dir() -> PathBuf {
 }
 
 fn assay(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_assay"))
+    crate::common::command()
         .args(args)
         .env_remove("ASSAY_BENCHRISK")
         .output()
@@ -147,7 +146,7 @@ fn the_questionnaire_reads_answers_from_the_terminal_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
     let answers = dir.path().join("Mine.mdx");
     let run = |script: &str| {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+        let mut child = crate::common::command()
             .args([
                 "risk",
                 "questionnaire",

@@ -3,9 +3,7 @@
 //! DOM after loading, is the scorer's. Chromium is installed by `scripts/test`;
 //! `ASSAY_CHROMIUM` names another binary.
 
-mod common;
-
-use common::chromium;
+use crate::common::chromium;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -26,7 +24,7 @@ fn headless(args: &[&str]) -> std::process::Output {
 fn the_heatmap_renders_in_chromium_with_the_scorers_values() {
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("heatmap.html");
-    let o = Command::new(env!("CARGO_BIN_EXE_assay"))
+    let o = crate::common::command()
         .args([
             "risk",
             "heatmap",

@@ -2,10 +2,8 @@
 //! model against itself at two temperatures, judged (pairwise and graded) by itself;
 //! then run again, which finds all the work done.
 
-use std::process::Command;
-
 fn pairwise(out: &std::path::Path) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_assay"))
+    crate::common::command()
         .args([
             "pairwise",
             concat!(

@@ -1,13 +1,6 @@
 //! `assay rank` end to end: CSV output, and clear errors for bad battle logs.
 
-use std::process::Command;
-
-fn assay(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_assay"))
-        .args(args)
-        .output()
-        .unwrap()
-}
+use crate::common::assay;
 
 #[test]
 fn ranks_a_battle_log_as_csv() {

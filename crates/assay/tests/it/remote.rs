@@ -3,12 +3,8 @@
 //! SIGKILL resumes without re-sending any answered request, ending with the results of
 //! an uninterrupted run.
 
-mod common;
-#[path = "../../assay-openai/tests/support/fake_server.rs"]
-mod fake_server;
-
-use common::{data_dir, run_dir};
-use fake_server::{FakeConfig, FakeServer, MODEL};
+use crate::common::{command as assay, data_dir, run_dir};
+use crate::fake_server::{FakeConfig, FakeServer, MODEL};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
@@ -18,10 +14,6 @@ use std::time::{Duration, Instant};
 
 fn toy_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../assay-openai/tests/fixtures/toy")
-}
-
-fn assay() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_assay"))
 }
 
 /// (task, index) → sample record.

@@ -4,12 +4,10 @@
 //! plain text, and the votes export to a battle log that `assay rank` ranks and whose
 //! agreement figures match the votes cast.
 
-mod common;
-
 use headless_chrome::{Browser, Tab};
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -78,7 +76,7 @@ impl Drop for Server {
 }
 
 fn serve(run: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_assay"))
+    let mut child = crate::common::command()
         .args([
             "annotate",
             run.to_str().unwrap(),
@@ -216,7 +214,7 @@ fn two_annotators_vote_in_chromium_and_the_votes_rank() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
     write_run(&run);
-    let browser = common::browser();
+    let browser = crate::common::browser();
 
     // Alice clicks two votes, then the server dies (kill -9) ...
     let server = serve(&run);
@@ -258,7 +256,7 @@ fn two_annotators_vote_in_chromium_and_the_votes_rank() {
     drop(server);
 
     let votes = dir.path().join("votes.csv");
-    let o = Command::new(env!("CARGO_BIN_EXE_assay"))
+    let o = crate::common::command()
         .args([
             "annotate",
             run.to_str().unwrap(),
@@ -272,7 +270,7 @@ fn two_annotators_vote_in_chromium_and_the_votes_rank() {
     assert_eq!(csv.lines().count(), 1 + 12);
     assert_eq!(csv.lines().filter(|l| l.contains(",tie,")).count(), 2);
 
-    let o = Command::new(env!("CARGO_BIN_EXE_assay"))
+    let o = crate::common::command()
         .args([
             "rank",
             votes.to_str().unwrap(),
@@ -292,7 +290,7 @@ fn two_annotators_vote_in_chromium_and_the_votes_rank() {
         .collect();
     assert_eq!(order, ["good", "mid", "bad"], "{ranking}");
 
-    let o = Command::new(env!("CARGO_BIN_EXE_assay"))
+    let o = crate::common::command()
         .args([
             "annotate",
             run.to_str().unwrap(),
