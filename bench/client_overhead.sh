@@ -29,7 +29,7 @@ RESULTS=$WORK/times.tsv
 for i in 1 2 3; do
   s=$(now)
   target/release/assay eval --model openai:fake-model --base-url "$URL" --no-cache \
-    --tasks hellaswag --limit "$N" --data-dir "$DATA" --output "$WORK/assay$i" > /dev/null 2>&1
+    --tasks hellaswag --limit "$N" --data-dir "$DATA" --out "$WORK/assay$i" > /dev/null 2>&1
   e=$(now)
   phase=$(python3 -c "import json,glob,sys; r=json.load(open(glob.glob('$WORK/assay$i/*/results.json')[0])); print(r['run']['duration_s'])")
   echo -e "assay (adaptive, max 64 in flight)\t$(echo "$e - $s" | bc)\t$phase" >> "$RESULTS"
@@ -37,7 +37,7 @@ done
 # assay with 16 prompts per request, as lm-eval's batch_size=16.
 s=$(now)
 target/release/assay eval --model openai:fake-model --base-url "$URL" --no-cache --prompts-per-request 16 \
-  --tasks hellaswag --limit "$N" --data-dir "$DATA" --output "$WORK/assay-batched" > /dev/null 2>&1
+  --tasks hellaswag --limit "$N" --data-dir "$DATA" --out "$WORK/assay-batched" > /dev/null 2>&1
 e=$(now)
 phase=$(python3 -c "import json,glob,sys; r=json.load(open(glob.glob('$WORK/assay-batched/*/results.json')[0])); print(r['run']['duration_s'])")
 echo -e "assay --prompts-per-request 16\t$(echo "$e - $s" | bc)\t$phase" >> "$RESULTS"

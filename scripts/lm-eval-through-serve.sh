@@ -19,7 +19,7 @@ ASSAY=target/release/assay
 
 # 1. assay scores the items directly and records exactly what it asked.
 t0=$(date +%s.%N)
-$ASSAY eval --tasks hellaswag --limit "$N" --data-dir "$DATA" --output "$WORK/assay" > "$WORK/assay.txt"
+$ASSAY eval --tasks hellaswag --limit "$N" --data-dir "$DATA" --out "$WORK/assay" > "$WORK/assay.txt"
 t1=$(date +%s.%N)
 RUN=$(ls -d "$WORK"/assay/*/)
 export_items "$RUN/samples/hellaswag.jsonl"
@@ -31,7 +31,7 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/health" > /dev/null && 
 # assay's own client through the server, for comparison.
 t2=$(date +%s.%N)
 $ASSAY eval --model openai:smollm2 --base-url "http://127.0.0.1:$PORT/v1" --no-cache \
-  --tasks hellaswag --limit "$N" --data-dir "$DATA" --output "$WORK/client" > "$WORK/client.txt"
+  --tasks hellaswag --limit "$N" --data-dir "$DATA" --out "$WORK/client" > "$WORK/client.txt"
 t3=$(date +%s.%N)
 start=$(date +%s.%N)
 HF_DATASETS_OFFLINE=1 "$VENV/bin/lm_eval" --model local-completions \

@@ -18,12 +18,16 @@ use std::path::{Path, PathBuf};
 /// fastest for many positions at once (scoring, prompt processing) and Q8_0 for one
 /// position at a time (decoding).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum WeightFormat {
     /// f32 for scoring and prompt processing, Q8_0 for decoding.
     #[default]
     Auto,
+    /// f32 everywhere.
     F32,
+    /// Q8_0 everywhere.
+    #[cfg_attr(feature = "clap", value(name = "q8_0"))]
     Q8_0,
     /// The file's own formats (slow for Q4_1).
     Native,

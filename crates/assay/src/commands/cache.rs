@@ -17,8 +17,14 @@ pub(crate) struct CacheArgs {
 #[derive(Subcommand)]
 enum CacheAction {
     /// Models with stored answers: how many, how large, how old.
+    #[command(
+        after_help = "Examples:\n  assay cache list\n  assay cache list --cache other.sqlite"
+    )]
     List,
     /// Delete old answers, or those of some models.
+    #[command(
+        after_help = "Examples:\n  # Answers older than a week\n  assay cache prune --older-than 7d\n\n  # Every answer of one server's models\n  assay cache prune --model '@ http://127.0.0.1:8000'"
+    )]
     Prune {
         /// Answers stored longer ago than this (e.g. 7d, 12h).
         #[arg(long, value_parser = assay_cache::parse_duration)]
@@ -28,6 +34,7 @@ enum CacheAction {
         model: Option<String>,
     },
     /// Delete every stored answer.
+    #[command(after_help = "Examples:\n  assay cache clear")]
     Clear,
 }
 

@@ -1,55 +1,85 @@
-use super::model::{EmbeddedArgs, RemoteArgs, recorded_command};
+use super::Format;
+use super::model::{LocalArgs, RemoteArgs, recorded_command};
 use anyhow::{Result, bail};
 use assay_tasks::{Selection, Task, TaskSource};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+const EXAMPLES: &str = "\
+Examples:
+  # The embedded model on 20 items of three benchmarks
+  assay eval --tasks hellaswag,arc_easy,gsm8k --limit 20 --data-dir ../shared/data
+
+  # A seeded random subset of MMLU, as CSV
+  assay eval --tasks mmlu --sample 2000 --sample-seed 1234 --data-dir DATA --format csv
+
+  # A model on an OpenAI-compatible server (key read from $OPENAI_API_KEY)
+  assay eval --model openai:gpt-4o-mini --base-url https://api.openai.com/v1 --tasks gsm8k --data-dir DATA
+
+  # Your own task file
+  assay eval --tasks my_task.toml --data-dir DATA";
+
 #[derive(Args)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct EvalArgs {
-    #[command(flatten)]
-    model: EmbeddedArgs,
+    /// A GGUF file (llama family), `default` for the embedded SmolLM2-135M-Instruct, or
+    /// `openai:NAME` for model NAME on an OpenAI-compatible server (see --base-url).
+    #[arg(long, default_value = "default", help_heading = "Model")]
+    model: String,
+    /// Wrap prompts in the model's chat template (refused when the model has none).
+    #[arg(long, help_heading = "Model")]
+    apply_chat_template: bool,
+    /// CPU threads (scores do not depend on it). Default: all cores.
+    #[arg(long, help_heading = "Model")]
+    threads: Option<usize>,
+    #[command(flatten, next_help_heading = "Local models (a GGUF file or `default`)")]
+    local: LocalArgs,
     #[command(flatten, next_help_heading = "Remote models (--model openai:NAME)")]
     remote: RemoteArgs,
     /// Comma-separated task names (`assay tasks` lists them) or task files (`.toml`).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "hellaswag,arc_easy,gsm8k"
+        default_value = "hellaswag,arc_easy,gsm8k",
+        help_heading = "Tasks"
     )]
     tasks: Vec<String>,
     /// Directory holding the benchmark data files the tasks name.
-    #[arg(long, env = "ASSAY_DATA_DIR")]
+    #[arg(long, env = "ASSAY_DATA_DIR", help_heading = "Tasks")]
     data_dir: Option<PathBuf>,
     /// Only the first N samples of each task (each subtask, for MMLU).
-    #[arg(long, conflicts_with = "sample")]
+    #[arg(long, conflicts_with = "sample", help_heading = "Tasks")]
     limit: Option<usize>,
     /// A seeded random subset of N samples of each task.
-    #[arg(long)]
+    #[arg(long, help_heading = "Tasks")]
     sample: Option<usize>,
     /// Seed of `--sample`.
-    #[arg(long, default_value_t = 1234)]
-    seed: u64,
+    #[arg(long, default_value_t = 1234, help_heading = "Tasks")]
+    sample_seed: u64,
     /// Override the tasks' number of few-shot examples.
-    #[arg(long)]
+    #[arg(long, help_heading = "Tasks")]
     num_fewshot: Option<usize>,
     /// Where results go: a directory per run, named after the model and time.
-    #[arg(long, default_value = "results")]
-    output: PathBuf,
-    /// CPU threads (scores do not depend on it). Default: all cores.
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Wrap prompts in the model's chat template.
-    #[arg(long)]
-    apply_chat_template: bool,
+    #[arg(
+        long,
+        alias = "output",
+        default_value = "results",
+        help_heading = "Output"
+    )]
+    out: PathBuf,
+    /// How the summary is printed: a Markdown table, CSV (one row per task and metric)
+    /// or the whole results file as JSON.
+    #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
+    format: Format,
     /// Also print each subtask's row (MMLU's subjects).
-    #[arg(long)]
+    #[arg(long, help_heading = "Output")]
     show_subtasks: bool,
 }
 
 pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
     let threads = crate::threads::use_threads(args.threads)?;
-    args.model.check()?;
+    args.local.check()?;
 
     let Some(data_dir) = args.data_dir.clone() else {
         bail!(
@@ -58,7 +88,10 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
     };
     let selection = match (args.limit, args.sample) {
         (Some(n), _) => Selection::First(n),
-        (_, Some(n)) => Selection::Random { n, seed: args.seed },
+        (_, Some(n)) => Selection::Random {
+            n,
+            seed: args.sample_seed,
+        },
         _ => Selection::All,
     };
     let selection_text = match selection {
@@ -76,23 +109,38 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         })
         .collect::<Result<Vec<_>>>()?;
 
-    let model = args.model.load(&args.remote)?;
+    let model = args.local.load(&args.model, &args.remote)?;
     let config = assay_eval::RunConfig {
-        output_dir: args.output.clone(),
+        output_dir: args.out.clone(),
         apply_chat_template: args.apply_chat_template,
         selection: selection_text,
         command: recorded_command(),
         threads,
-        batch_size: args.model.batch_size,
+        batch_size: args.local.batch_size,
         assay_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_revision: env!("ASSAY_GIT_REVISION").to_owned(),
     };
     let mut bar = crate::progress::Bar::new();
     let finished = assay_eval::run(model.as_ref(), &tasks, &config, &mut bar)?;
-    println!(
-        "{}",
-        assay_eval::report::markdown(&finished.results, args.show_subtasks)
-    );
+    match args.format {
+        Format::Json => {
+            println!("{}", serde_json::to_string_pretty(&finished.results)?);
+            eprintln!("results: {}", finished.dir.join("results.json").display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Format::Csv => {
+            print!(
+                "{}",
+                assay_eval::report::csv(&finished.results, args.show_subtasks)
+            );
+            eprintln!("results: {}", finished.dir.join("results.json").display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        Format::Table => println!(
+            "{}",
+            assay_eval::report::markdown(&finished.results, args.show_subtasks)
+        ),
+    }
     println!(
         "model: {} (sha256 {})",
         finished.results.spec.model.name,

@@ -59,10 +59,24 @@ pub(crate) fn serve_http(
     })
 }
 
-/// How a command prints a table of results.
+/// How a command prints results that form one table. Every command that prints results
+/// takes `--format`; one whose results are not one table takes [`SummaryFormat`], so
+/// that CSV is refused rather than answered with something else.
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub(crate) enum Format {
+    /// A Markdown table: readable in a terminal, pasteable into a document.
     Table,
+    /// Comma-separated values with a header, one row per result.
     Csv,
+    /// JSON with every field.
+    Json,
+}
+
+/// How a command prints results that are more than one table.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub(crate) enum SummaryFormat {
+    /// Markdown tables and text, for people.
+    Table,
+    /// JSON with every field, for programs.
     Json,
 }

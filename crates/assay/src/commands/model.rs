@@ -6,45 +6,34 @@ use assay_candle::{EmbeddedModel, LoadOptions, WeightFormat};
 use assay_core::LanguageModel;
 use assay_core::{ApiKey, redact_url};
 use assay_openai::{ClientConfig, GenerationApi, OpenAiModel, Price};
-use clap::{Args, ValueEnum};
+use clap::Args;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Settings of a model run in-process (a GGUF file).
 #[derive(Args, Clone)]
-pub(crate) struct EmbeddedArgs {
-    /// A GGUF file (llama family), `default` for the embedded SmolLM2-135M-Instruct, or
-    /// `openai:NAME` for model NAME on an OpenAI-compatible server (see --base-url).
-    #[arg(long, default_value = "default")]
-    pub(crate) model: String,
+pub(crate) struct LocalArgs {
     /// Most sequences (choices) per forward pass; several questions share a pass.
     /// Scores do not depend on it.
     #[arg(long, default_value_t = 32)]
     pub(crate) batch_size: usize,
     /// Weight formats held in memory.
-    #[arg(long, value_enum, default_value_t = Weights::Auto)]
-    pub(crate) weights: Weights,
+    #[arg(long, value_enum, default_value_t = WeightFormat::Auto)]
+    pub(crate) weight_format: WeightFormat,
     /// Longest sequence scored, in tokens (default: the model's context length).
     #[arg(long)]
     pub(crate) max_length: Option<usize>,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-pub(crate) enum Weights {
-    /// f32 for scoring and prompt processing, Q8_0 for decoding.
-    Auto,
-    F32,
-    #[value(name = "q8_0")]
-    Q8_0,
-    Native,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-pub(crate) enum Api {
-    /// Completions if the server has them, else chat completions.
-    Auto,
-    Completions,
-    Chat,
+impl Default for LocalArgs {
+    fn default() -> Self {
+        Self {
+            batch_size: 32,
+            weight_format: WeightFormat::Auto,
+            max_length: None,
+        }
+    }
 }
 
 /// Options of `--model openai:NAME`.
@@ -62,8 +51,8 @@ pub(crate) struct RemoteArgs {
     #[arg(long, default_value = "OPENAI_API_KEY")]
     pub(crate) api_key_env: String,
     /// Endpoint for generation.
-    #[arg(long, value_enum, default_value_t = Api::Auto)]
-    pub(crate) api: Api,
+    #[arg(long, value_enum, default_value_t = GenerationApi::Auto)]
+    pub(crate) api: GenerationApi,
     /// Most requests in flight; the client starts lower and adapts (halves on 429).
     #[arg(long, default_value_t = 64)]
     pub(crate) concurrency: usize,
@@ -101,7 +90,7 @@ pub(crate) fn default_cache_path() -> PathBuf {
     assay_fetch::cache_dir().join("responses.sqlite")
 }
 
-impl EmbeddedArgs {
+impl LocalArgs {
     pub(crate) fn check(&self) -> Result<()> {
         if self.batch_size == 0 {
             bail!("--batch-size must be at least 1");
@@ -109,20 +98,21 @@ impl EmbeddedArgs {
         Ok(())
     }
 
-    pub(crate) fn load_embedded(&self) -> Result<EmbeddedModel> {
+    /// Loads `model`: `default` (fetched if missing) or a GGUF file.
+    pub(crate) fn load_embedded(&self, model: &str) -> Result<EmbeddedModel> {
         self.check()?;
-        let path = if self.model == "default" {
+        if model.starts_with("openai:") {
+            bail!(
+                "`{model}` is a remote model; this command runs a local one: a GGUF file or `default`"
+            );
+        }
+        let path = if model == "default" {
             super::fetch()?
         } else {
-            PathBuf::from(&self.model)
+            PathBuf::from(model)
         };
         let options = LoadOptions {
-            weights: match self.weights {
-                Weights::Auto => WeightFormat::Auto,
-                Weights::F32 => WeightFormat::F32,
-                Weights::Q8_0 => WeightFormat::Q8_0,
-                Weights::Native => WeightFormat::Native,
-            },
+            weights: self.weight_format,
             batch_size: self.batch_size,
             max_length: self.max_length,
         };
@@ -130,11 +120,11 @@ impl EmbeddedArgs {
             .with_context(|| format!("loading model `{}`", path.display()))
     }
 
-    /// The model the command names: embedded, or remote when `openai:NAME`.
-    pub(crate) fn load(&self, remote: &RemoteArgs) -> Result<Box<dyn LanguageModel>> {
-        match self.model.strip_prefix("openai:") {
+    /// The model a command names: embedded, or remote when `openai:NAME`.
+    pub(crate) fn load(&self, model: &str, remote: &RemoteArgs) -> Result<Box<dyn LanguageModel>> {
+        match model.strip_prefix("openai:") {
             Some(name) => Ok(Box::new(remote.connect(name)?)),
-            None => Ok(Box::new(self.load_embedded()?)),
+            None => Ok(Box::new(self.load_embedded(model)?)),
         }
     }
 }
@@ -149,11 +139,7 @@ impl RemoteArgs {
         }
         let mut config = ClientConfig::new(&self.base_url, name);
         config.api_key = std::env::var(&self.api_key_env).ok().and_then(ApiKey::new);
-        config.generation_api = match self.api {
-            Api::Auto => GenerationApi::Auto,
-            Api::Completions => GenerationApi::Completions,
-            Api::Chat => GenerationApi::Chat,
-        };
+        config.generation_api = self.api;
         config.max_concurrency = self.concurrency;
         config.initial_concurrency = self.initial_concurrency.min(self.concurrency);
         config.max_retries = self.max_retries;

@@ -1,7 +1,8 @@
 //! `assay pairwise`: contestants answer a prompt set, an LLM judge compares the answers
 //! (both orders) and/or grades them, and the verdicts become a ranking.
 
-use super::model::{EmbeddedArgs, RemoteArgs, Weights};
+use super::SummaryFormat;
+use super::model::{LocalArgs, RemoteArgs};
 use anyhow::{Context, Result, bail};
 use assay_arena::run::{Combine, Contestant, Judge, JudgeMethod, Options};
 use assay_core::LanguageModel;
@@ -11,7 +12,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+const EXAMPLES: &str = "\
+Examples:
+  # The embedded model against itself at two temperatures, judged by itself
+  assay pairwise examples/prompts.jsonl --contestant cold=default --contestant warm=default,temperature=1.0
+
+  # Two server models, a third as judge, MT-Bench's rule for the two orders
+  assay pairwise prompts.jsonl --contestant a=openai:model-a --contestant b=openai:model-b \\
+    --judge openai:judge-model --combine agree-or-tie --base-url http://127.0.0.1:8000/v1
+
+  # Grade each answer 1-10 as well, and print everything as JSON
+  assay pairwise prompts.jsonl --contestant a=default --contestant b=model.gguf --mode both --format json";
+
 #[derive(Args)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct PairwiseArgs {
     /// Prompt set: JSONL with `prompt` (and optionally `id`, `reference`, `category`).
     prompts: PathBuf,
@@ -57,8 +71,9 @@ pub(crate) struct PairwiseArgs {
     /// Embedded models: most sequences per forward pass.
     #[arg(long, default_value_t = 32)]
     batch_size: usize,
-    #[arg(long, value_enum, default_value_t = crate::commands::Format::Table)]
-    format: crate::commands::Format,
+    /// How results are printed.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    format: SummaryFormat,
     #[command(flatten)]
     remote: RemoteArgs,
 }
@@ -99,13 +114,11 @@ impl Models<'_> {
         if let Some(m) = self.loaded.get(spec) {
             return Ok(m.clone());
         }
-        let args = EmbeddedArgs {
-            model: spec.to_owned(),
+        let local = LocalArgs {
             batch_size: self.batch_size,
-            weights: Weights::Auto,
-            max_length: None,
+            ..LocalArgs::default()
         };
-        let model: Arc<dyn LanguageModel> = Arc::from(args.load(self.remote)?);
+        let model: Arc<dyn LanguageModel> = Arc::from(local.load(spec, self.remote)?);
         self.loaded.insert(spec.to_owned(), model.clone());
         Ok(model)
     }
@@ -192,10 +205,8 @@ pub(crate) fn run(args: PairwiseArgs) -> Result<ExitCode> {
     let results = assay_arena::run::run(&prompts, &contestants, Some(&judge), &options, &mut bar)?;
     bar.clear();
     match args.format {
-        crate::commands::Format::Json => {
-            println!("{}", serde_json::to_string_pretty(&results)?);
-        }
-        _ => print!("{}", assay_arena::report::markdown(&results)),
+        SummaryFormat::Json => println!("{}", serde_json::to_string_pretty(&results)?),
+        SummaryFormat::Table => print!("{}", assay_arena::report::markdown(&results)),
     }
     eprintln!("\nwritten: {}", args.out.display());
     Ok(ExitCode::SUCCESS)

@@ -9,11 +9,24 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+const EXAMPLES: &str = "\
+Examples:
+  # Bradley-Terry ratings with bootstrap intervals, Elo and win rates
+  assay rank battles.csv
+
+  # Held to equal answer length (LMArena's style control), as CSV
+  assay rank battles.csv --control length --format csv
+
+  # Sandwich intervals, one model pinned at 1000
+  assay rank battles.jsonl --interval sandwich --anchor gpt-4-0314=1000";
+
 #[derive(Args)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct RankArgs {
     /// Battle log: CSV with a header, or JSONL, with `model_a`, `model_b` and `winner`
     /// (`model_a`, `model_b`, `tie` or `tie (bothbad)`).
     file: PathBuf,
+    /// How results are printed.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
     /// How intervals are computed.
@@ -44,7 +57,9 @@ pub(crate) struct RankArgs {
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum Method {
+    /// Percentiles of ratings refitted on resampled battles.
     Bootstrap,
+    /// The fit's robust (sandwich) covariance, without refitting.
     Sandwich,
 }
 

@@ -20,8 +20,11 @@ pub(crate) struct RiskArgs {
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum PictureFormat {
+    /// Text with 24-bit colours when standard output is a terminal.
     Terminal,
+    /// A standalone SVG image.
     Svg,
+    /// An HTML page with each cell's values in `data-*` attributes.
     Html,
 }
 
@@ -36,28 +39,36 @@ enum ExportFormat {
 #[derive(Subcommand)]
 enum RiskAction {
     /// One benchmark's scores per dimension, with the site's risk words.
+    #[command(after_help = EXAMPLES_SCORE)]
     Score {
         /// A benchmark in the registry (e.g. HellaSwag).
         name: Option<String>,
         /// An answers file in BenchRisk's format (front matter with adoptedMitigations).
         #[arg(long, conflicts_with = "name")]
         answers: Option<PathBuf>,
+        /// How results are printed.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// Several benchmarks side by side, in the site's order (highest total first).
+    #[command(after_help = EXAMPLES_COMPARE)]
     Compare {
+        /// Benchmarks to compare (default: those the site shows).
         names: Vec<String>,
         /// Every benchmark in the registry, the hidden ones included.
         #[arg(long)]
         all: bool,
+        /// How results are printed.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// The absent mitigations ranked by how much each would raise the weakest
     /// dimension and the average, and the cheapest path to a target.
+    #[command(after_help = EXAMPLES_GAPS)]
     Gaps {
+        /// A benchmark in the registry (e.g. HellaSwag).
         name: Option<String>,
+        /// An answers file in BenchRisk's format (front matter with adoptedMitigations).
         #[arg(long, conflicts_with = "name")]
         answers: Option<PathBuf>,
         /// Rows of the ranking.
@@ -67,12 +78,16 @@ enum RiskAction {
         /// reaches "lower risk".
         #[arg(long, default_value_t = 50.0)]
         target: f64,
+        /// How results are printed.
         #[arg(long, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
     /// Scores after adopting some more mitigations.
+    #[command(after_help = EXAMPLES_WHAT_IF)]
     WhatIf {
+        /// A benchmark in the registry (e.g. HellaSwag).
         name: Option<String>,
+        /// An answers file in BenchRisk's format (front matter with adoptedMitigations).
         #[arg(long, conflicts_with = "name")]
         answers: Option<PathBuf>,
         /// Mitigation numbers to adopt.
@@ -80,7 +95,9 @@ enum RiskAction {
         adopt: Vec<u32>,
     },
     /// List or search the failure modes.
+    #[command(after_help = EXAMPLES_MODES)]
     Modes {
+        /// Only those of this dimension (e.g. `correctness`).
         #[arg(long)]
         dimension: Option<String>,
         /// Stage number 1-7.
@@ -91,20 +108,24 @@ enum RiskAction {
         search: Option<String>,
     },
     /// List or search the mitigations, with the benchmarks that adopt each.
+    #[command(after_help = EXAMPLES_MITIGATIONS)]
     Mitigations {
         /// Only those of this failure mode.
         #[arg(long)]
         mode: Option<u32>,
+        /// Text to look for in the wording (and the original texts, with --registry).
         #[arg(long)]
         search: Option<String>,
     },
     /// The heatmap: in the terminal (coloured when it is one), or as SVG or HTML.
+    #[command(after_help = EXAMPLES_HEATMAP)]
     Heatmap {
         /// Benchmarks to show (default: those the site shows).
         names: Vec<String>,
         /// Every benchmark, the hidden ones included.
         #[arg(long)]
         all: bool,
+        /// What to draw.
         #[arg(long, value_enum, default_value_t = PictureFormat::Terminal)]
         format: PictureFormat,
         /// Write to this file instead of standard output.
@@ -112,13 +133,17 @@ enum RiskAction {
         out: Option<PathBuf>,
     },
     /// One benchmark's card: scores in words and the failure modes that leave most risk.
+    #[command(after_help = EXAMPLES_CARD)]
     Card {
+        /// A benchmark in the registry (e.g. HellaSwag).
         name: Option<String>,
+        /// An answers file in BenchRisk's format (front matter with adoptedMitigations).
         #[arg(long, conflicts_with = "name")]
         answers: Option<PathBuf>,
     },
     /// Walk a benchmark's author through the offered questions (by stage, resumable),
     /// keeping the answers in BenchRisk's format; at the end print the submission text.
+    #[command(after_help = EXAMPLES_QUESTIONNAIRE)]
     Questionnaire {
         /// The benchmark's name.
         name: String,
@@ -133,9 +158,12 @@ enum RiskAction {
         reference: Option<String>,
     },
     /// Check a registry (the shipped one, or --registry) and its answer sets.
+    #[command(after_help = EXAMPLES_VALIDATE)]
     Validate,
     /// Write the registry out: assay's figures file, or BenchRisk's MDX layout.
+    #[command(after_help = EXAMPLES_EXPORT)]
     Export {
+        /// Which layout to write.
         #[arg(long, value_enum, default_value_t = ExportFormat::Assay)]
         format: ExportFormat,
         /// Directory for `--format mdx`.
@@ -143,6 +171,18 @@ enum RiskAction {
         out: Option<PathBuf>,
     },
 }
+
+const EXAMPLES_SCORE: &str = "Examples:\n  # HellaSwag's five dimensions, in words\n  assay risk score HellaSwag\n\n  # Your own benchmark, from its answers file\n  assay risk score --answers my_bench.mdx --format json";
+const EXAMPLES_COMPARE: &str = "Examples:\n  # Every benchmark, hidden ones too, as CSV\n  assay risk compare --all --format csv\n\n  # Two side by side\n  assay risk compare HellaSwag MMLU";
+const EXAMPLES_GAPS: &str = "Examples:\n  # What HellaSwag's authors could do next, and the cheapest path out of high risk\n  assay risk gaps HellaSwag --top 10 --target 50";
+const EXAMPLES_WHAT_IF: &str = "Examples:\n  # HellaSwag after adopting mitigations 34 and 35\n  assay risk what-if HellaSwag --adopt 34,35";
+const EXAMPLES_MODES: &str = "Examples:\n  # Failure modes of the correctness dimension\n  assay risk modes --dimension correctness\n\n  # Those that mention contamination\n  assay risk modes --search contamination";
+const EXAMPLES_MITIGATIONS: &str = "Examples:\n  # Mitigations of failure mode 12, with who adopts them\n  assay risk mitigations --mode 12";
+const EXAMPLES_HEATMAP: &str = "Examples:\n  # In the terminal\n  assay risk heatmap\n\n  # As a page, every benchmark\n  assay risk heatmap --all --format html --out heatmap.html";
+const EXAMPLES_CARD: &str = "Examples:\n  # HellaSwag's card\n  assay risk card HellaSwag";
+const EXAMPLES_QUESTIONNAIRE: &str = "Examples:\n  # Answer BenchRisk's questions for your benchmark (resumes where you stopped)\n  assay risk questionnaire MyBench --answers my_bench.mdx";
+const EXAMPLES_VALIDATE: &str = "Examples:\n  # Check the shipped registry\n  assay risk validate\n\n  # Check a BenchRisk checkout\n  assay risk validate --registry path/to/benchrisk";
+const EXAMPLES_EXPORT: &str = "Examples:\n  # BenchRisk's MDX layout, for a pull request\n  assay risk export --format mdx --out benchrisk-data/";
 
 fn load(registry: &Option<PathBuf>) -> Result<Registry> {
     match registry {

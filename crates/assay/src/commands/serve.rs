@@ -1,13 +1,28 @@
-use super::model::EmbeddedArgs;
+use super::model::LocalArgs;
 use anyhow::{Result, bail};
 use clap::Args;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+const EXAMPLES: &str = "\
+Examples:
+  # The embedded model at http://127.0.0.1:8000/v1
+  assay serve
+
+  # A GGUF file on all interfaces, with a key clients must send
+  SERVE_KEY=... assay serve --model model.gguf --host 0.0.0.0 --api-key-env SERVE_KEY
+
+  # Evaluate it from another terminal (or with lm-evaluation-harness's local-completions)
+  assay eval --model openai:SmolLM2-135M-Instruct --base-url http://127.0.0.1:8000/v1 --data-dir DATA";
+
 #[derive(Args)]
+#[command(after_help = EXAMPLES)]
 pub(crate) struct ServeArgs {
+    /// A GGUF file (llama family), or `default` for the embedded SmolLM2-135M-Instruct.
+    #[arg(long, default_value = "default")]
+    model: String,
     #[command(flatten)]
-    model: EmbeddedArgs,
+    local: LocalArgs,
     /// Address to listen on. The default keeps the server private to this machine.
     #[arg(long, default_value = "127.0.0.1")]
     host: String,
@@ -26,9 +41,6 @@ pub(crate) struct ServeArgs {
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
-    if args.model.model.starts_with("openai:") {
-        bail!("assay serve runs a local model: pass a GGUF file or `default`");
-    }
     if args.threads.is_some() {
         crate::threads::use_threads(args.threads)?;
     }
@@ -39,7 +51,7 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
         },
         None => None,
     };
-    let model = Arc::new(args.model.load_embedded()?);
+    let model = Arc::new(args.local.load_embedded(&args.model)?);
     let served_name = args
         .served_model_name
         .clone()

@@ -12,7 +12,7 @@ fn eval(out: &Path, extra: &[&str]) -> Output {
         "eval",
         "--data-dir",
         data.to_str().unwrap(),
-        "--output",
+        "--out",
         out.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
@@ -160,7 +160,7 @@ fn a_killed_run_resumes_without_redoing_finished_samples() {
             "eval".to_string(),
             "--data-dir".into(),
             data_dir().to_string_lossy().into_owned(),
-            "--output".into(),
+            "--out".into(),
             o.to_string_lossy().into_owned(),
             "--tasks".into(),
             "hellaswag".into(),
@@ -295,7 +295,7 @@ fn data_row_missing_a_field_names_file_line_and_field() {
         "eval",
         "--data-dir",
         dir.path().to_str().unwrap(),
-        "--output",
+        "--out",
         out.to_str().unwrap(),
         "--tasks",
         task.to_str().unwrap(),

@@ -71,7 +71,7 @@ fn served_embedded_model_scores_as_the_embedded_model() {
     let o = assay()
         .args(["eval", "--tasks", tasks, "--limit", "3", "--data-dir"])
         .arg(&data)
-        .arg("--output")
+        .arg("--out")
         .arg(direct.path())
         .output()
         .unwrap();
@@ -88,7 +88,7 @@ fn served_embedded_model_scores_as_the_embedded_model() {
         ])
         .args(["--tasks", tasks, "--limit", "3", "--data-dir"])
         .arg(&data)
-        .arg("--output")
+        .arg("--out")
         .arg(remote.path())
         .output()
         .unwrap();
@@ -280,7 +280,7 @@ fn remote_eval(url: &str, cache: &Path, out: &Path) -> Command {
     .arg(toy_dir())
     .arg("--cache")
     .arg(cache)
-    .arg("--output")
+    .arg("--out")
     .arg(out);
     c
 }
