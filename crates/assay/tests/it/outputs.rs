@@ -120,3 +120,136 @@ fn every_argument_has_a_description_and_every_command_examples() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Standard output and error of `assay ARGS` as a user reads them, with the exit status,
+/// and `dir` (a temporary directory) written as `[TMP]`.
+fn transcript(args: &[&str], dir: &std::path::Path) -> String {
+    let o = assay(args);
+    let text = format!(
+        "exit status: {}\n--- stdout\n{}--- stderr\n{}",
+        o.status.code().map_or("signal".into(), |c| c.to_string()),
+        crate::common::stdout(&o),
+        crate::common::stderr(&o)
+    );
+    text.replace(&dir.display().to_string(), "[TMP]")
+}
+
+/// A small battle log: b beats a, c sits between.
+fn battle_log(dir: &std::path::Path) -> String {
+    let path = dir.join("battles.csv");
+    let mut text = String::from("model_a,model_b,winner,length_a,length_b\n");
+    for (a, b, w, n, la, lb) in [
+        ("a", "b", "model_b", 6, 100, 300),
+        ("a", "b", "model_a", 2, 200, 100),
+        ("b", "a", "tie", 2, 150, 150),
+        ("c", "a", "model_a", 4, 300, 100),
+        ("c", "a", "model_b", 2, 100, 200),
+        ("c", "b", "model_b", 4, 120, 280),
+        ("c", "b", "model_a", 2, 260, 90),
+    ] {
+        for _ in 0..n {
+            text.push_str(&format!("{a},{b},{w},{la},{lb}\n"));
+        }
+    }
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn main_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let log = battle_log(d);
+    let experiment = d.join("experiment.csv");
+    crate::common::experiment::write_csv(
+        &crate::common::experiment::experiment(4_000, 7, 0.0),
+        &experiment,
+    );
+    let experiment = experiment.display().to_string();
+    let cases: &[(&str, &[&str])] = &[
+        ("tasks", &["tasks"]),
+        ("rank_table", &["rank", &log, "--rounds", "200"]),
+        ("rank_csv", &["rank", &log, "--rounds", "200", "--format", "csv"]),
+        (
+            "rank_style_control",
+            &["rank", &log, "--control", "length", "--format", "csv"],
+        ),
+        ("risk_score", &["risk", "score", "HellaSwag"]),
+        ("risk_compare_csv", &["risk", "compare", "--format", "csv"]),
+        ("risk_card", &["risk", "card", "HellaSwag"]),
+        (
+            "ab_plan",
+            &["ab", "plan", "--baseline-rate", "0.1", "--mde", "2%"],
+        ),
+        (
+            "ab_plan_sequential_json",
+            &[
+                "ab", "plan", "--mean", "12.5", "--sd", "30", "--daily-units", "20000", "--days",
+                "14", "--sequential", "--format", "json",
+            ],
+        ),
+        (
+            "ab_analyze",
+            &[
+                "ab",
+                "analyze",
+                &experiment,
+                "--control",
+                "current",
+                "--metrics",
+                "converted,revenue",
+                "--guardrails",
+                "latency_ms",
+                "--lower-is-better",
+                "latency_ms",
+            ],
+        ),
+    ];
+    for (name, args) in cases {
+        insta::assert_snapshot!(format!("output_{name}"), transcript(args, d));
+    }
+}
+
+#[test]
+fn main_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let bad_log = d.join("bad.csv");
+    std::fs::write(&bad_log, "model_a,model_b,winner\nx,y,model_a\nx,y,maybe\n").unwrap();
+    let bad_log = bad_log.display().to_string();
+    let rows = d.join("rows.csv");
+    std::fs::write(&rows, "variant,revenue\ncurrent,1\ncandidate,oops\n").unwrap();
+    let rows = rows.display().to_string();
+    let data = d.display().to_string();
+    let cases: &[(&str, &[&str])] = &[
+        ("eval_no_data_dir", &["eval", "--tasks", "hellaswag"]),
+        (
+            "eval_unknown_task",
+            &["eval", "--tasks", "nope", "--data-dir", &data],
+        ),
+        ("eval_zero_threads", &["eval", "--threads", "0", "--data-dir", &data]),
+        (
+            "pairwise_csv_refused",
+            &["pairwise", "p.jsonl", "--contestant", "a=default", "--format", "csv"],
+        ),
+        ("rank_bad_winner", &["rank", &bad_log]),
+        ("rank_missing_file", &["rank", "no-such-file.csv"]),
+        (
+            "ab_bad_number",
+            &[
+                "ab", "analyze", &rows, "--control", "current", "--metrics", "revenue",
+            ],
+        ),
+        ("ab_plan_nothing_to_plan", &["ab", "plan", "--baseline-rate", "0.1"]),
+        ("risk_unknown_benchmark", &["risk", "score", "HelaSwag"]),
+        (
+            "serve_remote_model",
+            &["serve", "--model", "openai:gpt-4o", "--port", "0"],
+        ),
+    ];
+    for (name, args) in cases {
+        let text = transcript(args, d);
+        assert!(!text.starts_with("exit status: 0"), "{name}: {text}");
+        insta::assert_snapshot!(format!("error_{name}"), text);
+    }
+}
