@@ -534,13 +534,15 @@ impl Split for QuantileScan<'_> {
     }
 }
 
-/// Streams the source once (twice when a cap is a quantile) into per-arm statistics.
+/// Streams the source once (twice when a cap is a quantile) into per-arm statistics,
+/// decoding columnar files with up to `threads` workers.
 pub fn aggregate(
     source: &Source,
     variant: &str,
     time: Option<&str>,
     specs: &[MetricSpec],
     missing: Missing,
+    threads: usize,
 ) -> Result<Aggregated, Error> {
     let layout = layout(specs);
     let cols = Columns {
@@ -569,7 +571,7 @@ pub fn aggregate(
             wanted: wanted.clone(),
             layout: &layout,
         };
-        source.stream(&cols, &mut scan)?;
+        source.stream(&cols, &mut scan, threads)?;
         for (k, (m, _)) in wanted.iter().enumerate() {
             let Some(Cap::Quantile(q)) = specs[*m].cap else {
                 unreachable!()
@@ -579,7 +581,7 @@ pub fn aggregate(
         }
     }
     let mut folder = Folder::new(specs, &layout, missing, caps.clone(), time.is_some());
-    let rows = source.stream(&cols, &mut folder)?;
+    let rows = source.stream(&cols, &mut folder, threads)?;
     if time.is_some() && folder.undated > 0 {
         return Err(Error::Input(format!(
             "{}: {} rows have no value in the time column `{}`",

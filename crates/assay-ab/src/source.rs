@@ -125,10 +125,17 @@ impl Source {
         }
     }
 
-    pub fn stream<S: Split>(&self, cols: &Columns, sink: &mut S) -> Result<u64, Error> {
+    /// Streams the rows into `sink`; columnar files are decoded by up to `threads`
+    /// workers (results do not depend on it).
+    pub fn stream<S: Split>(
+        &self,
+        cols: &Columns,
+        sink: &mut S,
+        threads: usize,
+    ) -> Result<u64, Error> {
         match self {
             Source::File(path) => match extension(path).as_str() {
-                "parquet" | "pq" => read_parquet(path, cols, sink),
+                "parquet" | "pq" => read_parquet(path, cols, sink, threads),
                 "jsonl" | "ndjson" | "json" => read_jsonl(path, cols, sink),
                 "csv" | "tsv" | "txt" => {
                     let file = File::open(path).map_err(|e| Error::io(path, e))?;
@@ -574,7 +581,12 @@ fn variant_indices(
 /// ..., folds each into its own part of the sink, and the parts are joined strictly in
 /// file order, so results do not depend on the thread count or timing; memory is bounded
 /// by a batch (64 Ki rows) and a few parts per worker, whatever the file's size.
-fn read_parquet<S: Split>(path: &Path, cols: &Columns, sink: &mut S) -> Result<u64, Error> {
+fn read_parquet<S: Split>(
+    path: &Path,
+    cols: &Columns,
+    sink: &mut S,
+    threads: usize,
+) -> Result<u64, Error> {
     use parquet::arrow::ProjectionMask;
     use parquet::arrow::arrow_reader::{
         ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
@@ -638,13 +650,7 @@ fn read_parquet<S: Split>(path: &Path, cols: &Columns, sink: &mut S) -> Result<u
             Some(s)
         })
         .collect();
-    // ASSAY_THREADS caps the decoding threads (default: the machine's cores, at most 8).
-    let workers = std::env::var("ASSAY_THREADS")
-        .ok()
-        .and_then(|t| t.parse::<usize>().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, 8)
-        .min(groups.len().max(1));
+    let workers = threads.max(1).min(groups.len().max(1));
     let fold = |group: usize, part: &mut S| -> Result<(), Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone());

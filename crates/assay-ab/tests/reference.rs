@@ -149,6 +149,7 @@ fn every_statistic_matches_gbstats_scipy_statsmodels_and_numpy() {
         Some("day"),
         &specs,
         Missing::Error,
+        2,
     )
     .unwrap();
     assert_eq!(data.arms, ["treatment_b", "control", "treatment_a"]);

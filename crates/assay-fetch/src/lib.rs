@@ -73,9 +73,12 @@ fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) ->
     }
 }
 
+/// The environment variable that moves assay's cache directory.
+pub const CACHE_DIR_VARIABLE: &str = "ASSAY_CACHE_DIR";
+
 /// `$ASSAY_CACHE_DIR`, else `$XDG_CACHE_HOME/assay`, else `~/.cache/assay`.
 pub fn cache_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("ASSAY_CACHE_DIR").filter(|d| !d.is_empty()) {
+    if let Some(dir) = std::env::var_os(CACHE_DIR_VARIABLE).filter(|d| !d.is_empty()) {
         return PathBuf::from(dir);
     }
     if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {

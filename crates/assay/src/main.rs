@@ -1,6 +1,7 @@
 //! The `assay` command line: parsing and glue only; the work is in the library crates.
 
 mod commands;
+mod env;
 mod progress;
 mod threads;
 

@@ -147,11 +147,15 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long, requires = "database")]
     sql: Option<String>,
     /// PostgreSQL connection string for --sql (never printed).
-    #[arg(long, env = "ASSAY_AB_DATABASE_URL", hide_env_values = true)]
+    #[arg(long, env = crate::env::AB_DATABASE_URL, hide_env_values = true)]
     database: Option<String>,
     /// How results are printed (CSV: one row per metric and variant).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// Workers decoding a Parquet file (results do not depend on it). Default: all
+    /// cores, at most 8.
+    #[arg(long, env = crate::env::THREADS)]
+    threads: Option<usize>,
     /// Also write `analysis.json` and `report.html` (atomically) into this directory.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -315,6 +319,12 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             args.time.as_deref(),
             &specs(&args)?,
             missing,
+            match args.threads {
+                Some(0) => bail!("--threads must be at least 1"),
+                Some(n) => n,
+                // Decoding Parquet stops gaining past 8 workers.
+                None => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+            },
         )?
     };
     if data.rows == 0 {

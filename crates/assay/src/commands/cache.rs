@@ -8,7 +8,7 @@ use std::time::Duration;
 #[derive(Args)]
 pub(crate) struct CacheArgs {
     /// Response cache file (default: responses.sqlite in assay's cache directory).
-    #[arg(long, global = true, env = "ASSAY_RESPONSE_CACHE")]
+    #[arg(long, global = true, env = crate::env::RESPONSE_CACHE)]
     cache: Option<PathBuf>,
     #[command(subcommand)]
     action: CacheAction,

@@ -46,7 +46,7 @@ pub(crate) struct EvalArgs {
     )]
     tasks: Vec<String>,
     /// Directory holding the benchmark data files the tasks name.
-    #[arg(long, env = "ASSAY_DATA_DIR", help_heading = "Tasks")]
+    #[arg(long, env = crate::env::DATA_DIR, help_heading = "Tasks")]
     data_dir: Option<PathBuf>,
     /// Only the first N samples of each task (each subtask, for MMLU).
     #[arg(long, conflicts_with = "sample", help_heading = "Tasks")]

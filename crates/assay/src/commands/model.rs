@@ -42,7 +42,7 @@ pub(crate) struct RemoteArgs {
     /// Base URL of the OpenAI-compatible API, with its version prefix.
     #[arg(
         long,
-        env = "OPENAI_BASE_URL",
+        env = crate::env::OPENAI_BASE_URL,
         default_value = "https://api.openai.com/v1"
     )]
     pub(crate) base_url: String,
@@ -73,7 +73,7 @@ pub(crate) struct RemoteArgs {
     #[arg(long, default_value_t = 1)]
     pub(crate) prompts_per_request: usize,
     /// Response cache file (default: responses.sqlite in assay's cache directory).
-    #[arg(long, env = "ASSAY_RESPONSE_CACHE")]
+    #[arg(long, env = crate::env::RESPONSE_CACHE)]
     pub(crate) cache: Option<PathBuf>,
     /// Do not read or write the response cache.
     #[arg(long)]

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 pub(crate) struct RiskArgs {
     /// A BenchRisk checkout (or a local extension in its layout) to use instead of the
     /// registry shipped with assay; its texts are shown where assay's wording is.
-    #[arg(long, global = true, env = "ASSAY_BENCHRISK")]
+    #[arg(long, global = true, env = crate::env::BENCHRISK)]
     registry: Option<PathBuf>,
     #[command(subcommand)]
     action: RiskAction,

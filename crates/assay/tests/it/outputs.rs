@@ -169,7 +169,10 @@ fn main_outputs() {
     let cases: &[(&str, &[&str])] = &[
         ("tasks", &["tasks"]),
         ("rank_table", &["rank", &log, "--rounds", "200"]),
-        ("rank_csv", &["rank", &log, "--rounds", "200", "--format", "csv"]),
+        (
+            "rank_csv",
+            &["rank", &log, "--rounds", "200", "--format", "csv"],
+        ),
         (
             "rank_style_control",
             &["rank", &log, "--control", "length", "--format", "csv"],
@@ -184,8 +187,19 @@ fn main_outputs() {
         (
             "ab_plan_sequential_json",
             &[
-                "ab", "plan", "--mean", "12.5", "--sd", "30", "--daily-units", "20000", "--days",
-                "14", "--sequential", "--format", "json",
+                "ab",
+                "plan",
+                "--mean",
+                "12.5",
+                "--sd",
+                "30",
+                "--daily-units",
+                "20000",
+                "--days",
+                "14",
+                "--sequential",
+                "--format",
+                "json",
             ],
         ),
         (
@@ -227,20 +241,39 @@ fn main_errors() {
             "eval_unknown_task",
             &["eval", "--tasks", "nope", "--data-dir", &data],
         ),
-        ("eval_zero_threads", &["eval", "--threads", "0", "--data-dir", &data]),
+        (
+            "eval_zero_threads",
+            &["eval", "--threads", "0", "--data-dir", &data],
+        ),
         (
             "pairwise_csv_refused",
-            &["pairwise", "p.jsonl", "--contestant", "a=default", "--format", "csv"],
+            &[
+                "pairwise",
+                "p.jsonl",
+                "--contestant",
+                "a=default",
+                "--format",
+                "csv",
+            ],
         ),
         ("rank_bad_winner", &["rank", &bad_log]),
         ("rank_missing_file", &["rank", "no-such-file.csv"]),
         (
             "ab_bad_number",
             &[
-                "ab", "analyze", &rows, "--control", "current", "--metrics", "revenue",
+                "ab",
+                "analyze",
+                &rows,
+                "--control",
+                "current",
+                "--metrics",
+                "revenue",
             ],
         ),
-        ("ab_plan_nothing_to_plan", &["ab", "plan", "--baseline-rate", "0.1"]),
+        (
+            "ab_plan_nothing_to_plan",
+            &["ab", "plan", "--baseline-rate", "0.1"],
+        ),
         ("risk_unknown_benchmark", &["risk", "score", "HelaSwag"]),
         (
             "serve_remote_model",
