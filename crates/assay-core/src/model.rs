@@ -22,6 +22,30 @@ pub struct ModelIdentity {
     pub settings: serde_json::Map<String, serde_json::Value>,
 }
 
+/// What a remote model's calls cost, for the results file: requests, retries, tokens,
+/// latency, concurrency and money.
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Usage {
+    /// HTTP attempts made (first tries and retries).
+    pub attempts: u64,
+    /// Requests answered by the server in this process.
+    pub answered: u64,
+    /// Requests answered from the response cache.
+    pub cache_hits: u64,
+    /// Retries by cause (`429`, `5xx`, `timeout`, `connection`, `malformed`).
+    pub retries: std::collections::BTreeMap<String, u64>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    /// Latency of answered requests (first attempt to answer), in seconds.
+    pub latency_p50_s: Option<f64>,
+    pub latency_p95_s: Option<f64>,
+    pub latency_max_s: Option<f64>,
+    pub concurrency_final: usize,
+    pub concurrency_peak: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
 /// The cause of a model failure, kept whole for the caller.
 pub type ErrorSource = Box<dyn std::error::Error + Send + Sync>;
 
@@ -102,7 +126,7 @@ pub trait LanguageModel: Send + Sync {
 
     /// Usage accounting for the results file (requests, retries, tokens, latency,
     /// cost), if the backend keeps any.
-    fn usage(&self) -> Option<serde_json::Value> {
+    fn usage(&self) -> Option<Usage> {
         None
     }
 

@@ -23,13 +23,12 @@ use crate::protocol::{
 use assay_cache::{Entry, ResponseCache};
 use assay_core::{
     ApiKey, FinishReason, GenerateRequest, GenerateResponse, LanguageModel, LoglikelihoodRequest,
-    LoglikelihoodResponse, ModelError, ModelIdentity, RollingRequest, RollingResponse, redact_url,
-    scrub_url,
+    LoglikelihoodResponse, ModelError, ModelIdentity, RollingRequest, RollingResponse, Usage,
+    redact_url, scrub_url,
 };
 use rand::Rng;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -173,32 +172,9 @@ impl From<ClientError> for ModelError {
     }
 }
 
-/// Counters for the results file.
-#[derive(Debug, Default, Clone, Serialize)]
-pub struct UsageReport {
-    /// HTTP attempts made (first tries and retries).
-    pub attempts: u64,
-    /// Requests answered by the server in this process.
-    pub answered: u64,
-    /// Requests answered from the response cache.
-    pub cache_hits: u64,
-    /// Retries by cause (`429`, `5xx`, `timeout`, `connection`, `malformed`).
-    pub retries: BTreeMap<String, u64>,
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    /// Latency of answered requests (first attempt to answer), in seconds.
-    pub latency_p50_s: Option<f64>,
-    pub latency_p95_s: Option<f64>,
-    pub latency_max_s: Option<f64>,
-    pub concurrency_final: usize,
-    pub concurrency_peak: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cost_usd: Option<f64>,
-}
-
 #[derive(Debug, Default)]
 struct Stats {
-    report: UsageReport,
+    report: Usage,
     latencies: Vec<f64>,
 }
 
@@ -320,7 +296,7 @@ impl OpenAiModel {
         &self.label
     }
 
-    pub fn usage_report(&self) -> UsageReport {
+    pub fn usage_report(&self) -> Usage {
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = stats.report.clone();
         let mut l = stats.latencies.clone();
@@ -1143,8 +1119,8 @@ impl LanguageModel for OpenAiModel {
         (self.config.max_concurrency * 2).max(16)
     }
 
-    fn usage(&self) -> Option<serde_json::Value> {
-        Some(serde_json::to_value(self.usage_report()).expect("usage serializes"))
+    fn usage(&self) -> Option<Usage> {
+        Some(self.usage_report())
     }
 }
 

@@ -6,6 +6,4 @@ mod client;
 mod limiter;
 pub mod protocol;
 
-pub use client::{
-    Capabilities, ClientConfig, ClientError, GenerationApi, OpenAiModel, Price, UsageReport,
-};
+pub use client::{Capabilities, ClientConfig, ClientError, GenerationApi, OpenAiModel, Price};

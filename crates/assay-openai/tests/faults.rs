@@ -200,8 +200,8 @@ fn faults_change_nothing_and_every_sample_counts_once() {
         model_b.usage_report()
     );
     assert_eq!(
-        finished.results.run.model_usage.as_ref().unwrap()["answered"],
-        requests
+        finished.results.run.model_usage.as_ref().unwrap().answered,
+        requests as u64
     );
 }
 

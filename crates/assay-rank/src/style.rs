@@ -78,6 +78,30 @@ pub fn features(controls: &Controls) -> Result<Vec<Vec<f64>>, Error> {
     Ok(x)
 }
 
+/// The style-controlled ranking: ratings with the style measurements held equal, their
+/// sandwich intervals, ranks from those intervals, and the fit itself (for its
+/// coefficients).
+pub fn rank(
+    battles: &Battles,
+    controls: &Controls,
+    reg: f64,
+    anchor: Option<(usize, f64)>,
+) -> Result<(crate::bt::Ranking, StyleFit), Error> {
+    let fit = fit(battles, controls, reg, anchor)?;
+    let ranking = crate::bt::Ranking {
+        models: battles.models.clone(),
+        ratings: fit.ratings.clone(),
+        lower: fit.lower.clone(),
+        upper: fit.upper.clone(),
+        ranks: crate::bt::ranks_from_intervals(&fit.lower, &fit.upper),
+        method: format!(
+            "style-controlled ({}; penalty {reg}), sandwich (robust) standard errors, 95% normal interval",
+            controls.names.join(", ")
+        ),
+    };
+    Ok((ranking, fit))
+}
+
 /// Fits ratings and style coefficients; `battles.rows[i]` goes with `controls.values[i]`.
 /// `anchor` pins one model's rating (its interval is then zero and the others' are
 /// relative to it).

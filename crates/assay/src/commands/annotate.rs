@@ -4,6 +4,7 @@
 use super::SummaryFormat;
 use anyhow::{Context, Result, bail};
 use assay_annotate::store::{self, Store};
+use assay_render::{Align, MarkdownTable};
 use clap::Args;
 use std::io::Write;
 use std::path::PathBuf;
@@ -91,18 +92,23 @@ pub(crate) fn run(args: AnnotateArgs) -> Result<ExitCode> {
             opt(a.fleiss_kappa),
             a.fleiss_items
         );
-        println!("| between | and | items | agreement | Cohen's kappa |");
-        println!("|---|---|---:|---:|---:|");
+        let mut table = MarkdownTable::new(&[
+            ("between", Align::Left),
+            ("and", Align::Left),
+            ("items", Align::Right),
+            ("agreement", Align::Right),
+            ("Cohen's kappa", Align::Right),
+        ]);
         for p in a.between_annotators.iter().chain(&a.judge_vs_people) {
-            println!(
-                "| {} | {} | {} | {} | {} |",
-                p.a,
-                p.b,
-                p.items,
+            table.row(&[
+                p.a.clone(),
+                p.b.clone(),
+                p.items.to_string(),
                 opt(p.agreement),
-                opt(p.cohen_kappa)
-            );
+                opt(p.cohen_kappa),
+            ]);
         }
+        print!("{}", table.finish());
         println!(
             "\nLabels: which of the pair is better, or a tie (tie and both-bad count alike); the judge's label needs both orders to agree, else tie."
         );

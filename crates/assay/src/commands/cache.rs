@@ -1,5 +1,6 @@
 use super::model::default_cache_path;
 use anyhow::Result;
+use assay_render::{Align, MarkdownTable};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -60,18 +61,23 @@ pub(crate) fn run(args: CacheArgs) -> Result<ExitCode> {
             if rows.is_empty() {
                 println!("(empty)");
             } else {
-                println!("| model | answers | size | oldest | newest |");
-                println!("|---|---:|---:|---|---|");
+                let mut table = MarkdownTable::new(&[
+                    ("model", Align::Left),
+                    ("answers", Align::Right),
+                    ("size", Align::Right),
+                    ("oldest", Align::Left),
+                    ("newest", Align::Left),
+                ]);
                 for r in rows {
-                    println!(
-                        "| {} | {} | {:.1} MB | {} | {} |",
-                        r.model,
-                        r.entries,
-                        r.bytes as f64 / 1e6,
+                    table.row(&[
+                        r.model.clone(),
+                        r.entries.to_string(),
+                        format!("{:.1} MB", r.bytes as f64 / 1e6),
                         date(r.oldest),
-                        date(r.newest)
-                    );
+                        date(r.newest),
+                    ]);
                 }
+                print!("{}", table.finish());
             }
         }
         CacheAction::Prune { older_than, model } => {

@@ -147,22 +147,13 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         finished.results.spec.model.sha256.as_deref().unwrap_or("-")
     );
     if let Some(u) = &finished.results.run.model_usage {
-        let n = |k: &str| u.get(k).and_then(|v| v.as_u64()).unwrap_or(0);
-        let retries: u64 = u
-            .get("retries")
-            .and_then(|r| r.as_object())
-            .map_or(0, |r| r.values().filter_map(|v| v.as_u64()).sum());
+        let retries: u64 = u.retries.values().sum();
         let cost = u
-            .get("cost_usd")
-            .and_then(|v| v.as_f64())
+            .cost_usd
             .map_or(String::new(), |c| format!(", cost ${c:.4}"));
         println!(
-            "requests: {} answered, {} from cache, {} retries; tokens: {} prompt, {} completion{cost}",
-            n("answered"),
-            n("cache_hits"),
-            retries,
-            n("prompt_tokens"),
-            n("completion_tokens"),
+            "requests: {} answered, {} from cache, {retries} retries; tokens: {} prompt, {} completion{cost}",
+            u.answered, u.cache_hits, u.prompt_tokens, u.completion_tokens,
         );
     }
     println!("results: {}", finished.dir.join("results.json").display());

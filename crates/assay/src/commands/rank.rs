@@ -111,20 +111,7 @@ pub(crate) fn run(args: RankArgs) -> Result<ExitCode> {
                 "note: with --control, intervals are sandwich (robust) intervals; --rounds is not used"
             );
         }
-        let fit = style::fit(&battles, &controls, args.style_reg, anchor)?;
-        let ranks = bt::ranks_from_intervals(&fit.lower, &fit.upper);
-        let ranking = bt::Ranking {
-            models: battles.models.clone(),
-            ratings: fit.ratings.clone(),
-            lower: fit.lower.clone(),
-            upper: fit.upper.clone(),
-            ranks,
-            method: format!(
-                "style-controlled ({}; penalty {}), sandwich (robust) standard errors, 95% normal interval",
-                args.controls.join(", "),
-                args.style_reg
-            ),
-        };
+        let (ranking, fit) = style::rank(&battles, &controls, args.style_reg, anchor)?;
         (ranking, Some(fit))
     };
     let records = bt::records(&battles);
