@@ -45,7 +45,7 @@ pub struct Options {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Verdict {
+pub enum MetricVerdict {
     Better,
     Worse,
     /// The interval includes no change.
@@ -63,7 +63,7 @@ pub struct VariantResult {
     /// p-value of the decision's test, before and after the correction.
     pub p_value: Option<f64>,
     pub adjusted_p_value: Option<f64>,
-    pub verdict: Verdict,
+    pub verdict: MetricVerdict,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -314,7 +314,7 @@ pub fn analyze(data: &Aggregated, options: &Options) -> Result<Analysis, Error> 
                 decision_scale: e.map(|e| e.scale),
                 p_value: e.map(|e| options.decide_with.interval(e).p_value),
                 adjusted_p_value: None,
-                verdict: Verdict::NoTest,
+                verdict: MetricVerdict::NoTest,
                 comparison: c,
             });
         }
@@ -364,12 +364,12 @@ pub fn analyze(data: &Aggregated, options: &Options) -> Result<Analysis, Error> 
             let p = r.adjusted_p_value.unwrap_or(1.0);
             r.verdict = if p < alpha {
                 if (e.estimate > 0.0) != m.lower_is_better {
-                    Verdict::Better
+                    MetricVerdict::Better
                 } else {
-                    Verdict::Worse
+                    MetricVerdict::Worse
                 }
             } else {
-                Verdict::Neutral
+                MetricVerdict::Neutral
             };
         }
     }
@@ -498,20 +498,20 @@ fn decide(
         for m in metrics {
             let r = &m.results[j];
             match (m.role, r.verdict) {
-                (Role::Guardrail, Verdict::Worse) => {
+                (Role::Guardrail, MetricVerdict::Worse) => {
                     blocking.push(format!("guardrail harmed: {}", describe(m, r, kind)))
                 }
-                (Role::Goal, Verdict::Worse) => {
+                (Role::Goal, MetricVerdict::Worse) => {
                     blocking.push(format!("goal metric worse: {}", describe(m, r, kind)))
                 }
-                (Role::Goal, Verdict::Better) => wins.push(describe(m, r, kind)),
-                (Role::Guardrail, Verdict::NoTest) => {
+                (Role::Goal, MetricVerdict::Better) => wins.push(describe(m, r, kind)),
+                (Role::Guardrail, MetricVerdict::NoTest) => {
                     waiting.push(format!("guardrail {} could not be tested", m.name))
                 }
                 _ => {}
             }
             if m.role == Role::Guardrail
-                && r.verdict != Verdict::Worse
+                && r.verdict != MetricVerdict::Worse
                 && let (Some(margin), Some(e)) = (m.margin, r.comparison.relative.as_ref())
             {
                 let i = kind.interval(e);

@@ -18,8 +18,8 @@
 //!   relative lift, chance to win P(effect > 0) and GrowthBook's risk (expected loss).
 
 use crate::moments::{COVARIATE, DENOMINATOR, MAIN, Moments};
+use assay_stats::{normal_cdf, normal_quantile, t_quantile, t_sf};
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 /// How a value's per-unit variance is computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,29 +169,6 @@ pub fn pooled_theta(a: &Moments, b: &Moments, shape: Shape) -> f64 {
     joint.cov(MAIN, COVARIATE) / vx
 }
 
-fn normal() -> Normal {
-    Normal::standard()
-}
-
-/// Upper quantile of Student's t (the normal when ν is huge or not finite).
-fn t_quantile(p: f64, dof: f64) -> f64 {
-    if !dof.is_finite() || dof > 1e7 {
-        return normal().inverse_cdf(p);
-    }
-    StudentsT::new(0.0, 1.0, dof)
-        .expect("dof > 0")
-        .inverse_cdf(p)
-}
-
-fn t_sf(x: f64, dof: f64) -> f64 {
-    if !dof.is_finite() || dof > 1e7 {
-        return 1.0 - normal().cdf(x);
-    }
-    let t = StudentsT::new(0.0, 1.0, dof).expect("dof > 0");
-    // The upper tail directly, so tiny p-values keep their digits.
-    t.cdf(-x)
-}
-
 /// ρ of the normal-mixture confidence sequence tuned to be tightest at N* (eq. 161).
 pub fn sequential_rho(alpha: f64, tuning: f64) -> f64 {
     ((-2.0 * alpha.ln() + (-2.0 * alpha.ln() + 1.0).ln()) / tuning).sqrt()
@@ -246,14 +223,13 @@ pub fn bayes(
         }
         None => (estimate, se),
     };
-    let z = normal().inverse_cdf(1.0 - alpha / 2.0);
-    let n = normal();
-    let up = 1.0 - n.cdf(-mean / sd);
+    let z = normal_quantile(1.0 - alpha / 2.0);
+    let up = 1.0 - normal_cdf(-mean / sd);
     // E[max(X, 0)] and E[max(−X, 0)] for X ~ N(mean, sd²): the truncated-normal means of
     // gbstats' `get_risk`, in closed form.
     let pdf = (-0.5 * (mean / sd).powi(2)).exp() / (2.0 * std::f64::consts::PI).sqrt();
-    let gain = mean * n.cdf(mean / sd) + sd * pdf;
-    let loss = -mean * n.cdf(-mean / sd) + sd * pdf;
+    let gain = mean * normal_cdf(mean / sd) + sd * pdf;
+    let loss = -mean * normal_cdf(-mean / sd) + sd * pdf;
     let (chance_to_win, risk_control, risk_treatment) = if lower_is_better {
         (1.0 - up, loss, gain)
     } else {

@@ -11,7 +11,7 @@
 //! A relative effect is δ/|μ|.
 
 use crate::effect::sequential_multiplier;
-use statrs::distribution::{ContinuousCDF, Normal};
+use assay_stats::{normal_cdf, normal_quantile};
 
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
@@ -29,7 +29,7 @@ pub struct Plan {
 impl Plan {
     fn multiplier(&self, total: f64) -> f64 {
         match self.sequential_tuning {
-            None => Normal::standard().inverse_cdf(1.0 - self.alpha / 2.0),
+            None => normal_quantile(1.0 - self.alpha / 2.0),
             Some(tuning) => sequential_multiplier(total, self.alpha, tuning),
         }
     }
@@ -40,11 +40,10 @@ impl Plan {
 
     /// Power to detect an absolute effect `effect` with `control_units` in control.
     pub fn power_at(&self, effect: f64, control_units: f64) -> f64 {
-        let n = Normal::standard();
         let se = self.se(control_units);
         let c = self.multiplier(control_units * (1.0 + self.ratio));
         let z = effect.abs() / se;
-        n.cdf(z - c) + n.cdf(-z - c)
+        normal_cdf(z - c) + normal_cdf(-z - c)
     }
 
     /// The smallest absolute effect detected with the target power.

@@ -3,7 +3,7 @@
 //! lift by exposure day with its always-valid band. The page is static SVG, no script,
 //! under a Content-Security-Policy that allows none.
 
-use crate::analyze::{Analysis, Outcome, TestKind, Verdict, decision_effect};
+use crate::analyze::{Analysis, MetricVerdict, Outcome, TestKind, decision_effect};
 use crate::effect::Scale;
 use assay_render::escape_html as esc;
 use std::fmt::Write;
@@ -24,12 +24,12 @@ fn show(scale: Scale, x: f64) -> String {
     }
 }
 
-fn verdict_text(v: Verdict) -> &'static str {
+fn verdict_text(v: MetricVerdict) -> &'static str {
     match v {
-        Verdict::Better => "better",
-        Verdict::Worse => "worse",
-        Verdict::Neutral => "no change",
-        Verdict::NoTest => "no test",
+        MetricVerdict::Better => "better",
+        MetricVerdict::Worse => "worse",
+        MetricVerdict::Neutral => "no change",
+        MetricVerdict::NoTest => "no test",
     }
 }
 
@@ -204,10 +204,10 @@ pub fn csv(a: &Analysis) -> String {
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
 }
 
-fn colour(v: Verdict) -> &'static str {
+fn colour(v: MetricVerdict) -> &'static str {
     match v {
-        Verdict::Better => "#1a7f37",
-        Verdict::Worse => "#cf222e",
+        MetricVerdict::Better => "#1a7f37",
+        MetricVerdict::Worse => "#cf222e",
         _ => "#57606a",
     }
 }

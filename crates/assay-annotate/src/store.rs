@@ -9,7 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-pub const SCHEMA: i64 = 1;
+pub const STORE_VERSION: i64 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Choice {
@@ -94,14 +94,14 @@ impl Store {
             None => {
                 conn.execute(
                     "INSERT INTO meta VALUES ('schema', ?1)",
-                    [SCHEMA.to_string()],
+                    [STORE_VERSION.to_string()],
                 )
                 .map_err(fail)?;
             }
-            Some(v) if v == SCHEMA.to_string() => {}
+            Some(v) if v == STORE_VERSION.to_string() => {}
             Some(v) => {
                 return Err(Error::Invalid(format!(
-                    "`{}` has schema {v}; this assay reads schema {SCHEMA}",
+                    "`{}` has schema {v}; this assay reads schema {STORE_VERSION}",
                     path.display()
                 )));
             }

@@ -1,13 +1,13 @@
 //! The terminal report of a side-by-side run (Markdown tables).
 
-use crate::run::RunResults;
+use crate::run::PairwiseResults;
 use std::fmt::Write;
 
 fn opt(x: Option<f64>, digits: usize) -> String {
     x.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
-pub fn markdown(r: &RunResults) -> String {
+pub fn markdown(r: &PairwiseResults) -> String {
     let mut s = String::new();
     let judge = &r.spec["judge"];
     let _ = writeln!(

@@ -22,7 +22,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-pub const SCHEMA: u32 = 1;
+pub const FORMAT_VERSION: u32 = 1;
 
 /// One side of the comparison: a model with its sampling settings.
 #[derive(Clone)]
@@ -156,7 +156,7 @@ pub struct PairwiseSummary {
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct RunResults {
+pub struct PairwiseResults {
     pub schema: u32,
     pub spec: serde_json::Value,
     pub prompts: usize,
@@ -175,7 +175,7 @@ fn spec(
     judge: Option<&Judge>,
 ) -> serde_json::Value {
     serde_json::json!({
-        "schema": SCHEMA,
+        "schema": FORMAT_VERSION,
         "prompts_sha256": sha256_hex(&serde_json::to_vec(prompts).expect("prompts serialize")),
         "contestants": contestants.iter().map(|c| serde_json::json!({
             "name": c.name,
@@ -213,7 +213,7 @@ pub fn run(
     judge: Option<&Judge>,
     options: &Options,
     progress: &mut dyn Progress,
-) -> Result<RunResults, Error> {
+) -> Result<PairwiseResults, Error> {
     if contestants.len() < 2 && options.pairwise {
         return Err(Error::Invalid(
             "a pairwise run needs at least two contestants".into(),
@@ -480,7 +480,7 @@ pub fn run(
 
     let pairwise = options.pairwise.then(|| {
         let quality = stats::judge_quality(&ordered_games);
-        let interval = assay_rank::bt::Interval::Bootstrap {
+        let interval = assay_rank::bt::IntervalMethod::Bootstrap {
             rounds: options.rounds,
             seed: options.seed,
         };
@@ -522,8 +522,8 @@ pub fn run(
             }
         })
         .collect();
-    let results = RunResults {
-        schema: SCHEMA,
+    let results = PairwiseResults {
+        schema: FORMAT_VERSION,
         spec,
         prompts: prompts.len(),
         contestants: contestants_summary,

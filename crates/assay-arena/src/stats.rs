@@ -172,7 +172,7 @@ pub fn grade_summary(grades: &[&Grade]) -> GradeSummary {
 /// undefined (no battles, a disconnected comparison graph).
 pub fn rank(
     battles: &[Battle],
-    interval: bt::Interval,
+    interval: bt::IntervalMethod,
 ) -> Result<(Vec<RankedModel>, String), String> {
     if battles.is_empty() {
         return Err("no battles with a verdict".into());

@@ -6,7 +6,7 @@
 use crate::{Error, Result};
 use assay_core::ChatMessage;
 
-pub struct ChatTemplate {
+pub(crate) struct ChatTemplate {
     env: minijinja::Environment<'static>,
     pub source: String,
     bos_token: String,
@@ -14,7 +14,7 @@ pub struct ChatTemplate {
 }
 
 impl ChatTemplate {
-    pub fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
+    pub(crate) fn new(source: &str, bos_token: &str, eos_token: &str) -> Result<Self> {
         let mut env = minijinja::Environment::new();
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
@@ -38,7 +38,7 @@ impl ChatTemplate {
     }
 
     /// The prompt for the assistant's next turn.
-    pub fn render(&self, messages: &[ChatMessage]) -> Result<String> {
+    pub(crate) fn render(&self, messages: &[ChatMessage]) -> Result<String> {
         let template = self
             .env
             .get_template("chat")

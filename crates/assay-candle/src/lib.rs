@@ -1,21 +1,26 @@
 //! The embedded model backend: llama-family GGUF models run in-process on candle.
 //!
-//! - [`gguf`] reads the file and its metadata, with errors that name the file.
-//! - [`tokenizer`] rebuilds the tokenizer from the GGUF metadata with `tokenizers`.
-//! - [`chat`] renders the GGUF's chat template with minijinja (Python-compatible methods).
-//! - [`llama`] is the project's own llama forward pass: logits for every position that
+//! Its public surface is what other crates use: [`EmbeddedModel`], its [`LoadOptions`]
+//! and [`WeightFormat`], [`TokenScore`] and the [`GgufTokenizer`] the server reads; the
+//! rest is internal.
+//!
+//! - `gguf` reads the file and its metadata, with errors that name the file.
+//! - `tokenizer` rebuilds the tokenizer from the GGUF metadata with `tokenizers`.
+//! - `chat` renders the GGUF's chat template with minijinja (Python-compatible methods).
+//! - `llama` is the project's own llama forward pass: logits for every position that
 //!   asks for them, a KV cache that can be shared by several continuations, and weights
 //!   converted once at load (f32 for scoring and prompt processing, Q8_0 for decoding:
 //!   candle has no fast Q4_1 kernel).
 //! - [`EmbeddedModel`] answers [`assay_core::LanguageModel`] requests with them.
 
-pub mod chat;
+mod chat;
 mod embedded;
-pub mod gguf;
-pub mod llama;
-pub mod tokenizer;
+mod gguf;
+mod llama;
+mod tokenizer;
 
 pub use embedded::{EmbeddedModel, LoadOptions, TokenScore, WeightFormat};
+pub use tokenizer::GgufTokenizer;
 
 /// Errors of the embedded backend. Each names the file it concerns where there is one.
 #[derive(Debug, thiserror::Error)]

@@ -36,7 +36,7 @@ pub struct LlamaConfig {
 /// How one set of the model's matrices is stored in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum WeightStorage {
+pub(crate) enum WeightStorage {
     /// Dequantized to f32: matrix products go through `gemm`.
     F32,
     /// Re-quantized to Q8_0, which has AVX2/NEON kernels.
@@ -81,7 +81,7 @@ struct LayerMatrices {
 }
 
 /// The model's matrices in one storage format.
-pub struct Weights {
+pub(crate) struct Weights {
     pub storage: WeightStorage,
     layers: Vec<LayerMatrices>,
     head: QMatMul,
@@ -93,7 +93,7 @@ struct Norms {
 }
 
 /// A llama-family model, immutable once loaded; share it between threads.
-pub struct Llama {
+pub(crate) struct Llama {
     pub config: LlamaConfig,
     embedding: Tensor,
     norms: Vec<Norms>,
@@ -105,13 +105,13 @@ pub struct Llama {
 /// Keys and values of the positions processed so far, per layer, shaped
 /// `(1, kv_heads, positions, head_dim)`. Cloning is cheap (tensors are shared).
 #[derive(Clone)]
-pub struct KvCache {
+pub(crate) struct KvCache {
     layers: Vec<Option<(Tensor, Tensor)>>,
     len: usize,
 }
 
 impl KvCache {
-    pub fn new(config: &LlamaConfig) -> Self {
+    pub(crate) fn new(config: &LlamaConfig) -> Self {
         Self {
             layers: vec![None; config.n_layer],
             len: 0,
@@ -119,16 +119,12 @@ impl KvCache {
     }
 
     /// Number of positions cached.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The first `n` positions only (a view: nothing is copied).
-    pub fn truncate(&self, n: usize) -> Result<Self> {
+    pub(crate) fn truncate(&self, n: usize) -> Result<Self> {
         assert!(
             n <= self.len,
             "cannot truncate {} positions to {n}",
@@ -153,7 +149,7 @@ impl KvCache {
     }
 
     /// This cache followed by a segment's new keys and values.
-    pub fn extend(&self, new: &SegmentKv) -> Result<Self> {
+    pub(crate) fn extend(&self, new: &SegmentKv) -> Result<Self> {
         let layers = self
             .layers
             .iter()
@@ -174,7 +170,7 @@ impl KvCache {
 
 /// A run of new tokens for [`Llama::forward_segments`]: it continues `past`, then (if
 /// any) the tokens of an earlier segment of the same pass.
-pub struct Segment<'a> {
+pub(crate) struct Segment<'a> {
     pub tokens: &'a [u32],
     pub past: &'a KvCache,
     /// Index of an earlier segment (with the same `past` and no parent of its own) whose
@@ -185,12 +181,12 @@ pub struct Segment<'a> {
 }
 
 /// The keys and values a segment added, per layer, shaped `(1, kv_heads, len, head_dim)`.
-pub struct SegmentKv {
+pub(crate) struct SegmentKv {
     layers: Vec<(Tensor, Tensor)>,
     len: usize,
 }
 
-pub struct SegmentOutput {
+pub(crate) struct SegmentOutput {
     /// `(n, vocab)` logits for positions `logits_from..`, if any were asked for.
     pub logits: Option<Tensor>,
     pub kv: SegmentKv,
@@ -198,7 +194,10 @@ pub struct SegmentOutput {
 
 impl Llama {
     /// Reads the weights, returning the model and its matrices in each requested storage.
-    pub fn load(file: &mut GgufFile, storages: &[WeightStorage]) -> Result<(Self, Vec<Weights>)> {
+    pub(crate) fn load(
+        file: &mut GgufFile,
+        storages: &[WeightStorage],
+    ) -> Result<(Self, Vec<Weights>)> {
         let arch = file.string("general.architecture")?.to_owned();
         if arch != "llama" {
             return Err(Error::UnsupportedArchitecture {
@@ -307,7 +306,7 @@ impl Llama {
 
     /// Runs one sequence on `cache`, extending it, and returns the logits of positions
     /// `logits_from..tokens.len()` as `(n, vocab)` (`None` when there are none).
-    pub fn forward(
+    pub(crate) fn forward(
         &self,
         weights: &Weights,
         tokens: &[u32],
@@ -331,7 +330,7 @@ impl Llama {
     /// Runs several segments in one pass: the rows of all segments go through the
     /// linear layers together (large products), while attention runs per segment over
     /// exactly its own keys, so a segment's numbers do not depend on its companions.
-    pub fn forward_segments(
+    pub(crate) fn forward_segments(
         &self,
         weights: &Weights,
         segments: &[Segment<'_>],
@@ -611,7 +610,7 @@ fn linear(w: &QMatMul, x: &Tensor) -> candle_core::Result<Tensor> {
 
 /// Log-softmax of one row of logits, in f64 so sums over long continuations stay exact
 /// to well below the tolerance we promise.
-pub fn log_softmax_row(row: &[f32]) -> (f64, usize) {
+pub(crate) fn log_softmax_row(row: &[f32]) -> (f64, usize) {
     let (argmax, max) = row
         .iter()
         .enumerate()

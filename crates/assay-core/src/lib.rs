@@ -11,7 +11,7 @@ mod request;
 mod sample;
 mod secret;
 
-pub use model::{ErrorSource, LanguageModel, ModelError, ModelIdentity, Usage};
+pub use model::{ErrorSource, LanguageModel, ModelError, ModelIdentity, UsageReport};
 pub use request::{
     ChatMessage, FinishReason, GenerateRequest, GenerateResponse, LoglikelihoodRequest,
     LoglikelihoodResponse, RollingRequest, RollingResponse,

@@ -25,7 +25,7 @@ pub struct ModelIdentity {
 /// What a remote model's calls cost, for the results file: requests, retries, tokens,
 /// latency, concurrency and money.
 #[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Usage {
+pub struct UsageReport {
     /// HTTP attempts made (first tries and retries).
     pub attempts: u64,
     /// Requests answered by the server in this process.
@@ -126,7 +126,7 @@ pub trait LanguageModel: Send + Sync {
 
     /// Usage accounting for the results file (requests, retries, tokens, latency,
     /// cost), if the backend keeps any.
-    fn usage(&self) -> Option<Usage> {
+    fn usage(&self) -> Option<UsageReport> {
         None
     }
 

@@ -43,7 +43,7 @@ pub struct RunInfo {
     /// The backend's accounting for this process (a remote model's requests, retries,
     /// cache hits, tokens, latency and cost).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model_usage: Option<assay_core::Usage>,
+    pub model_usage: Option<assay_core::UsageReport>,
 }
 
 /// Everything that determines the numbers. Its hash names the resumable journal.

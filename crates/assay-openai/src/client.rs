@@ -17,13 +17,13 @@
 
 use crate::limiter::{Limiter, Outcome};
 use crate::protocol::{
-    ChatMessage, ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, ErrorBody,
+    ApiMessage, ChatRequest, ChatResponse, CompletionRequest, CompletionResponse, ErrorBody,
     ModelList, Prompt, Stop,
 };
 use assay_cache::{Entry, ResponseCache};
 use assay_core::{
     ApiKey, FinishReason, GenerateRequest, GenerateResponse, LanguageModel, LoglikelihoodRequest,
-    LoglikelihoodResponse, ModelError, ModelIdentity, RollingRequest, RollingResponse, Usage,
+    LoglikelihoodResponse, ModelError, ModelIdentity, RollingRequest, RollingResponse, UsageReport,
     redact_url, scrub_url,
 };
 use rand::Rng;
@@ -174,7 +174,7 @@ impl From<ClientError> for ModelError {
 
 #[derive(Debug, Default)]
 struct Stats {
-    report: Usage,
+    report: UsageReport,
     latencies: Vec<f64>,
 }
 
@@ -296,7 +296,7 @@ impl OpenAiModel {
         &self.label
     }
 
-    pub fn usage_report(&self) -> Usage {
+    pub fn usage_report(&self) -> UsageReport {
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = stats.report.clone();
         let mut l = stats.latencies.clone();
@@ -888,7 +888,7 @@ impl OpenAiModel {
                 GenerationApi::Chat => {
                     let body = ChatRequest {
                         model: self.config.model.clone(),
-                        messages: vec![ChatMessage {
+                        messages: vec![ApiMessage {
                             role: "user".into(),
                             content: Some(req.context.clone()),
                             reasoning_content: None,
@@ -1119,7 +1119,7 @@ impl LanguageModel for OpenAiModel {
         (self.config.max_concurrency * 2).max(16)
     }
 
-    fn usage(&self) -> Option<Usage> {
+    fn usage(&self) -> Option<UsageReport> {
         Some(self.usage_report())
     }
 }

@@ -110,8 +110,9 @@ pub struct CompletionResponse {
     pub usage: Option<Usage>,
 }
 
+/// A chat message on the wire: content may be absent, and servers add reasoning fields.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChatMessage {
+pub struct ApiMessage {
     pub role: String,
     #[serde(default)]
     pub content: Option<String>,
@@ -126,7 +127,7 @@ pub struct ChatMessage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ChatRequest {
     pub model: String,
-    pub messages: Vec<ChatMessage>,
+    pub messages: Vec<ApiMessage>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_tokens: Option<usize>,
     /// The newer name of `max_tokens`.
@@ -146,7 +147,7 @@ pub struct ChatRequest {
 pub struct ChatChoice {
     #[serde(default)]
     pub index: usize,
-    pub message: ChatMessage,
+    pub message: ApiMessage,
     #[serde(default)]
     pub finish_reason: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

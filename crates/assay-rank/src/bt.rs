@@ -19,6 +19,7 @@
 
 use crate::Error;
 use crate::battles::{Battles, Winner};
+use assay_stats::{Z95, quantile};
 use nalgebra::{DMatrix, DVector};
 use rand::SeedableRng;
 use rand_distr::{Binomial, Distribution};
@@ -27,8 +28,6 @@ use rayon::prelude::*;
 /// Elo-scale points per natural-log unit of odds.
 pub const SCALE: f64 = 400.0 / std::f64::consts::LN_10;
 pub const BASE: f64 = 1000.0;
-/// The 97.5% point of the standard normal distribution.
-pub const Z975: f64 = 1.959_963_984_540_054;
 
 /// One unique (a, b, outcome) row, oriented so that a < b.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -244,7 +243,7 @@ pub struct Ranking {
 
 /// How to compute intervals.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Interval {
+pub enum IntervalMethod {
     Bootstrap { rounds: usize, seed: u64 },
     Sandwich,
 }
@@ -285,18 +284,10 @@ fn resample(rows: &[Row], rng: &mut rand_chacha::ChaCha8Rng) -> Vec<Row> {
     out
 }
 
-/// Linear-interpolation quantile (NumPy's default).
-pub fn quantile(sorted: &[f64], q: f64) -> f64 {
-    let pos = q * (sorted.len() - 1) as f64;
-    let lo = pos.floor() as usize;
-    let hi = pos.ceil() as usize;
-    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
-}
-
 /// Fits and intervals. `anchor` pins one model's rating (in every bootstrap replicate).
 pub fn rank(
     battles: &Battles,
-    interval: Interval,
+    interval: IntervalMethod,
     anchor: Option<(usize, f64)>,
 ) -> Result<Ranking, Error> {
     let rows = aggregate(battles);
@@ -305,7 +296,7 @@ pub fn rank(
     let theta = fit(&rows, n);
     let ratings = to_elo(&theta, anchor);
     let (lower, upper, method) = match interval {
-        Interval::Bootstrap { rounds, seed } => {
+        IntervalMethod::Bootstrap { rounds, seed } => {
             if rounds < 2 {
                 return Err(Error::Invalid(
                     "at least 2 bootstrap rounds are needed".into(),
@@ -335,7 +326,7 @@ pub fn rank(
                 format!("bootstrap ({rounds} rounds, seed {seed}), 95% percentile interval"),
             )
         }
-        Interval::Sandwich => {
+        IntervalMethod::Sandwich => {
             let cov = sandwich(&rows, &theta, n);
             let sd = |i: usize| -> f64 {
                 let v = match anchor {
@@ -345,8 +336,8 @@ pub fn rank(
                 SCALE * v.max(0.0).sqrt()
             };
             (
-                (0..n).map(|i| ratings[i] - Z975 * sd(i)).collect(),
-                (0..n).map(|i| ratings[i] + Z975 * sd(i)).collect(),
+                (0..n).map(|i| ratings[i] - Z95 * sd(i)).collect(),
+                (0..n).map(|i| ratings[i] + Z95 * sd(i)).collect(),
                 "sandwich (robust) standard errors, 95% normal interval".into(),
             )
         }

@@ -212,7 +212,7 @@ pub fn fit(
     }
     let h_plus = &centre * h_plus * &centre;
     let cov = &h_plus * s * &h_plus;
-    let z = crate::bt::Z975;
+    let z = assay_stats::Z95;
     let shift = anchor.map_or(0.0, |(i, value)| value - (BASE + SCALE * w[i]));
     let ratings: Vec<f64> = (0..n).map(|i| BASE + SCALE * w[i] + shift).collect();
     let sd: Vec<f64> = (0..n)

@@ -4,7 +4,7 @@
 //! bootstrap intervals agreeing.
 
 use assay_rank::battles::Battles;
-use assay_rank::bt::{self, Interval};
+use assay_rank::bt::{self, IntervalMethod};
 use rand::{Rng, SeedableRng};
 
 /// Battles among `k` models of known strength, with ties.
@@ -94,7 +94,7 @@ fn anchoring_shifts_every_rating_and_pins_the_anchor() {
     let b = synthetic(6, 3_000, 4);
     let free = bt::rank(
         &b,
-        Interval::Bootstrap {
+        IntervalMethod::Bootstrap {
             rounds: 50,
             seed: 7,
         },
@@ -103,7 +103,7 @@ fn anchoring_shifts_every_rating_and_pins_the_anchor() {
     .unwrap();
     let pinned = bt::rank(
         &b,
-        Interval::Bootstrap {
+        IntervalMethod::Bootstrap {
             rounds: 50,
             seed: 7,
         },
@@ -132,7 +132,7 @@ fn bootstrap_is_reproducible_and_agrees_with_the_sandwich() {
             .install(|| {
                 bt::rank(
                     &b,
-                    Interval::Bootstrap {
+                    IntervalMethod::Bootstrap {
                         rounds: 400,
                         seed: 11,
                     },
@@ -147,7 +147,7 @@ fn bootstrap_is_reproducible_and_agrees_with_the_sandwich() {
         one, two,
         "the same seed gives the same intervals on any thread count"
     );
-    let sandwich = bt::rank(&b, Interval::Sandwich, None).unwrap();
+    let sandwich = bt::rank(&b, IntervalMethod::Sandwich, None).unwrap();
     for i in 0..8 {
         let wb = one.upper[i] - one.lower[i];
         let ws = sandwich.upper[i] - sandwich.lower[i];
@@ -180,7 +180,7 @@ fn ratings_and_sandwich_intervals_equal_arena_rank() {
     let reference: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap())
             .unwrap();
-    let ours = bt::rank(&b, Interval::Sandwich, None).unwrap();
+    let ours = bt::rank(&b, IntervalMethod::Sandwich, None).unwrap();
     for (i, m) in ours.models.iter().enumerate() {
         let arena = &reference["arena_rank_sandwich"][m];
         let sklearn = reference["fastchat_sklearn"][m].as_f64().unwrap();

@@ -14,11 +14,9 @@
 //! changes an answer.
 
 use assay_candle::{EmbeddedModel, TokenScore};
-use assay_core::{
-    ApiKey, ChatMessage as CoreChatMessage, GenerateRequest, GenerateResponse, LanguageModel,
-};
+use assay_core::{ApiKey, ChatMessage, GenerateRequest, GenerateResponse, LanguageModel};
 use assay_openai::protocol::{
-    ChatChoice, ChatChunk, ChatChunkChoice, ChatDelta, ChatMessage, ChatRequest, ChatResponse,
+    ApiMessage, ChatChoice, ChatChunk, ChatChunkChoice, ChatDelta, ChatRequest, ChatResponse,
     CompletionChoice, CompletionLogprobs, CompletionRequest, CompletionResponse, DetokenizeRequest,
     DetokenizeResponse, ErrorBody, ErrorDetail, ModelCard, ModelList, Prompt, TokenizeRequest,
     TokenizeResponse, Usage,
@@ -667,10 +665,10 @@ async fn chat_completions(
     if req.messages.is_empty() {
         return Err(ApiError::bad_request("`messages` is empty"));
     }
-    let messages: Vec<CoreChatMessage> = req
+    let messages: Vec<ChatMessage> = req
         .messages
         .iter()
-        .map(|m| CoreChatMessage {
+        .map(|m| ChatMessage {
             role: m.role.clone(),
             content: m.content.clone().unwrap_or_default(),
         })
@@ -733,7 +731,7 @@ async fn chat_completions(
         model: model_name,
         choices: vec![ChatChoice {
             index: 0,
-            message: ChatMessage {
+            message: ApiMessage {
                 role: "assistant".into(),
                 content: Some(answer.text.clone()),
                 reasoning_content: None,

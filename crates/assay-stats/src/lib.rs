@@ -13,12 +13,58 @@
 //!   with a t interval on N - H degrees of freedom.
 //! - [`ratio`]: a ratio of sums (`sum y / sum x`, e.g. log-likelihood per byte), with the
 //!   linearisation (delta-method) variance of the ratio estimator (Cochran, eq. 6.13).
+//!
+//! It is also the one home of the distributions every other crate needs (evaluation,
+//! ranking, side-by-side runs and A/B tests): normal and Student's t quantiles and tails,
+//! and the sample [`quantile`].
 
 use serde::{Deserialize, Serialize};
-use statrs::distribution::{ContinuousCDF, StudentsT};
+use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 
 /// Two-sided 95% normal quantile.
 pub const Z95: f64 = 1.959_963_984_540_054;
+
+/// Φ⁻¹(p), the standard normal quantile.
+pub fn normal_quantile(p: f64) -> f64 {
+    Normal::standard().inverse_cdf(p)
+}
+
+/// Φ(x), the standard normal distribution function.
+pub fn normal_cdf(x: f64) -> f64 {
+    Normal::standard().cdf(x)
+}
+
+/// Degrees of freedom past which Student's t is the normal to double precision (and
+/// statrs' t loses digits).
+const T_AS_NORMAL: f64 = 1e7;
+
+/// The `p` quantile of Student's t with `dof` degrees of freedom (the normal's when
+/// `dof` is huge or not finite).
+pub fn t_quantile(p: f64, dof: f64) -> f64 {
+    if !dof.is_finite() || dof > T_AS_NORMAL {
+        return normal_quantile(p);
+    }
+    StudentsT::new(0.0, 1.0, dof)
+        .expect("dof > 0")
+        .inverse_cdf(p)
+}
+
+/// P(T > x) for Student's t with `dof` degrees of freedom (the normal's when `dof` is
+/// huge or not finite), computed as the lower tail at −x so tiny values keep their digits.
+pub fn t_sf(x: f64, dof: f64) -> f64 {
+    if !dof.is_finite() || dof > T_AS_NORMAL {
+        return 1.0 - normal_cdf(x);
+    }
+    StudentsT::new(0.0, 1.0, dof).expect("dof > 0").cdf(-x)
+}
+
+/// The `q` quantile of sorted values by linear interpolation (NumPy's default).
+pub fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let pos = q * (sorted.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo as f64)
+}
 
 /// An aggregate value with its uncertainty.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -29,13 +75,13 @@ pub struct Estimate {
     pub ci_high: f64,
     /// Number of samples behind the estimate.
     pub n: usize,
-    pub interval: Interval,
+    pub interval: IntervalMethod,
 }
 
 /// How the confidence interval was computed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Interval {
+pub enum IntervalMethod {
     Wilson,
     StudentT,
     /// Too few samples for an interval (n < 2): the bounds are NaN-free copies of the value.
@@ -72,9 +118,7 @@ fn sample_variance(values: &[f64], mean: f64) -> f64 {
 
 /// The 97.5% quantile of Student's t with `df` degrees of freedom.
 pub fn t975(df: f64) -> f64 {
-    StudentsT::new(0.0, 1.0, df)
-        .expect("df > 0")
-        .inverse_cdf(0.975)
+    t_quantile(0.975, df)
 }
 
 fn t_interval(value: f64, stderr: f64, df: f64) -> (f64, f64) {
@@ -104,11 +148,11 @@ pub fn mean(values: &[f64]) -> Result<Estimate, Error> {
     }
     let binary = values.iter().all(|&v| v == 0.0 || v == 1.0);
     let ((ci_low, ci_high), interval) = if binary {
-        (wilson(value * n as f64, n), Interval::Wilson)
+        (wilson(value * n as f64, n), IntervalMethod::Wilson)
     } else {
         (
             t_interval(value, stderr, (n - 1) as f64),
-            Interval::StudentT,
+            IntervalMethod::StudentT,
         )
     };
     Ok(Estimate {
@@ -149,7 +193,7 @@ pub fn stratified_mean(strata: &[&[f64]]) -> Result<Estimate, Error> {
         ci_low,
         ci_high,
         n,
-        interval: Interval::StudentT,
+        interval: IntervalMethod::StudentT,
     })
 }
 
@@ -188,7 +232,7 @@ pub fn ratio(numerators: &[f64], denominators: &[f64]) -> Result<Estimate, Error
         ci_low,
         ci_high,
         n,
-        interval: Interval::StudentT,
+        interval: IntervalMethod::StudentT,
     })
 }
 
@@ -201,7 +245,7 @@ impl Estimate {
             ci_low: value,
             ci_high: value,
             n,
-            interval: Interval::None,
+            interval: IntervalMethod::None,
         }
     }
 
@@ -237,7 +281,7 @@ mod tests {
         let e = mean(&v).unwrap();
         close(e.value, 0.7, 1e-12);
         close(e.stderr, 0.152_752_523_2, 1e-9);
-        assert_eq!(e.interval, Interval::Wilson);
+        assert_eq!(e.interval, IntervalMethod::Wilson);
         close(e.ci_low, 0.396_778_147_461_145_37, 1e-12);
         close(e.ci_high, 0.892_208_732_593_698_9, 1e-12);
     }
@@ -250,7 +294,7 @@ mod tests {
         close(e.stderr, 0.645_497_224_4, 1e-9);
         close(t975(3.0), 3.182_446_305_283_707_8, 1e-9);
         close(e.ci_low, 2.5 - 3.182_446_305_3 * 0.645_497_224_4, 1e-8);
-        assert_eq!(e.interval, Interval::StudentT);
+        assert_eq!(e.interval, IntervalMethod::StudentT);
     }
 
     #[test]

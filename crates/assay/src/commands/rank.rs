@@ -3,7 +3,7 @@
 use super::Format;
 use anyhow::{Context, Result, bail};
 use assay_rank::battles::Battles;
-use assay_rank::bt::{self, Interval};
+use assay_rank::bt::{self, IntervalMethod};
 use assay_rank::style;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -82,11 +82,11 @@ pub(crate) fn run(args: RankArgs) -> Result<ExitCode> {
         None => None,
     };
     let interval = match args.interval {
-        Method::Bootstrap => Interval::Bootstrap {
+        Method::Bootstrap => IntervalMethod::Bootstrap {
             rounds: args.rounds,
             seed: args.seed,
         },
-        Method::Sandwich => Interval::Sandwich,
+        Method::Sandwich => IntervalMethod::Sandwich,
     };
     let counts = battles.counts();
     let once: Vec<&str> = battles

@@ -236,7 +236,7 @@ fn a_postgresql_query_gives_the_files_analysis_and_keeps_the_password_out() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        err.contains("cannot connect to 127.0.0.1:1/postgres"),
+        err.contains("cannot connect to postgresql://127.0.0.1:1/postgres"),
         "{err}"
     );
     assert!(!err.contains(secret), "{err}");
