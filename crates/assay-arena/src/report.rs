@@ -9,14 +9,21 @@ fn opt(x: Option<f64>, digits: usize) -> String {
 
 pub fn markdown(r: &PairwiseResults) -> String {
     let mut s = String::new();
-    let judge = &r.spec["judge"];
+    let (judge, method) = match &r.spec.judge {
+        Some(j) => (
+            j.model.name.as_str(),
+            match j.method {
+                crate::run::JudgeMethod::Generate => "generate",
+                crate::run::JudgeMethod::Logprobs => "logprobs",
+            },
+        ),
+        None => ("-", "-"),
+    };
     let _ = writeln!(
         s,
-        "Side-by-side run: {} prompts, {} contestants; judge {} ({}).\n",
+        "Side-by-side run: {} prompts, {} contestants; judge {judge} ({method}).\n",
         r.prompts,
         r.contestants.len(),
-        judge["model"]["name"].as_str().unwrap_or("-"),
-        judge["method"].as_str().unwrap_or("-"),
     );
     let graded = r.contestants.iter().any(|c| c.grade.is_some());
     let _ = writeln!(

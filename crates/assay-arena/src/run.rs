@@ -158,7 +158,7 @@ pub struct PairwiseSummary {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PairwiseResults {
     pub schema: u32,
-    pub spec: serde_json::Value,
+    pub spec: ArenaSpec,
     pub prompts: usize,
     pub contestants: Vec<ContestantSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -167,30 +167,68 @@ pub struct PairwiseResults {
     pub resumed: usize,
 }
 
-/// What a run directory holds. The mode is not part of it: grades can be added to a
-/// pairwise run (and the reverse) reusing its answers.
-fn spec(
-    prompts: &[Prompt],
-    contestants: &[Contestant],
-    judge: Option<&Judge>,
-) -> serde_json::Value {
-    serde_json::json!({
-        "schema": FORMAT_VERSION,
-        "prompts_sha256": sha256_hex(&serde_json::to_vec(prompts).expect("prompts serialize")),
-        "contestants": contestants.iter().map(|c| serde_json::json!({
-            "name": c.name,
-            "model": c.model.identity(),
-            "temperature": c.temperature,
-            "seed": c.seed,
-            "max_tokens": c.max_tokens,
-        })).collect::<Vec<_>>(),
-        "judge": judge.map(|j| serde_json::json!({
-            "model": j.model.identity(),
-            "method": j.method,
-            "max_tokens": j.max_tokens,
-            "prompts_sha256": sha256_hex(format!("{}\u{0}{}\u{0}{}\u{0}{}", judge::PAIRWISE_TEMPLATE, judge::GRADE_TEMPLATE, judge::PAIRWISE_PREFILL, judge::GRADE_PREFILL).as_bytes()),
-        })),
-    })
+/// What a run directory holds (`run.json`): the prompts' hash, the contestants and the
+/// judge. The mode is not part of it: grades can be added to a pairwise run (and the
+/// reverse) reusing its answers.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ArenaSpec {
+    pub schema: u32,
+    pub prompts_sha256: String,
+    pub contestants: Vec<ContestantSpec>,
+    pub judge: Option<JudgeSpec>,
+}
+
+/// A contestant as the spec records it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ContestantSpec {
+    pub name: String,
+    pub model: ModelIdentity,
+    pub temperature: f64,
+    pub seed: u64,
+    pub max_tokens: usize,
+}
+
+/// The judge as the spec records it; its prompts' hash changes when the templates do.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct JudgeSpec {
+    pub model: ModelIdentity,
+    pub method: JudgeMethod,
+    pub max_tokens: usize,
+    pub prompts_sha256: String,
+}
+
+impl ArenaSpec {
+    fn new(prompts: &[Prompt], contestants: &[Contestant], judge: Option<&Judge>) -> Self {
+        Self {
+            schema: FORMAT_VERSION,
+            prompts_sha256: sha256_hex(&serde_json::to_vec(prompts).expect("prompts serialize")),
+            contestants: contestants
+                .iter()
+                .map(|c| ContestantSpec {
+                    name: c.name.clone(),
+                    model: c.model.identity(),
+                    temperature: c.temperature,
+                    seed: c.seed,
+                    max_tokens: c.max_tokens,
+                })
+                .collect(),
+            judge: judge.map(|j| JudgeSpec {
+                model: j.model.identity(),
+                method: j.method,
+                max_tokens: j.max_tokens,
+                prompts_sha256: sha256_hex(
+                    format!(
+                        "{}\u{0}{}\u{0}{}\u{0}{}",
+                        judge::PAIRWISE_TEMPLATE,
+                        judge::GRADE_TEMPLATE,
+                        judge::PAIRWISE_PREFILL,
+                        judge::GRADE_PREFILL
+                    )
+                    .as_bytes(),
+                ),
+            }),
+        }
+    }
 }
 
 fn chat(model: &dyn LanguageModel, text: &str) -> String {
@@ -206,71 +244,45 @@ fn model_error(model: &dyn LanguageModel) -> impl FnOnce(assay_core::ModelError)
     }
 }
 
-/// Runs (or continues) a side-by-side run and writes its results.
-pub fn run(
-    prompts: &[Prompt],
-    contestants: &[Contestant],
-    judge: Option<&Judge>,
-    options: &Options,
-    progress: &mut dyn Progress,
-) -> Result<PairwiseResults, Error> {
-    if contestants.len() < 2 && options.pairwise {
-        return Err(Error::Invalid(
-            "a pairwise run needs at least two contestants".into(),
-        ));
-    }
-    let mut names = std::collections::HashSet::new();
-    for c in contestants {
-        if c.name.trim().is_empty() || !names.insert(c.name.as_str()) {
-            return Err(Error::Invalid(format!(
-                "contestant names must be distinct and not empty (`{}`)",
-                c.name
-            )));
-        }
-    }
-    if (options.pairwise || options.grade) && judge.is_none() {
-        return Err(Error::Invalid("judging needs a judge model".into()));
-    }
-    if let Some(j) = judge
-        && j.method == JudgeMethod::Logprobs
-        && !j.model.supports_loglikelihood()
-    {
-        return Err(Error::Invalid(format!(
-            "judge `{}` cannot score text, so the log-probability method is unavailable; use the generate method",
-            j.model.identity().name
-        )));
-    }
-    let spec = spec(prompts, contestants, judge);
-    let (run_dir, _) = RunDir::open(&options.out, &spec)?;
-    let prompts_path = run_dir.join("prompts.jsonl");
-    if !prompts_path.exists() {
-        let mut text = Vec::new();
-        for p in prompts {
-            serde_json::to_writer(&mut text, p).expect("prompts serialize");
-            text.push(b'\n');
-        }
-        run_dir.publish("prompts.jsonl", &text)?;
-    }
-    let (mut journal, entries) = run_dir.journal::<Entry>("journal.jsonl")?;
-    let resumed = entries.len();
-    let mut answers: HashMap<(String, String), Answer> = HashMap::new();
-    let mut games: HashMap<(String, String, String), Game> = HashMap::new();
-    let mut grades: HashMap<(String, String), Grade> = HashMap::new();
-    for e in entries {
-        match e {
+/// The run's finished work, from the journal and from this session, keyed for lookup.
+#[derive(Default)]
+struct Work {
+    /// By (contestant, prompt id).
+    answers: HashMap<(String, String), Answer>,
+    /// By (prompt id, first, second).
+    games: HashMap<(String, String, String), Game>,
+    /// By (contestant, prompt id).
+    grades: HashMap<(String, String), Grade>,
+}
+
+impl Work {
+    fn add(&mut self, entry: Entry) {
+        match entry {
             Entry::Answer(a) => {
-                answers.insert((a.contestant.clone(), a.prompt_id.clone()), a);
+                self.answers
+                    .insert((a.contestant.clone(), a.prompt_id.clone()), a);
             }
             Entry::Game(g) => {
-                games.insert((g.prompt_id.clone(), g.first.clone(), g.second.clone()), g);
+                self.games
+                    .insert((g.prompt_id.clone(), g.first.clone(), g.second.clone()), g);
             }
             Entry::Grade(g) => {
-                grades.insert((g.contestant.clone(), g.prompt_id.clone()), g);
+                self.grades
+                    .insert((g.contestant.clone(), g.prompt_id.clone()), g);
             }
         }
     }
+}
 
-    // 1. Answers, one batch of calls per contestant.
+/// Every contestant's answer to every prompt, one batch of calls per contestant.
+fn answer_all(
+    prompts: &[Prompt],
+    contestants: &[Contestant],
+    work: &mut Work,
+    journal: &mut Journal<Entry>,
+    progress: &mut dyn Progress,
+) -> Result<(), Error> {
+    let answers = &mut work.answers;
     let total = contestants.len() * prompts.len();
     progress.phase("answers", total, answers.len());
     for c in contestants {
@@ -312,126 +324,135 @@ pub fn run(
             }
         }
     }
-    let answer = |c: &str, p: &str| &answers[&(c.to_owned(), p.to_owned())];
+    Ok(())
+}
 
-    // 2. Pairwise games: every pair of contestants on every prompt, in both orders.
-    if options.pairwise {
-        let judge = judge.expect("checked above");
-        let mut todo = Vec::new();
-        for p in prompts {
-            for (i, a) in contestants.iter().enumerate() {
-                for b in &contestants[i + 1..] {
-                    for (first, second) in [(&a.name, &b.name), (&b.name, &a.name)] {
-                        if !games.contains_key(&(p.id.clone(), first.clone(), second.clone())) {
-                            todo.push((p, first.clone(), second.clone()));
-                        }
+/// Every pair of contestants on every prompt, judged in both orders.
+fn judge_pairs(
+    prompts: &[Prompt],
+    contestants: &[Contestant],
+    judge: &Judge,
+    work: &mut Work,
+    journal: &mut Journal<Entry>,
+    progress: &mut dyn Progress,
+) -> Result<(), Error> {
+    let (answers, games) = (&work.answers, &mut work.games);
+    let answer = |c: &str, p: &str| &answers[&(c.to_owned(), p.to_owned())];
+    let mut todo = Vec::new();
+    for p in prompts {
+        for (i, a) in contestants.iter().enumerate() {
+            for b in &contestants[i + 1..] {
+                for (first, second) in [(&a.name, &b.name), (&b.name, &a.name)] {
+                    if !games.contains_key(&(p.id.clone(), first.clone(), second.clone())) {
+                        todo.push((p, first.clone(), second.clone()));
                     }
                 }
             }
         }
-        let pairs = contestants.len() * (contestants.len() - 1) * prompts.len();
-        progress.phase("pairwise judgements", pairs, pairs - todo.len());
-        let judge_contexts = |(p, first, second): &(&Prompt, String, String)| {
-            chat(
-                judge.model.as_ref(),
-                &judge::pairwise_prompt(
-                    &p.prompt,
-                    &answer(first, &p.id).text,
-                    &answer(second, &p.id).text,
-                ),
-            )
-        };
-        let per_call = judge
-            .model
-            .samples_per_call(judge.method == JudgeMethod::Generate)
-            .max(1);
-        for chunk in todo.chunks(per_call) {
-            let contexts: Vec<String> = chunk.iter().map(judge_contexts).collect();
-            let verdicts = ask_pairwise(judge, &contexts)?;
-            let new: Vec<Game> = chunk
-                .iter()
-                .zip(verdicts)
-                .map(
-                    |((p, first, second), (verdict, probabilities, text))| Game {
-                        prompt_id: p.id.clone(),
-                        first: first.clone(),
-                        second: second.clone(),
-                        verdict,
-                        probabilities,
-                        text,
-                    },
-                )
-                .collect();
-            journal.append(&new.iter().cloned().map(Entry::Game).collect::<Vec<_>>())?;
-            progress.advance(new.len());
-            for g in new {
-                games.insert((g.prompt_id.clone(), g.first.clone(), g.second.clone()), g);
-            }
-        }
     }
-
-    // 3. Single-answer grades.
-    if options.grade {
-        let judge = judge.expect("checked above");
-        let todo: Vec<(&Prompt, &Contestant)> = prompts
+    let pairs = contestants.len() * (contestants.len() - 1) * prompts.len();
+    progress.phase("pairwise judgements", pairs, pairs - todo.len());
+    let judge_contexts = |(p, first, second): &(&Prompt, String, String)| {
+        chat(
+            judge.model.as_ref(),
+            &judge::pairwise_prompt(
+                &p.prompt,
+                &answer(first, &p.id).text,
+                &answer(second, &p.id).text,
+            ),
+        )
+    };
+    let per_call = judge
+        .model
+        .samples_per_call(judge.method == JudgeMethod::Generate)
+        .max(1);
+    for chunk in todo.chunks(per_call) {
+        let contexts: Vec<String> = chunk.iter().map(judge_contexts).collect();
+        let verdicts = ask_pairwise(judge, &contexts)?;
+        let new: Vec<Game> = chunk
             .iter()
-            .flat_map(|p| contestants.iter().map(move |c| (p, c)))
-            .filter(|(p, c)| !grades.contains_key(&(c.name.clone(), p.id.clone())))
-            .collect();
-        progress.phase("grades", total, total - todo.len());
-        let per_call = judge
-            .model
-            .samples_per_call(judge.method == JudgeMethod::Generate)
-            .max(1);
-        for chunk in todo.chunks(per_call) {
-            let contexts: Vec<String> = chunk
-                .iter()
-                .map(|(p, c)| {
-                    chat(
-                        judge.model.as_ref(),
-                        &judge::grade_prompt(
-                            &p.prompt,
-                            &answer(&c.name, &p.id).text,
-                            p.reference.as_deref(),
-                        ),
-                    )
-                })
-                .collect();
-            let rated = ask_grades(judge, &contexts)?;
-            let new: Vec<Grade> = chunk
-                .iter()
-                .zip(rated)
-                .map(|((p, c), (grade, expected, text))| Grade {
+            .zip(verdicts)
+            .map(
+                |((p, first, second), (verdict, probabilities, text))| Game {
                     prompt_id: p.id.clone(),
-                    contestant: c.name.clone(),
-                    grade,
-                    expected,
+                    first: first.clone(),
+                    second: second.clone(),
+                    verdict,
+                    probabilities,
                     text,
-                })
-                .collect();
-            journal.append(&new.iter().cloned().map(Entry::Grade).collect::<Vec<_>>())?;
-            progress.advance(new.len());
-            for g in new {
-                grades.insert((g.contestant.clone(), g.prompt_id.clone()), g);
-            }
+                },
+            )
+            .collect();
+        journal.append(&new.iter().cloned().map(Entry::Game).collect::<Vec<_>>())?;
+        progress.advance(new.len());
+        for g in new {
+            games.insert((g.prompt_id.clone(), g.first.clone(), g.second.clone()), g);
         }
     }
+    Ok(())
+}
 
-    // 4. Battle log, statistics, results.
-    let ordered_games: Vec<&Game> = prompts
+/// Every answer graded on its own (MT-Bench's single-answer grading).
+fn grade_all(
+    prompts: &[Prompt],
+    contestants: &[Contestant],
+    judge: &Judge,
+    work: &mut Work,
+    journal: &mut Journal<Entry>,
+    progress: &mut dyn Progress,
+) -> Result<(), Error> {
+    let (answers, grades) = (&work.answers, &mut work.grades);
+    let answer = |c: &str, p: &str| &answers[&(c.to_owned(), p.to_owned())];
+    let total = contestants.len() * prompts.len();
+    let todo: Vec<(&Prompt, &Contestant)> = prompts
         .iter()
-        .flat_map(|p| {
-            let games = &games;
-            contestants.iter().enumerate().flat_map(move |(i, a)| {
-                contestants[i + 1..].iter().flat_map(move |b| {
-                    [(&a.name, &b.name), (&b.name, &a.name)]
-                        .into_iter()
-                        .filter_map(move |(f, s)| games.get(&(p.id.clone(), f.clone(), s.clone())))
-                })
-            })
-        })
+        .flat_map(|p| contestants.iter().map(move |c| (p, c)))
+        .filter(|(p, c)| !grades.contains_key(&(c.name.clone(), p.id.clone())))
         .collect();
-    let battles = stats::battles(&ordered_games, options.combine);
+    progress.phase("grades", total, total - todo.len());
+    let per_call = judge
+        .model
+        .samples_per_call(judge.method == JudgeMethod::Generate)
+        .max(1);
+    for chunk in todo.chunks(per_call) {
+        let contexts: Vec<String> = chunk
+            .iter()
+            .map(|(p, c)| {
+                chat(
+                    judge.model.as_ref(),
+                    &judge::grade_prompt(
+                        &p.prompt,
+                        &answer(&c.name, &p.id).text,
+                        p.reference.as_deref(),
+                    ),
+                )
+            })
+            .collect();
+        let rated = ask_grades(judge, &contexts)?;
+        let new: Vec<Grade> = chunk
+            .iter()
+            .zip(rated)
+            .map(|((p, c), (grade, expected, text))| Grade {
+                prompt_id: p.id.clone(),
+                contestant: c.name.clone(),
+                grade,
+                expected,
+                text,
+            })
+            .collect();
+        journal.append(&new.iter().cloned().map(Entry::Grade).collect::<Vec<_>>())?;
+        progress.advance(new.len());
+        for g in new {
+            grades.insert((g.contestant.clone(), g.prompt_id.clone()), g);
+        }
+    }
+    Ok(())
+}
+
+/// The battle log (CSV): each battle with its prompt, game and both answers' style
+/// features (length in tokens, headers, lists, bold), for style-controlled ranking.
+fn battle_log(battles: &[stats::Battle], answers: &HashMap<(String, String), Answer>) -> Vec<u8> {
+    let answer = |c: &str, p: &str| &answers[&(c.to_owned(), p.to_owned())];
     let mut log = BattleLogWriter::new(&[
         "prompt_id",
         "game",
@@ -453,7 +474,7 @@ pub fn run(
             )
         })
         .collect();
-    for b in &battles {
+    for b in battles {
         let (sa, sb) = (
             styles[&(b.model_a.as_str(), b.prompt_id.as_str())],
             styles[&(b.model_b.as_str(), b.prompt_id.as_str())],
@@ -476,7 +497,104 @@ pub fn run(
             ],
         );
     }
-    let csv_bytes = log.finish();
+    log.finish()
+}
+
+/// Runs (or continues) a side-by-side run and writes its results.
+pub fn run(
+    prompts: &[Prompt],
+    contestants: &[Contestant],
+    judge: Option<&Judge>,
+    options: &Options,
+    progress: &mut dyn Progress,
+) -> Result<PairwiseResults, Error> {
+    if contestants.len() < 2 && options.pairwise {
+        return Err(Error::Invalid(
+            "a pairwise run needs at least two contestants".into(),
+        ));
+    }
+    let mut names = std::collections::HashSet::new();
+    for c in contestants {
+        if c.name.trim().is_empty() || !names.insert(c.name.as_str()) {
+            return Err(Error::Invalid(format!(
+                "contestant names must be distinct and not empty (`{}`)",
+                c.name
+            )));
+        }
+    }
+    if (options.pairwise || options.grade) && judge.is_none() {
+        return Err(Error::Invalid("judging needs a judge model".into()));
+    }
+    if let Some(j) = judge
+        && j.method == JudgeMethod::Logprobs
+        && !j.model.supports_loglikelihood()
+    {
+        return Err(Error::Invalid(format!(
+            "judge `{}` cannot score text, so the log-probability method is unavailable; use the generate method",
+            j.model.identity().name
+        )));
+    }
+    let spec = ArenaSpec::new(prompts, contestants, judge);
+    let (run_dir, _) = RunDir::open(&options.out, &spec)?;
+    let prompts_path = run_dir.join("prompts.jsonl");
+    if !prompts_path.exists() {
+        let mut text = Vec::new();
+        for p in prompts {
+            serde_json::to_writer(&mut text, p).expect("prompts serialize");
+            text.push(b'\n');
+        }
+        run_dir.publish("prompts.jsonl", &text)?;
+    }
+    let (mut journal, entries) = run_dir.journal::<Entry>("journal.jsonl")?;
+    let resumed = entries.len();
+    let mut work = Work::default();
+    for e in entries {
+        work.add(e);
+    }
+    answer_all(prompts, contestants, &mut work, &mut journal, progress)?;
+    if let (true, Some(judge)) = (options.pairwise, judge) {
+        judge_pairs(
+            prompts,
+            contestants,
+            judge,
+            &mut work,
+            &mut journal,
+            progress,
+        )?;
+    }
+    if let (true, Some(judge)) = (options.grade, judge) {
+        grade_all(
+            prompts,
+            contestants,
+            judge,
+            &mut work,
+            &mut journal,
+            progress,
+        )?;
+    }
+    let Work {
+        answers,
+        games,
+        grades,
+    } = &work;
+    let answer = |c: &str, p: &str| &answers[&(c.to_owned(), p.to_owned())];
+
+    // Battles, statistics, results.
+    let ordered_games: Vec<&Game> = prompts
+        .iter()
+        .flat_map(|p| {
+            let games = &games;
+            contestants.iter().enumerate().flat_map(move |(i, a)| {
+                contestants[i + 1..].iter().flat_map(move |b| {
+                    [(&a.name, &b.name), (&b.name, &a.name)]
+                        .into_iter()
+                        .filter_map(move |(f, s)| games.get(&(p.id.clone(), f.clone(), s.clone())))
+                })
+            })
+        })
+        .collect();
+    let battles = stats::battles(&ordered_games, options.combine);
+    let csv_bytes = battle_log(&battles, answers);
 
     let pairwise = options.pairwise.then(|| {
         let quality = stats::judge_quality(&ordered_games);
@@ -569,15 +687,8 @@ pub struct Saved {
 /// Reads a run directory written by [`run`].
 pub fn load(dir: &Path) -> Result<Saved, Error> {
     let run_dir = RunDir::existing(dir)?;
-    let spec: serde_json::Value = run_dir.spec()?;
-    let contestants = spec["contestants"]
-        .as_array()
-        .map(|cs| {
-            cs.iter()
-                .filter_map(|c| c["name"].as_str().map(String::from))
-                .collect()
-        })
-        .unwrap_or_default();
+    let spec: ArenaSpec = run_dir.spec()?;
+    let contestants = spec.contestants.into_iter().map(|c| c.name).collect();
     let prompts = crate::prompts::read(&run_dir.join("prompts.jsonl"))?;
     let (mut answers, mut games) = (Vec::new(), Vec::new());
     for entry in Journal::<Entry>::read(&run_dir.join("journal.jsonl"))? {

@@ -2,44 +2,10 @@
 
 use crate::Error;
 use crate::results::{MetricResult, SampleRecord, SubtaskResult, TaskResult};
-use assay_stats::Estimate;
-use assay_tasks::spec::{OutputKind, TaskSpec};
+use assay_core::SampleScore;
+use assay_tasks::Metric;
+use assay_tasks::spec::TaskSpec;
 use std::collections::BTreeMap;
-
-fn values(records: &[&SampleRecord], key: &str) -> Vec<f64> {
-    records
-        .iter()
-        .filter_map(|r| r.score.values.get(key).copied())
-        .collect()
-}
-
-fn estimate(
-    spec: &TaskSpec,
-    metric: &str,
-    records: &[&SampleRecord],
-) -> Result<Estimate, assay_stats::Error> {
-    let ll = || values(records, "loglikelihood");
-    match (spec.output, metric) {
-        (OutputKind::LoglikelihoodRolling, "word_perplexity") => {
-            Ok(assay_stats::ratio(&ll(), &values(records, "words"))?
-                .map(|r| (-r).exp(), |r| -(-r).exp()))
-        }
-        (OutputKind::LoglikelihoodRolling, "byte_perplexity") => {
-            Ok(assay_stats::ratio(&ll(), &values(records, "bytes"))?
-                .map(|r| (-r).exp(), |r| -(-r).exp()))
-        }
-        (OutputKind::LoglikelihoodRolling, "bits_per_byte") => {
-            let ln2 = std::f64::consts::LN_2;
-            Ok(assay_stats::ratio(&ll(), &values(records, "bytes"))?
-                .map(|r| -r / ln2, |_| -1.0 / ln2))
-        }
-        // lm-evaluation-harness's `perplexity` for loglikelihood tasks: exp(-mean loglik).
-        (OutputKind::Loglikelihood, "perplexity") => {
-            Ok(assay_stats::mean(&ll())?.map(|m| (-m).exp(), |m| -(-m).exp()))
-        }
-        _ => assay_stats::mean(&values(records, metric)),
-    }
-}
 
 /// The benchmark's profile in assay's shipped BenchRisk registry, matched by exact name
 /// (case aside): "ARC" (AI2) is not "ARCAGIPublic".
@@ -79,66 +45,58 @@ fn risk_profile(benchmark: &str) -> Option<crate::results::RiskProfile> {
     })
 }
 
-/// Aggregates one task's records (all subtasks) into its result.
+/// Aggregates one task's records (all subtasks) into its result: each metric over
+/// each subtask, and over the task (stratified by subtask when it has fixed ones).
 pub(crate) fn task_result(
     spec: &TaskSpec,
+    metrics: &[Metric],
     subtask_names: &[String],
     records: &[SampleRecord],
 ) -> Result<TaskResult, Error> {
-    let mut by_subtask: BTreeMap<&str, Vec<&SampleRecord>> = BTreeMap::new();
+    let mut by_subtask: BTreeMap<&str, Vec<&SampleScore>> = BTreeMap::new();
     for r in records {
-        by_subtask.entry(r.subtask.as_str()).or_default().push(r);
+        by_subtask
+            .entry(r.subtask.as_str())
+            .or_default()
+            .push(&r.score);
     }
-    let fail = |metric: &str, e: assay_stats::Error| Error::Aggregate {
-        task: spec.name.clone(),
-        metric: metric.to_owned(),
-        message: e.to_string(),
+    let estimate = |m: &Metric, strata: &[Vec<&SampleScore>], stratified: bool| {
+        Ok(MetricResult {
+            name: m.name().to_owned(),
+            estimate: m
+                .estimate(strata, stratified)
+                .map_err(|e| Error::Aggregate {
+                    task: spec.name.clone(),
+                    metric: m.name().to_owned(),
+                    message: e.to_string(),
+                })?,
+        })
     };
     let grouped = spec.subtasks.is_some();
+    let strata: Vec<Vec<&SampleScore>> = subtask_names
+        .iter()
+        .filter_map(|n| by_subtask.get(n.as_str()).cloned())
+        .collect();
     let mut subtasks = Vec::new();
     if grouped {
-        for name in subtask_names {
-            let Some(recs) = by_subtask.get(name.as_str()) else {
-                continue;
-            };
-            let metrics = spec
-                .metrics
-                .iter()
-                .map(|m| {
-                    Ok(MetricResult {
-                        name: m.clone(),
-                        estimate: estimate(spec, m, recs).map_err(|e| fail(m, e))?,
-                    })
-                })
-                .collect::<Result<Vec<_>, Error>>()?;
+        for (name, scores) in subtask_names
+            .iter()
+            .filter_map(|n| by_subtask.get(n.as_str()).map(|s| (n, s)))
+        {
+            let one = std::slice::from_ref(scores);
             subtasks.push(SubtaskResult {
                 name: name.clone(),
-                n: recs.len(),
-                metrics,
+                n: scores.len(),
+                metrics: metrics
+                    .iter()
+                    .map(|m| estimate(m, one, false))
+                    .collect::<Result<Vec<_>, Error>>()?,
             });
         }
     }
-    let all: Vec<&SampleRecord> = records.iter().collect();
-    let metrics = spec
-        .metrics
+    let metrics = metrics
         .iter()
-        .map(|m| {
-            let estimate = if grouped && !matches!(spec.output, OutputKind::LoglikelihoodRolling) {
-                let strata: Vec<Vec<f64>> = subtask_names
-                    .iter()
-                    .filter_map(|n| by_subtask.get(n.as_str()))
-                    .map(|recs| values(recs, m))
-                    .collect();
-                let refs: Vec<&[f64]> = strata.iter().map(Vec::as_slice).collect();
-                assay_stats::stratified_mean(&refs)
-            } else {
-                estimate(spec, m, &all)
-            };
-            Ok(MetricResult {
-                name: m.clone(),
-                estimate: estimate.map_err(|e| fail(m, e))?,
-            })
-        })
+        .map(|m| estimate(m, &strata, grouped))
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(TaskResult {
         task: spec.name.clone(),
@@ -158,7 +116,7 @@ pub(crate) fn task_result(
 mod tests {
     use super::*;
     use assay_core::{SampleScore, Target};
-    use assay_tasks::TaskSource;
+    use assay_tasks::{Selection, Task, TaskSource};
 
     fn record(values: &[(&str, f64)]) -> SampleRecord {
         SampleRecord {
@@ -179,20 +137,22 @@ mod tests {
         }
     }
 
-    fn spec(output: &str, metrics: &str) -> TaskSpec {
-        TaskSource {
+    /// A loaded task (over one data row) with this output and these metrics.
+    fn task(output: &str, metrics: &str) -> Task {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("x.jsonl"), "{\"text\": \"a b\"}\n").unwrap();
+        let source = TaskSource {
             origin: "test".into(),
             text: format!(
-                "name = \"t\"\noutput = \"{output}\"\nmetrics = {metrics}\n[data]\npath = \"x\"\nformat = \"jsonl\"\n[prompt]\ninput = \"{{{{ text }}}}\"\ntarget = \"text\"\n"
+                "name = \"t\"\noutput = \"{output}\"\nmetrics = {metrics}\n[data]\npath = \"x.jsonl\"\nformat = \"jsonl\"\n[prompt]\ninput = \"{{{{ text }}}}\"\ntarget = \"text\"\n"
             ),
-        }
-        .parse()
-        .unwrap()
+        };
+        Task::load(source, dir.path(), None, Selection::All).unwrap()
     }
 
     #[test]
     fn perplexities_are_ratios_of_sums() {
-        let spec = spec(
+        let task = task(
             "loglikelihood_rolling",
             r#"["word_perplexity", "byte_perplexity", "bits_per_byte"]"#,
         );
@@ -200,7 +160,7 @@ mod tests {
             record(&[("loglikelihood", -10.0), ("words", 4.0), ("bytes", 20.0)]),
             record(&[("loglikelihood", -30.0), ("words", 6.0), ("bytes", 40.0)]),
         ];
-        let r = task_result(&spec, &["t".into()], &records).unwrap();
+        let r = task_result(&task.spec, task.metrics(), &["t".into()], &records).unwrap();
         let get = |name: &str| {
             r.metrics
                 .iter()
@@ -217,12 +177,12 @@ mod tests {
 
     #[test]
     fn loglikelihood_perplexity_is_exp_of_mean_negative_loglikelihood() {
-        let spec = spec("loglikelihood", r#"["perplexity", "acc"]"#);
+        let task = task("loglikelihood", r#"["perplexity", "acc"]"#);
         let records = [
             record(&[("loglikelihood", -1.0), ("acc", 1.0)]),
             record(&[("loglikelihood", -3.0), ("acc", 0.0)]),
         ];
-        let r = task_result(&spec, &["t".into()], &records).unwrap();
+        let r = task_result(&task.spec, task.metrics(), &["t".into()], &records).unwrap();
         assert!((r.metrics[0].estimate.value - 2.0f64.exp()).abs() < 1e-12);
         assert_eq!(r.metrics[1].estimate.value, 0.5);
     }

@@ -422,9 +422,8 @@ pub fn run(
         run_dir.publish(&journal_name, &lines)?;
         let names: Vec<String> = task.subtasks.iter().map(|s| s.name.clone()).collect();
         if by_letter {
-            let mut spec = task.spec.clone();
-            spec.metrics = vec!["acc".into()];
-            let mut result = aggregate::task_result(&spec, &names, &records)?;
+            let metrics = [assay_tasks::Metric::mean("acc")];
+            let mut result = aggregate::task_result(&task.spec, &metrics, &names, &records)?;
             result.protocol = Some(letter::PROTOCOL.into());
             result.notes.push(format!(
                 "{} gives no prompt log-probabilities, so this multiple-choice task was answered \
@@ -434,7 +433,12 @@ pub fn run(
             ));
             task_results.push(result);
         } else {
-            task_results.push(aggregate::task_result(&task.spec, &names, &records)?);
+            task_results.push(aggregate::task_result(
+                &task.spec,
+                task.metrics(),
+                &names,
+                &records,
+            )?);
         }
     }
 

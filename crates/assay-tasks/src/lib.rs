@@ -7,12 +7,14 @@
 //! model cards (SmolLM2's among them) publish.
 
 pub mod data;
+pub mod metric;
 pub mod prompt;
 pub mod score;
 pub mod spec;
 
 use assay_core::{GenerateRequest, LoglikelihoodRequest, RollingRequest, Sample, Target};
 use data::{DataFile, Row};
+pub use metric::Metric;
 use minijinja::Value;
 use rand::SeedableRng;
 use rand::seq::SliceRandom;
@@ -242,6 +244,11 @@ impl Task {
             num_fewshot,
             scoring,
         })
+    }
+
+    /// The metrics the task reports, in its order (the first is the headline number).
+    pub fn metrics(&self) -> &[Metric] {
+        &self.scoring.metrics
     }
 
     /// The few-shot examples for a sample: indices into the subtask's pool.
@@ -480,23 +487,27 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
             .map_err(|x| err(Some("exact_match"), "regexes_to_ignore", x.to_string()))?;
         ignore.push(re);
     }
-    let known = score::known_metrics(spec);
+    let available = Metric::available(spec, scorer);
+    let mut metrics = Vec::with_capacity(spec.metrics.len());
     for m in &spec.metrics {
-        if !known.contains(m) {
+        let Some(metric) = available.iter().find(|a| a.name() == m) else {
+            let names: Vec<&str> = available.iter().map(Metric::name).collect();
             return Err(err(
                 None,
                 "metrics",
                 format!(
                     "metric `{m}` is not available for this task (available: {})",
-                    known.join(", ")
+                    names.join(", ")
                 ),
             ));
-        }
+        };
+        metrics.push(metric.clone());
     }
     Ok(score::Scoring {
         scorer,
         extract,
         ignore,
+        metrics,
     })
 }
 

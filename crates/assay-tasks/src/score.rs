@@ -24,6 +24,8 @@ pub(crate) struct Scoring {
     pub(crate) extract: Vec<regex::Regex>,
     /// `exact_match.regexes_to_ignore`, compiled.
     pub(crate) ignore: Vec<regex::Regex>,
+    /// The metrics the task asks for, each with its aggregation.
+    pub(crate) metrics: Vec<crate::Metric>,
 }
 
 pub(crate) fn scorer(spec: &TaskSpec) -> ScorerKind {
@@ -32,35 +34,6 @@ pub(crate) fn scorer(spec: &TaskSpec) -> ScorerKind {
         OutputKind::Generate => ScorerKind::ExactMatch,
         OutputKind::Loglikelihood | OutputKind::LoglikelihoodRolling => ScorerKind::Perplexity,
     })
-}
-
-/// The metric names a task may ask for.
-pub(crate) fn known_metrics(spec: &TaskSpec) -> Vec<String> {
-    let names: Vec<String> = match scorer(spec) {
-        ScorerKind::Choice => [
-            "acc",
-            "acc_norm",
-            "acc_bytes",
-            "acc_norm_nospace",
-            "exact_match",
-        ]
-        .map(String::from)
-        .to_vec(),
-        ScorerKind::Mc2 => vec!["acc".into()],
-        ScorerKind::ExactMatch if spec.extract.is_empty() => vec!["exact_match".into()],
-        ScorerKind::ExactMatch => spec
-            .extract
-            .iter()
-            .map(|e| format!("exact_match,{}", e.name))
-            .collect(),
-        ScorerKind::Perplexity => match spec.output {
-            OutputKind::Loglikelihood => vec!["perplexity".into(), "acc".into()],
-            _ => ["word_perplexity", "byte_perplexity", "bits_per_byte"]
-                .map(String::from)
-                .to_vec(),
-        },
-    };
-    names
 }
 
 /// Index of the largest value; the first on ties (as numpy's argmax).
