@@ -31,6 +31,7 @@ pub enum Cap {
 
 /// What to do with a unit whose metric value is empty or null.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum Missing {
     /// Stop with the row named.

@@ -26,9 +26,12 @@ use serde::{Deserialize, Serialize};
 pub const FORMAT: &str = "assay-ab/1";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum TestKind {
+    /// Always-valid confidence sequences: results may be read at any time.
     Sequential,
+    /// Fixed-horizon Welch t test: read only once, at the planned end.
     Fixed,
 }
 

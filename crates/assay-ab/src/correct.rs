@@ -6,12 +6,15 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Correction {
+    /// No correction.
     None,
     /// Holm's step-down; controls the family-wise error rate.
     Holm,
     /// Benjamini–Hochberg step-up; controls the false discovery rate.
+    #[cfg_attr(feature = "clap", value(name = "bh"))]
     BenjaminiHochberg,
 }
 

@@ -55,6 +55,7 @@ pub struct Judge {
 
 /// How the two orders of one comparison become battles.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "kebab-case")]
 pub enum Combine {
     /// Arena-Hard: each order is a battle of its own (position effects average out).
@@ -687,7 +688,17 @@ pub struct Saved {
 /// Reads a run directory written by [`run`].
 pub fn load(dir: &Path) -> Result<Saved, Error> {
     let run_dir = RunDir::existing(dir)?;
-    let spec: ArenaSpec = run_dir.spec()?;
+    // Only the contestants' names and order are needed here, so a spec written by an
+    // older version (or by hand) reads as long as it has them.
+    #[derive(serde::Deserialize)]
+    struct Named {
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Contestants {
+        contestants: Vec<Named>,
+    }
+    let spec: Contestants = run_dir.spec()?;
     let contestants = spec.contestants.into_iter().map(|c| c.name).collect();
     let prompts = crate::prompts::read(&run_dir.join("prompts.jsonl"))?;
     let (mut answers, mut games) = (Vec::new(), Vec::new());

@@ -9,7 +9,7 @@ use assay_ab::effect::Settings;
 use assay_ab::power::Plan;
 use assay_ab::source::Source;
 use assay_rundir::write_atomic;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -51,28 +51,6 @@ Examples:
 
   # The smallest effect 20,000 users a day for 14 days can detect, sequentially
   assay ab plan --mean 12.5 --sd 30 --daily-units 20000 --days 14 --sequential";
-
-#[derive(Clone, Copy, ValueEnum)]
-enum TestArg {
-    /// Always-valid confidence sequences: results may be read at any time.
-    Sequential,
-    /// Fixed-horizon Welch t test: read only once, at the planned end.
-    Fixed,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CorrectionArg {
-    Holm,
-    Bh,
-    None,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum MissingArg {
-    Error,
-    Zero,
-    Skip,
-}
 
 #[derive(Args)]
 pub(crate) struct AnalyzeArgs {
@@ -116,8 +94,8 @@ pub(crate) struct AnalyzeArgs {
     time: Option<String>,
     /// Empty metric values: stop (error), count as 0 (zero), or leave the unit out of
     /// that metric (skip). Missing covariates always count as 0, with a warning.
-    #[arg(long, value_enum, default_value_t = MissingArg::Error)]
-    missing: MissingArg,
+    #[arg(long, value_enum, default_value_t = Missing::Error)]
+    missing: Missing,
     /// Intended traffic split, e.g. `control=50,treatment=50` (default: equal).
     #[arg(long, value_delimiter = ',')]
     weights: Vec<String>,
@@ -125,8 +103,8 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long, default_value_t = 0.05)]
     alpha: f64,
     /// The test the decision reads.
-    #[arg(long, value_enum, default_value_t = TestArg::Sequential)]
-    test: TestArg,
+    #[arg(long, value_enum, default_value_t = TestKind::Sequential)]
+    test: TestKind,
     /// N* of the sequential interval: the total units at which it is tightest
     /// (GrowthBook's default 5,000; set it near the planned sample size).
     #[arg(long, default_value_t = 5000.0)]
@@ -135,8 +113,8 @@ pub(crate) struct AnalyzeArgs {
     #[arg(long)]
     prior_sd: Option<f64>,
     /// Multiple-comparison correction over goal metrics × variants.
-    #[arg(long, value_enum, default_value_t = CorrectionArg::Holm)]
-    correction: CorrectionArg,
+    #[arg(long, value_enum, default_value_t = Correction::Holm)]
+    correction: Correction,
     /// Sample-ratio-mismatch threshold on the χ² p-value.
     #[arg(long, default_value_t = assay_ab::srm::SRM_THRESHOLD)]
     srm_threshold: f64,
@@ -308,11 +286,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             (Some(_), Some(_)) => bail!("give either FILE or --sql, not both"),
             (None, None) => bail!("give a FILE of per-unit rows, or --sql with --database"),
         };
-        let missing = match args.missing {
-            MissingArg::Error => Missing::Error,
-            MissingArg::Zero => Missing::Zero,
-            MissingArg::Skip => Missing::Skip,
-        };
+        let missing = args.missing;
         aggregate::aggregate(
             &source,
             &args.variant,
@@ -351,15 +325,8 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             sequential_tuning: args.tuning,
             prior: args.prior_sd.map(|sd| (0.0, sd)),
         },
-        correction: match args.correction {
-            CorrectionArg::Holm => Correction::Holm,
-            CorrectionArg::Bh => Correction::BenjaminiHochberg,
-            CorrectionArg::None => Correction::None,
-        },
-        decide_with: match args.test {
-            TestArg::Sequential => TestKind::Sequential,
-            TestArg::Fixed => TestKind::Fixed,
-        },
+        correction: args.correction,
+        decide_with: args.test,
         srm_threshold: args.srm_threshold,
     };
     let analysis = analyze::analyze(&data, &options)?;

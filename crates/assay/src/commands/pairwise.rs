@@ -53,8 +53,8 @@ pub(crate) struct PairwiseArgs {
     #[arg(long, value_enum, default_value_t = Mode::Pairwise)]
     mode: Mode,
     /// How the two orders of a comparison count.
-    #[arg(long, value_enum, default_value_t = CombineArg::CountBoth)]
-    combine: CombineArg,
+    #[arg(long, value_enum, default_value_t = Combine::CountBoth)]
+    combine: Combine,
     /// Default longest answer, in tokens.
     #[arg(long, default_value_t = 256)]
     max_tokens: usize,
@@ -92,14 +92,6 @@ enum Mode {
     /// Grade each answer on a 1-10 rubric (MT-Bench single-answer grading).
     Grade,
     Both,
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CombineArg {
-    /// Each order is a battle (Arena-Hard).
-    CountBoth,
-    /// A win only when both orders agree, else a tie (MT-Bench).
-    AgreeOrTie,
 }
 
 /// Models by their spec, so that contestants (and the judge) sharing one load it once.
@@ -194,10 +186,7 @@ pub(crate) fn run(args: PairwiseArgs) -> Result<ExitCode> {
         out: args.out.clone(),
         pairwise: args.mode != Mode::Grade,
         grade: args.mode != Mode::Pairwise,
-        combine: match args.combine {
-            CombineArg::CountBoth => Combine::CountBoth,
-            CombineArg::AgreeOrTie => Combine::AgreeOrTie,
-        },
+        combine: args.combine,
         rounds: args.rounds,
         seed: args.seed,
     };
