@@ -19,7 +19,7 @@ const PAYLOADS: [&str; 3] = [
 const CONTESTANTS: [&str; 3] = ["good", "mid", "bad"];
 
 /// A run directory as `assay pairwise` writes it, with hostile answers.
-fn write_run(dir: &Path) {
+pub(crate) fn write_run(dir: &Path) {
     std::fs::create_dir_all(dir).unwrap();
     let spec = serde_json::json!({
         "schema": 1,

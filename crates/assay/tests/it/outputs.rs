@@ -286,3 +286,97 @@ fn main_errors() {
         insta::assert_snapshot!(format!("error_{name}"), text);
     }
 }
+
+/// `text` without the lines that name a run directory, whose name holds the time.
+fn without_run_paths(text: &str) -> String {
+    text.lines()
+        .map(|l| {
+            if l.starts_with("results: ") {
+                "results: [RUN]/results.json"
+            } else {
+                l
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The outputs that need a model, from a fake OpenAI-compatible server that answers
+/// with deterministic made-up numbers, and those that read a run or a cache.
+#[test]
+fn main_outputs_of_model_runs() {
+    use crate::fake_server::{FakeConfig, FakeServer};
+    let server = FakeServer::start(FakeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let toy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../assay-openai/tests/fixtures/toy")
+        .display()
+        .to_string();
+    let out = d.join("results").display().to_string();
+    let model = format!("openai:{}", crate::fake_server::MODEL);
+    let eval = |format: &str| {
+        let tasks = format!("{toy}/mc.toml,{toy}/gen.toml");
+        let args = [
+            "eval",
+            "--model",
+            &model,
+            "--base-url",
+            &server.url,
+            "--no-cache",
+            "--tasks",
+            &tasks,
+            "--data-dir",
+            &toy,
+            "--out",
+            &out,
+            "--format",
+            format,
+        ];
+        without_run_paths(&transcript(&args, d)).replace(&toy, "[TOY]")
+    };
+    insta::assert_snapshot!("output_eval_table", eval("table"));
+    insta::assert_snapshot!("output_eval_csv", eval("csv"));
+
+    let prompts = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/pairwise/prompts.jsonl")
+        .display()
+        .to_string();
+    let run = d.join("pairwise").display().to_string();
+    let contestant = |name: &str| format!("{name}={model},max_tokens=16");
+    let (a, b) = (contestant("a"), contestant("b"));
+    let args = [
+        "pairwise",
+        &prompts,
+        "--contestant",
+        &a,
+        "--contestant",
+        &b,
+        "--judge",
+        &model,
+        "--judge-method",
+        "logprobs",
+        "--base-url",
+        &server.url,
+        "--no-cache",
+        "--rounds",
+        "50",
+        "--out",
+        &run,
+    ];
+    insta::assert_snapshot!("output_pairwise", transcript(&args, d));
+
+    let votes = d.join("votes");
+    crate::annotate_browser::write_run(&votes);
+    let votes = votes.display().to_string();
+    insta::assert_snapshot!(
+        "output_annotate_agreement",
+        transcript(&["annotate", &votes, "--agreement"], d)
+    );
+
+    let cache = d.join("cache.sqlite").display().to_string();
+    insta::assert_snapshot!(
+        "output_cache_list_empty",
+        transcript(&["cache", "list", "--cache", &cache], d)
+    );
+}
