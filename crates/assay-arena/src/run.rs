@@ -275,6 +275,11 @@ impl Work {
     }
 }
 
+/// Contestant `c`'s answer to prompt `p`; every one exists once the answers phase is done.
+fn answer_of<'a>(answers: &'a HashMap<(String, String), Answer>, c: &str, p: &str) -> &'a Answer {
+    &answers[&(c.to_owned(), p.to_owned())]
+}
+
 /// Every contestant's answer to every prompt, one batch of calls per contestant.
 fn answer_all(
     prompts: &[Prompt],
@@ -338,7 +343,7 @@ fn judge_pairs(
     progress: &mut dyn Progress,
 ) -> Result<(), Error> {
     let (answers, games) = (&work.answers, &mut work.games);
-    let answer = |c: &str, p: &str| &answers[&(c.to_owned(), p.to_owned())];
+    let answer = |c: &str, p: &str| answer_of(answers, c, p);
     let mut todo = Vec::new();
     for p in prompts {
         for (i, a) in contestants.iter().enumerate() {
@@ -403,7 +408,7 @@ fn grade_all(
     progress: &mut dyn Progress,
 ) -> Result<(), Error> {
     let (answers, grades) = (&work.answers, &mut work.grades);
-    let answer = |c: &str, p: &str| &answers[&(c.to_owned(), p.to_owned())];
+    let answer = |c: &str, p: &str| answer_of(answers, c, p);
     let total = contestants.len() * prompts.len();
     let todo: Vec<(&Prompt, &Contestant)> = prompts
         .iter()
@@ -453,7 +458,7 @@ fn grade_all(
 /// The battle log (CSV): each battle with its prompt, game and both answers' style
 /// features (length in tokens, headers, lists, bold), for style-controlled ranking.
 fn battle_log(battles: &[stats::Battle], answers: &HashMap<(String, String), Answer>) -> Vec<u8> {
-    let answer = |c: &str, p: &str| &answers[&(c.to_owned(), p.to_owned())];
+    let answer = |c: &str, p: &str| answer_of(answers, c, p);
     let mut log = BattleLogWriter::new(&[
         "prompt_id",
         "game",
@@ -578,7 +583,7 @@ pub fn run(
         games,
         grades,
     } = &work;
-    let answer = |c: &str, p: &str| &answers[&(c.to_owned(), p.to_owned())];
+    let answer = |c: &str, p: &str| answer_of(answers, c, p);
 
     // Battles, statistics, results.
     let ordered_games: Vec<&Game> = prompts
