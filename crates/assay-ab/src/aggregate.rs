@@ -5,6 +5,7 @@ use crate::Error;
 use crate::effect::{Kind, Shape};
 use crate::moments::Moments;
 use crate::source::{Batch, Columns, Locate, RowSink, Source, Split, intern, rows_one_by_one};
+use assay_stats::domain::Count;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -659,6 +660,78 @@ pub fn aggregate(
 /// `covariate_sum_squares`, `main_covariate_sum_product`; optional `metric_type`
 /// (`proportion`/`binomial` or `mean`/`count`; without it a metric whose Σx² = Σx is a
 /// proportion). CSV or JSONL.
+/// Refuses sums no set of units can have: Σx² below (Σx)²/n (a negative variance), a
+/// cross-product beyond Cauchy–Schwarz, a proportion outside [0, 1], sums whose squares
+/// overflow double precision, or values with no units. Rounding in the warehouse is
+/// allowed for (a relative 1e-9).
+fn check_sums(
+    at: &str,
+    n: u64,
+    sums: [f64; 3],
+    squares: [f64; 3],
+    products: [f64; 3],
+    present: [bool; 3],
+    proportion: bool,
+) -> Result<(), Error> {
+    const GROUP: [&str; 3] = ["main", "denominator", "covariate"];
+    let fail = |what: String| Err(Error::Input(format!("{at}: {what}: impossible sums")));
+    if n == 0 {
+        if sums
+            .iter()
+            .chain(&squares)
+            .chain(&products)
+            .any(|v| *v != 0.0)
+        {
+            return fail("0 units with non-zero sums".into());
+        }
+        return Ok(());
+    }
+    let nf = n as f64;
+    let mut centred = [0.0; 3];
+    for i in (0..3).filter(|&i| present[i]) {
+        let g = GROUP[i];
+        let (s, q) = (sums[i], squares[i]);
+        let sq_over_n = s * s / nf;
+        if !sq_over_n.is_finite() {
+            return Err(Error::Input(format!(
+                "{at}: {g}_sum {s:e} is too large: its square overflows double precision"
+            )));
+        }
+        if q < 0.0 {
+            return fail(format!("{g}_sum_squares {q} is negative"));
+        }
+        let tolerance = 1e-9 * q.max(sq_over_n);
+        if q < sq_over_n - tolerance {
+            return fail(format!(
+                "{g}_sum_squares {q} is below {g}_sum²/units = {sq_over_n} (a variance below 0)"
+            ));
+        }
+        centred[i] = (q - sq_over_n).max(0.0);
+    }
+    if proportion && !(0.0..=nf).contains(&sums[0]) {
+        return fail(format!(
+            "a proportion's main_sum {} is outside 0..units ({n})",
+            sums[0]
+        ));
+    }
+    for (k, (i, j)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
+        if !(present[i] && present[j]) || (i, j) == (1, 2) {
+            continue;
+        }
+        let c = products[k] - sums[i] * sums[j] / nf;
+        let bound = (centred[i] * centred[j]).sqrt();
+        let tolerance = 1e-9 * (squares[i] * squares[j]).sqrt();
+        if !c.is_finite() || c.abs() > bound + tolerance {
+            return fail(format!(
+                "the {} and {} cross-product gives a covariance beyond what their variances allow \
+                 (Cauchy–Schwarz)",
+                GROUP[i], GROUP[j]
+            ));
+        }
+    }
+    Ok(())
+}
+
 pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error> {
     let origin = path.display().to_string();
     let rows: Vec<(usize, serde_json::Map<String, serde_json::Value>)> =
@@ -670,7 +743,7 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
                     if line.trim().is_empty() {
                         continue;
                     }
-                    let obj = serde_json::from_str(line).map_err(|e| {
+                    let obj = assay_core::input::parse_strict_object(line).map_err(|e| {
                         Error::Input(format!("{origin}:{}: not a JSON object: {e}", k + 1))
                     })?;
                     out.push((k + 1, obj));
@@ -680,6 +753,7 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
             _ => {
                 let mut rdr = csv::Reader::from_path(path).map_err(|e| Error::io_csv(path, e))?;
                 let header = rdr.headers().map_err(|e| Error::io_csv(path, e))?.clone();
+                crate::source::refuse_repeated_columns(&origin, header.iter())?;
                 let mut out = Vec::new();
                 for rec in rdr.records() {
                     let rec = rec.map_err(|e| Error::io_csv(path, e))?;
@@ -731,20 +805,21 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
         })?;
         let metric = text("metric")
             .ok_or_else(|| Error::Input(format!("{at}: no value in the column `metric`")))?;
+        // Counts are read as exact integers: a float would saturate or round a count
+        // past 2^53 and the sample-ratio check would compare the wrong numbers.
         let n = ["units", "users", "count", "n"]
             .iter()
-            .find_map(|k| num(k).transpose())
-            .transpose()?
+            .find_map(|k| text(k).map(|t| (k, t)))
             .ok_or_else(|| {
                 Error::Input(format!(
                     "{at}: no unit count (column `units`, `users` or `n`)"
                 ))
-            })?;
-        if n < 0.0 || n.fract() != 0.0 {
-            return Err(Error::Input(format!(
-                "{at}: unit count {n} is not a whole number"
-            )));
-        }
+            })
+            .and_then(|(k, t)| {
+                t.parse::<Count>()
+                    .map_err(|e| Error::Input(format!("{at}: column `{k}`: {e}")))
+            })?
+            .get();
         let main_sum = num("main_sum")?
             .ok_or_else(|| Error::Input(format!("{at}: no value in the column `main_sum`")))?;
         let kind_text = text("metric_type");
@@ -774,12 +849,20 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
             // A proportion's Σx² is Σx.
             None => main_sum,
         };
-        let m = Moments::from_sums(
-            n as u64,
-            [main_sum, den[0].unwrap_or(0.0), cov[0].unwrap_or(0.0)],
-            [main_sq, den[1].unwrap_or(0.0), cov[1].unwrap_or(0.0)],
-            [den[2].unwrap_or(0.0), cov[2].unwrap_or(0.0), 0.0],
-        );
+        let sums = [main_sum, den[0].unwrap_or(0.0), cov[0].unwrap_or(0.0)];
+        let squares = [main_sq, den[1].unwrap_or(0.0), cov[1].unwrap_or(0.0)];
+        let products = [den[2].unwrap_or(0.0), cov[2].unwrap_or(0.0), 0.0];
+        let proportion = matches!(kind_text.as_deref(), Some("proportion" | "binomial"));
+        check_sums(
+            &at,
+            n,
+            sums,
+            squares,
+            products,
+            [true, has_den, has_cov],
+            proportion,
+        )?;
+        let m = Moments::from_sums(n, sums, squares, products);
         let a = intern(&mut arms, &variant);
         let k = intern(&mut names, &metric);
         if table

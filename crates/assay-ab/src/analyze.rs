@@ -508,9 +508,21 @@ fn decide(
                     blocking.push(format!("goal metric worse: {}", describe(m, r, kind)))
                 }
                 (Role::Goal, MetricVerdict::Better) => wins.push(describe(m, r, kind)),
-                (Role::Guardrail, MetricVerdict::NoTest) => {
-                    waiting.push(format!("guardrail {} could not be tested", m.name))
-                }
+                // A metric without a test (too few units, no variance, or an undefined
+                // statistic) never counts for or against: the decision waits for it.
+                (Role::Guardrail | Role::Goal, MetricVerdict::NoTest) => waiting.push(format!(
+                    "{} {} could not be tested{}",
+                    if m.role == Role::Goal {
+                        "goal metric"
+                    } else {
+                        "guardrail"
+                    },
+                    m.name,
+                    r.comparison
+                        .warnings
+                        .last()
+                        .map_or(String::new(), |w| format!(": {w}"))
+                )),
                 _ => {}
             }
             if m.role == Role::Guardrail

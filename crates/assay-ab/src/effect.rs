@@ -103,6 +103,29 @@ pub struct Effect {
     pub bayes: Bayes,
 }
 
+impl Effect {
+    /// Whether every number of the effect is finite, so that a decision may read it.
+    pub fn is_finite(&self) -> bool {
+        let i = |x: &Interval| x.lower.is_finite() && x.upper.is_finite() && x.p_value.is_finite();
+        let b = &self.bayes;
+        self.estimate.is_finite()
+            && self.std_error.is_finite()
+            && self.std_error > 0.0
+            && !self.dof.is_nan()
+            && i(&self.fixed)
+            && i(&self.sequential)
+            && [
+                b.chance_to_win,
+                b.lower,
+                b.upper,
+                b.risk_control,
+                b.risk_treatment,
+            ]
+            .iter()
+            .all(|v| v.is_finite())
+    }
+}
+
 /// Arm summary entering the tests.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ArmSummary {
@@ -142,8 +165,8 @@ fn plain(m: &Moments, shape: Shape) -> (f64, f64) {
         None => (m.mean[MAIN], kind_variance(m, MAIN, shape.main)),
         Some(dkind) => {
             let (mm, md) = (m.mean[MAIN], m.mean[DENOMINATOR]);
-            if md == 0.0 {
-                return (0.0, 0.0);
+            if denominator_is_zero(m) {
+                return (f64::NAN, 0.0);
             }
             let vm = kind_variance(m, MAIN, shape.main);
             let vd = kind_variance(m, DENOMINATOR, dkind);
@@ -152,6 +175,21 @@ fn plain(m: &Moments, shape: Shape) -> (f64, f64) {
             (mm / md, var)
         }
     }
+}
+
+/// Whether a ratio's denominator sums to 0 in this arm, up to the rounding of its running
+/// mean: denominators of +1 and −1 summing to 0 leave a mean of ~1e-17, not 0, and a
+/// ratio over it is a huge number, not a measurement.
+fn denominator_is_zero(m: &Moments) -> bool {
+    let md = m.mean[DENOMINATOR];
+    let spread = m.cov(DENOMINATOR, DENOMINATOR).max(0.0).sqrt();
+    md == 0.0 || md.abs() <= 1e-9 * spread
+}
+
+/// Whether every statistic of an arm is a finite number (values near f64::MAX overflow
+/// the running sums of squares).
+fn finite(m: &Moments) -> bool {
+    m.mean.iter().chain(&m.co).all(|v| v.is_finite())
 }
 
 /// GrowthBook's pooled θ: Cov(Y, X)/Var(X) over both arms together; 0 when either pooled
@@ -308,6 +346,15 @@ pub fn compare(
             "the covariate or the metric has no variance over both arms: CUPED not applied".into(),
         );
     }
+    if !finite(control) || !finite(treatment) {
+        warnings.push(
+            "undefined: the values are too large for double precision (their sums or squares \
+             overflow); rescale the metric (e.g. to thousands)"
+                .into(),
+        );
+        out.warnings = warnings;
+        return out;
+    }
     if control.n < 2 || treatment.n < 2 {
         warnings.push(format!(
             "too few units to test ({} in control, {} in treatment; at least 2 each)",
@@ -317,9 +364,16 @@ pub fn compare(
         return out;
     }
     if shape.denominator.is_some()
-        && (control.mean[DENOMINATOR] == 0.0 || treatment.mean[DENOMINATOR] == 0.0)
+        && (denominator_is_zero(control) || denominator_is_zero(treatment))
     {
-        warnings.push("the ratio's denominator sums to 0 in an arm: no test".into());
+        let which = match (denominator_is_zero(control), denominator_is_zero(treatment)) {
+            (true, true) => "both arms",
+            (true, false) => "control",
+            _ => "the treatment",
+        };
+        warnings.push(format!(
+            "undefined: the ratio's denominator sums to 0 in {which}: no test"
+        ));
         out.warnings = warnings;
         return out;
     }
@@ -365,12 +419,22 @@ pub fn compare(
     let abs_prior = settings
         .prior
         .map(|(m0, s0)| (m0 * ua.abs(), s0 * ua.abs()));
-    out.absolute = Some(finish(
+    let absolute = finish(
         Scale::Absolute,
         b.adjusted_mean - a.adjusted_mean,
         abs_var,
         abs_prior,
-    ));
+    );
+    if !absolute.is_finite() {
+        warnings.push(
+            "undefined: the effect or its standard error is not a finite number (values too \
+             large or too close together for double precision): no test"
+                .into(),
+        );
+        out.warnings = warnings;
+        return out;
+    }
+    out.absolute = Some(absolute);
     if ua == 0.0 {
         warnings.push("control mean is 0: no relative lift".into());
     } else {
@@ -392,7 +456,16 @@ pub fn compare(
             }
             _ => b.variance / (ua * ua * nb) + a.variance * ub * ub / (ua.powi(4) * na),
         };
-        out.relative = Some(finish(Scale::Relative, estimate, var, settings.prior));
+        let relative = finish(Scale::Relative, estimate, var, settings.prior);
+        if relative.is_finite() {
+            out.relative = Some(relative);
+        } else {
+            warnings.push(
+                "undefined: the relative lift or its standard error is not a finite number \
+                 (control mean too close to 0 for double precision): absolute effect only"
+                    .into(),
+            );
+        }
     }
     out.warnings = warnings;
     out

@@ -12,6 +12,7 @@
 
 use crate::effect::sequential_multiplier;
 use assay_stats::{normal_cdf, normal_quantile};
+use serde::Serialize;
 
 #[derive(Clone, Copy, Debug)]
 pub struct Plan {
@@ -24,6 +25,23 @@ pub struct Plan {
     pub ratio: f64,
     /// The sequential interval's N* when results will be read with it; None = fixed.
     pub sequential_tuning: Option<f64>,
+}
+
+/// What a plan answers: the traffic for an effect, or the effect for a traffic.
+#[derive(Clone, Debug, Serialize)]
+pub struct PlanResult {
+    pub baseline_mean: f64,
+    pub sd: f64,
+    pub alpha: f64,
+    pub power: f64,
+    pub arms: u16,
+    pub sequential: bool,
+    pub relative_mde: f64,
+    pub absolute_mde: f64,
+    pub units_per_arm: f64,
+    pub total_units: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub days: Option<f64>,
 }
 
 impl Plan {
@@ -66,7 +84,8 @@ fn reach(mut lo: f64, mut hi: f64, enough: impl Fn(f64) -> bool) -> f64 {
     while !enough(hi) {
         lo = hi;
         hi *= 2.0;
-        if hi > 1e15 {
+        // NaN (from a NaN standard error) stops here too: it never reaches power.
+        if hi.is_nan() || hi > 1e15 {
             return f64::INFINITY;
         }
     }

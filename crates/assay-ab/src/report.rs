@@ -99,7 +99,7 @@ pub fn markdown(a: &Analysis) -> String {
                 .map_or("-".into(), |v| format!("-{:.0}% var", 100.0 * v));
             let _ = writeln!(
                 s,
-                "| {}{} | {:?} | {} | {:.4} | {:.4} | {lift} | {iv} | {p} | {ctw} | {cuped} | {} |",
+                "| {}{} | {:?} | {} | {} | {} | {lift} | {iv} | {p} | {ctw} | {cuped} | {} |",
                 m.name,
                 if m.lower_is_better {
                     " (lower is better)"
@@ -108,8 +108,8 @@ pub fn markdown(a: &Analysis) -> String {
                 },
                 m.role,
                 r.variant,
-                c.control.mean,
-                c.treatment.mean,
+                arm_mean(c.control.mean),
+                arm_mean(c.treatment.mean),
                 verdict_text(r.verdict)
             );
         }
@@ -165,7 +165,11 @@ pub fn csv(a: &Analysis) -> String {
         "variance_reduction",
         "verdict",
     ]);
-    let num = |x: Option<f64>| x.map_or(String::new(), |v| v.to_string());
+    // An undefined value (a ratio over a zero denominator) is an empty cell, never "NaN".
+    let num = |x: Option<f64>| {
+        x.filter(|v| v.is_finite())
+            .map_or(String::new(), |v| v.to_string())
+    };
     for m in &a.metrics {
         for r in &m.results {
             let c = &r.comparison;
@@ -177,8 +181,8 @@ pub fn csv(a: &Analysis) -> String {
                 r.variant.clone(),
                 c.control.units.to_string(),
                 c.treatment.units.to_string(),
-                c.control.mean.to_string(),
-                c.treatment.mean.to_string(),
+                num(Some(c.control.mean)),
+                num(Some(c.treatment.mean)),
                 e.map_or(String::new(), |e| match e.scale {
                     Scale::Relative => "relative".into(),
                     Scale::Absolute => "absolute".into(),
@@ -449,4 +453,16 @@ pub fn html(a: &Analysis) -> String {
     }
     s.push_str("</body></html>\n");
     s
+}
+
+/// An arm's mean for the table: "undefined" when it is (a ratio whose denominator sums to
+/// 0, values that overflow).
+fn arm_mean(x: f64) -> String {
+    if !x.is_finite() {
+        "undefined".into()
+    } else if x != 0.0 && !(1e-4..1e9).contains(&x.abs()) {
+        format!("{x:.4e}")
+    } else {
+        format!("{x:.4}")
+    }
 }

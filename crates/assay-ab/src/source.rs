@@ -246,6 +246,7 @@ pub fn read_csv(
         // Spreadsheet exports often start with a byte-order mark.
         .map(|h| h.trim_start_matches('\u{feff}').trim().to_string())
         .collect();
+    refuse_repeated_columns(origin, header.iter().map(String::as_str))?;
     missing_columns(origin, cols, &header)?;
     let pos = |name: &str| header.iter().position(|h| h == name).unwrap();
     let variant = pos(&cols.variant);
@@ -297,7 +298,7 @@ fn read_jsonl(path: &Path, cols: &Columns, sink: &mut dyn RowSink) -> Result<u64
         if line.trim().is_empty() {
             continue;
         }
-        let obj: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&line)
+        let obj = assay_core::input::parse_strict_object(&line)
             .map_err(|e| Error::Input(format!("{}: not a JSON object: {e}", at())))?;
         let variant = match obj.get(&cols.variant) {
             Some(serde_json::Value::String(s)) => s.clone(),
@@ -626,6 +627,7 @@ fn read_parquet<S: Split>(
         .iter()
         .map(|f| f.name().clone())
         .collect();
+    refuse_repeated_columns(&origin, have.iter().map(String::as_str))?;
     missing_columns(&origin, cols, &have)?;
     let mut wanted = vec![cols.variant.clone()];
     wanted.extend(cols.values.iter().cloned());
@@ -651,7 +653,9 @@ fn read_parquet<S: Split>(
         })
         .collect();
     let workers = threads.max(1).min(groups.len().max(1));
-    let fold = |group: usize, part: &mut S| -> Result<(), Error> {
+    // Rows decoded from a row group, which must be what the footer declares: a footer
+    // claiming more rows than the pages hold is a damaged file, not a larger experiment.
+    let fold = |group: usize, part: &mut S| -> Result<u64, Error> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let builder = ParquetRecordBatchReaderBuilder::new_with_metadata(file, meta.clone());
         let mask = ProjectionMask::roots(builder.parquet_schema(), roots.clone());
@@ -706,20 +710,28 @@ fn read_parquet<S: Split>(
             })?;
             rows += batch.num_rows() as u64;
         }
-        Ok(())
+        let decoded = rows - starts[group];
+        if decoded != groups[group] {
+            return Err(Error::Input(format!(
+                "{origin}: row group {group} declares {} rows in the file's footer but holds \
+                 {decoded}: the file is damaged",
+                groups[group]
+            )));
+        }
+        Ok(decoded)
     };
     let templates: Vec<S> = (0..workers).map(|_| sink.part()).collect();
     std::thread::scope(|scope| {
         let mut receivers = Vec::new();
         for (w, template) in templates.into_iter().enumerate() {
-            let (tx, rx) = mpsc::sync_channel::<Result<S, Error>>(1);
+            let (tx, rx) = mpsc::sync_channel::<Result<(S, u64), Error>>(1);
             receivers.push(rx);
             let fold = &fold;
             let n_groups = groups.len();
             scope.spawn(move || {
                 for g in (w..n_groups).step_by(workers) {
                     let mut part = template.part();
-                    let done = fold(g, &mut part).map(|_| part);
+                    let done = fold(g, &mut part).map(|n| (part, n));
                     let failed = done.is_err();
                     // A closed channel means the reader stopped on an error elsewhere.
                     if tx.send(done).is_err() || failed {
@@ -728,17 +740,33 @@ fn read_parquet<S: Split>(
                 }
             });
         }
+        let mut total = 0u64;
         for g in 0..groups.len() {
             match receivers[g % workers].recv() {
-                Ok(Ok(part)) => sink.join(part),
+                Ok(Ok((part, n))) => {
+                    sink.join(part);
+                    total += n;
+                }
                 Ok(Err(e)) => return Err(e),
                 Err(_) => {
                     return Err(Error::Input(format!("{origin}: a decoding thread stopped")));
                 }
             }
         }
-        Ok(groups.iter().sum())
+        Ok(total)
     })
+}
+
+pub(crate) fn refuse_repeated_columns<'a>(
+    origin: &str,
+    header: impl IntoIterator<Item = &'a str>,
+) -> Result<(), Error> {
+    match assay_core::input::repeated_column(header) {
+        Some((name, first, again)) => Err(Error::Input(format!(
+            "{origin}: the column `{name}` appears twice (columns {first} and {again})"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// The server's own words (message, detail, hint), which `postgres::Error`'s Display

@@ -31,8 +31,8 @@ pub fn read(path: &Path) -> Result<Vec<Prompt>, Error> {
             location: location.clone(),
             message,
         };
-        let v: serde_json::Value =
-            serde_json::from_str(line).map_err(|e| fail(format!("not valid JSON: {e}")))?;
+        let v = assay_core::input::parse_strict(line)
+            .map_err(|e| fail(format!("not valid JSON: {e}")))?;
         let text_field = |name: &str| -> Result<Option<String>, Error> {
             match v.get(name) {
                 None | Some(serde_json::Value::Null) => Ok(None),

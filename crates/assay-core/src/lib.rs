@@ -6,6 +6,7 @@
 //! and the evaluator glues them. [`ApiKey`] and [`redact_url`] keep secrets out of every
 //! message, on both ends of the HTTP API.
 
+pub mod input;
 mod model;
 mod request;
 mod sample;

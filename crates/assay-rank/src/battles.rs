@@ -256,7 +256,7 @@ fn for_each_row(
                 continue;
             }
             let location = format!("{shown}:{}", i + 1);
-            let v: serde_json::Value = serde_json::from_str(line).map_err(|e| Error::Input {
+            let v = assay_core::input::parse_strict(line).map_err(|e| Error::Input {
                 location: location.clone(),
                 message: format!("not valid JSON: {e}"),
             })?;
@@ -289,6 +289,12 @@ fn for_each_row(
         };
         let mut reader = csv::Reader::from_path(path).map_err(input(shown.clone()))?;
         let headers = reader.headers().map_err(input(shown.clone()))?.clone();
+        if let Some((name, first, again)) = assay_core::input::repeated_column(headers.iter()) {
+            return Err(Error::Input {
+                location: format!("{shown}:1"),
+                message: format!("the column `{name}` appears twice (columns {first} and {again})"),
+            });
+        }
         let columns = fields
             .iter()
             .map(|name| {

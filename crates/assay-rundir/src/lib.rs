@@ -15,7 +15,7 @@ mod hash;
 mod journal;
 mod progress;
 
-pub use atomic::write_atomic;
+pub use atomic::{write_all_atomic, write_atomic};
 pub use dir::{Opened, RunDir};
 pub use hash::{HashingWriter, sha256, sha256_file, sha256_hex};
 pub use journal::Journal;

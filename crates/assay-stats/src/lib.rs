@@ -18,6 +18,8 @@
 //! ranking, side-by-side runs and A/B tests): normal and Student's t quantiles and tails,
 //! and the sample [`quantile`].
 
+pub mod domain;
+
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 

@@ -103,19 +103,11 @@ fn object(path: &Path, line: usize, value: Value) -> Result<Map<String, Value>> 
         other => Err(row_error(
             path,
             line,
-            format!("expected a JSON object, found {}", kind(&other)),
+            format!(
+                "expected a JSON object, found {}",
+                assay_core::input::json_kind(&other)
+            ),
         )),
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 
@@ -125,7 +117,7 @@ fn jsonl(path: &Path, text: &str) -> Result<Vec<Row>> {
         if line.trim().is_empty() {
             continue;
         }
-        let value: Value = serde_json::from_str(line)
+        let value = assay_core::input::parse_strict(line)
             .map_err(|e| row_error(path, i + 1, format!("invalid JSON: {e}")))?;
         rows.push(Row {
             line: i + 1,
@@ -136,7 +128,7 @@ fn jsonl(path: &Path, text: &str) -> Result<Vec<Row>> {
 }
 
 fn json_array(path: &Path, text: &str) -> Result<Vec<Row>> {
-    let value: Value = serde_json::from_str(text)
+    let value = assay_core::input::parse_strict(text)
         .map_err(|e| row_error(path, e.line(), format!("invalid JSON: {e}")))?;
     let Value::Array(items) = value else {
         return Err(row_error(path, 1, "expected a JSON array of objects"));
@@ -168,6 +160,15 @@ fn csv_rows(path: &Path, text: &str, columns: &[String]) -> Result<Vec<Row>> {
     } else {
         columns.to_vec()
     };
+    if let Some((name, first, again)) =
+        assay_core::input::repeated_column(header.iter().map(String::as_str))
+    {
+        return Err(row_error(
+            path,
+            1,
+            format!("the column `{name}` appears twice (columns {first} and {again})"),
+        ));
+    }
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| {

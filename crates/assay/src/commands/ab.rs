@@ -6,9 +6,10 @@ use assay_ab::aggregate::{self, Cap, MetricSpec, Missing, Role};
 use assay_ab::analyze::{self, Options, TestKind};
 use assay_ab::correct::Correction;
 use assay_ab::effect::Settings;
-use assay_ab::power::Plan;
+use assay_ab::power::{Plan, PlanResult};
 use assay_ab::source::Source;
-use assay_rundir::write_atomic;
+use assay_rundir::write_all_atomic;
+use assay_stats::domain::{DomainError, Finite, NonNegative, Positive, Probability};
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,25 +100,25 @@ pub(crate) struct AnalyzeArgs {
     /// Intended traffic split, e.g. `control=50,treatment=50` (default: equal).
     #[arg(long, value_delimiter = ',')]
     weights: Vec<String>,
-    /// Intervals are 1 − α.
-    #[arg(long, default_value_t = 0.05)]
-    alpha: f64,
+    /// Intervals are 1 − α (below 0.5).
+    #[arg(long, default_value = "0.05")]
+    alpha: Probability,
     /// The test the decision reads.
     #[arg(long, value_enum, default_value_t = TestKind::Sequential)]
     test: TestKind,
     /// N* of the sequential interval: the total units at which it is tightest
     /// (GrowthBook's default 5,000; set it near the planned sample size).
-    #[arg(long, default_value_t = 5000.0)]
-    tuning: f64,
+    #[arg(long, default_value = "5000")]
+    tuning: Positive,
     /// Proper N(0, sd²) prior on the relative lift for the Bayesian view (default flat).
     #[arg(long)]
-    prior_sd: Option<f64>,
+    prior_sd: Option<Positive>,
     /// Multiple-comparison correction over goal metrics × variants.
     #[arg(long, value_enum, default_value_t = Correction::Holm)]
     correction: Correction,
     /// Sample-ratio-mismatch threshold on the χ² p-value.
-    #[arg(long, default_value_t = assay_ab::srm::SRM_THRESHOLD)]
-    srm_threshold: f64,
+    #[arg(long, default_value_t = Probability::new(assay_ab::srm::SRM_THRESHOLD).expect("in (0, 1)"))]
+    srm_threshold: Probability,
     /// FILE holds per-arm sufficient statistics (GrowthBook's column names).
     #[arg(long)]
     stats: bool,
@@ -139,27 +140,27 @@ pub(crate) struct AnalyzeArgs {
     out: Option<PathBuf>,
 }
 
+/// `NAME=VALUE` entries of a repeatable flag; a name given twice is an error (which of
+/// the two was meant cannot be guessed).
 fn pairs<'a>(flag: &str, items: &'a [String]) -> Result<Vec<(&'a str, &'a str)>> {
-    items
-        .iter()
-        .map(|s| {
-            s.split_once('=')
-                .map(|(a, b)| (a.trim(), b.trim()))
-                .with_context(|| format!("--{flag} `{s}`: write METRIC=VALUE"))
-        })
-        .collect()
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for s in items {
+        let (name, value) = s
+            .split_once('=')
+            .map(|(a, b)| (a.trim(), b.trim()))
+            .with_context(|| format!("--{flag} `{s}`: write NAME=VALUE"))?;
+        if out.iter().any(|(n, _)| *n == name) {
+            bail!("--{flag}: `{name}` is given twice");
+        }
+        out.push((name, value));
+    }
+    Ok(out)
 }
 
-fn percent(flag: &str, text: &str) -> Result<f64> {
-    let (num, scale) = match text.strip_suffix('%') {
-        Some(n) => (n, 0.01),
-        None => (text, 1.0),
-    };
-    let v: f64 = num
-        .trim()
-        .parse()
-        .with_context(|| format!("--{flag}: `{text}` is not a number"))?;
-    Ok(v * scale)
+/// A value of a flag in a domain (`2%` allowed): the error names the flag and the domain.
+fn domain<T: std::str::FromStr<Err = DomainError>>(flag: &str, text: &str) -> Result<T> {
+    text.parse::<T>()
+        .map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
 }
 
 fn specs(args: &AnalyzeArgs) -> Result<Vec<MetricSpec>> {
@@ -221,13 +222,9 @@ fn specs(args: &AnalyzeArgs) -> Result<Vec<MetricSpec>> {
     for (name, cap) in pairs("cap", &args.cap)? {
         let i = find(&mut out, "cap", name)?;
         out[i].cap = Some(if cap.ends_with('%') {
-            let q = percent("cap", cap)?;
-            if !(0.0 < q && q < 1.0) {
-                bail!("--cap {name}={cap}: a quantile must be between 0% and 100%");
-            }
-            Cap::Quantile(q)
+            Cap::Quantile(domain::<Probability>("cap", cap)?.get())
         } else {
-            Cap::Value(percent("cap", cap)?)
+            Cap::Value(domain::<Finite>("cap", cap)?.get())
         });
     }
     for (name, m) in pairs("margin", &args.margin)? {
@@ -235,17 +232,14 @@ fn specs(args: &AnalyzeArgs) -> Result<Vec<MetricSpec>> {
         if out[i].role != Role::Guardrail {
             bail!("--margin {name}: margins apply to guardrail metrics");
         }
-        out[i].margin = Some(percent("margin", m)?);
+        out[i].margin = Some(domain::<NonNegative>("margin", m)?.get());
     }
     Ok(out)
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
-    if !(0.0 < args.alpha && args.alpha < 0.5) {
-        bail!("--alpha {}: must be between 0 and 0.5", args.alpha);
-    }
-    if args.tuning <= 0.0 {
-        bail!("--tuning must be positive");
+    if args.alpha.get() >= 0.5 {
+        bail!("--alpha {}: must be below 0.5", args.alpha);
     }
     let data = if args.stats {
         let Some(file) = &args.file else {
@@ -309,11 +303,13 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     } else {
         let mut w = Vec::new();
         for (name, value) in pairs("weights", &args.weights)? {
-            let v = percent("weights", value)?;
-            if v < 0.0 {
-                bail!("--weights {name}={value}: a weight can't be negative");
-            }
-            w.push((name.to_string(), v));
+            w.push((
+                name.to_string(),
+                domain::<NonNegative>("weights", value)?.get(),
+            ));
+        }
+        if w.iter().filter(|(_, v)| *v > 0.0).count() < 2 {
+            bail!("--weights: at least two arms need a weight above 0");
         }
         Some(w)
     };
@@ -321,24 +317,31 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         control: args.control.clone(),
         weights,
         settings: Settings {
-            alpha: args.alpha,
-            sequential_tuning: args.tuning,
-            prior: args.prior_sd.map(|sd| (0.0, sd)),
+            alpha: args.alpha.get(),
+            sequential_tuning: args.tuning.get(),
+            prior: args.prior_sd.map(|sd| (0.0, sd.get())),
         },
         correction: args.correction,
         decide_with: args.test,
-        srm_threshold: args.srm_threshold,
+        srm_threshold: args.srm_threshold.get(),
     };
     let analysis = analyze::analyze(&data, &options)?;
     let json = serde_json::to_string_pretty(&analysis)?;
     if let Some(dir) = &args.out {
+        // Both files or neither: a failure leaves the folder as it was.
+        let created = !dir.exists();
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-        write_atomic(
-            &dir.join("report.html"),
-            assay_ab::report::html(&analysis).as_bytes(),
-        )?;
-        // Written last: its presence marks a finished analysis.
-        write_atomic(&dir.join("analysis.json"), (json.clone() + "\n").as_bytes())?;
+        let (report, record) = (dir.join("report.html"), dir.join("analysis.json"));
+        let html = assay_ab::report::html(&analysis);
+        let json_line = json.clone() + "\n";
+        if let Err(e) =
+            write_all_atomic(&[(&report, html.as_bytes()), (&record, json_line.as_bytes())])
+        {
+            if created {
+                let _ = std::fs::remove_dir(dir);
+            }
+            return Err(e.into());
+        }
     }
     match args.format {
         Format::Table => print!("{}", assay_ab::report::markdown(&analysis)),
@@ -355,131 +358,163 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
 pub(crate) struct PlanArgs {
     /// Baseline conversion rate of a 0/1 metric (its sd is √(p(1 − p))).
     #[arg(long, conflicts_with_all = ["mean", "sd"])]
-    baseline_rate: Option<f64>,
-    /// Baseline mean of the metric (with --sd).
+    baseline_rate: Option<Probability>,
+    /// Baseline mean of the metric (with --sd; not 0, effects are relative to it).
     #[arg(long, requires = "sd")]
-    mean: Option<f64>,
+    mean: Option<Finite>,
     /// Per-unit standard deviation of the metric.
     #[arg(long)]
-    sd: Option<f64>,
+    sd: Option<Positive>,
     /// The effect to detect, relative to the baseline (e.g. 2%); asks for the traffic.
     #[arg(long)]
-    mde: Option<String>,
+    mde: Option<Positive>,
     /// Total units over all arms; asks for the detectable effect.
     #[arg(long)]
-    units: Option<f64>,
+    units: Option<Positive>,
     /// Units entering per day over all arms (with --days, or to turn a traffic into days).
     #[arg(long)]
-    daily_units: Option<f64>,
+    daily_units: Option<Positive>,
     /// Duration of the test in days (with --daily-units).
     #[arg(long)]
-    days: Option<f64>,
-    /// Number of arms, control included, sharing traffic equally.
-    #[arg(long, default_value_t = 2)]
-    arms: usize,
-    /// False-positive rate of the test (two-sided).
-    #[arg(long, default_value_t = 0.05)]
-    alpha: f64,
-    /// Chance of detecting the effect when it is there.
-    #[arg(long, default_value_t = 0.8)]
-    power: f64,
+    days: Option<Positive>,
+    /// Number of arms, control included, sharing traffic equally (2 to 1,000).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(2..=1000))]
+    arms: u16,
+    /// False-positive rate of the test (two-sided, below 0.5).
+    #[arg(long, default_value = "0.05")]
+    alpha: Probability,
+    /// Chance of detecting the effect when it is there (above α).
+    #[arg(long, default_value = "0.8")]
+    power: Probability,
     /// Plan for reading results with the sequential interval (tuned to N*).
     #[arg(long)]
     sequential: bool,
     /// N*: the sample size the sequential interval is tightest at (with --sequential).
-    #[arg(long, default_value_t = 5000.0)]
-    tuning: f64,
+    #[arg(long, default_value = "5000")]
+    tuning: Positive,
     /// How the plan is printed.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
     format: SummaryFormat,
 }
 
+/// Plans past this many units are not plans: the effect is too small to detect.
+const MAX_PLANNED_UNITS: f64 = 1e12;
+
 fn plan(args: PlanArgs) -> Result<ExitCode> {
     let (mean, sd) = match (args.baseline_rate, args.mean, args.sd) {
         (Some(p), _, _) => {
-            if !(0.0 < p && p < 1.0) {
-                bail!("--baseline-rate {p}: must be between 0 and 1");
-            }
+            let p = p.get();
             (p, (p * (1.0 - p)).sqrt())
         }
-        (None, Some(m), Some(s)) => (m, s),
+        (None, Some(m), Some(s)) => (m.get(), s.get()),
         _ => bail!("give --baseline-rate, or --mean and --sd"),
     };
-    if args.arms < 2 {
-        bail!("--arms: at least 2 (control and one treatment)");
-    }
     if mean == 0.0 {
-        bail!("the baseline mean is 0: a relative effect is undefined");
+        bail!("--mean 0: a relative effect is undefined over a baseline of 0");
+    }
+    let (alpha, power) = (args.alpha.get(), args.power.get());
+    if alpha >= 0.5 {
+        bail!("--alpha {alpha}: must be below 0.5");
+    }
+    if power <= alpha {
+        bail!("--power {power}: must be above --alpha {alpha} (chance alone reaches α)");
     }
     let plan = Plan {
-        alpha: args.alpha,
-        power: args.power,
+        alpha,
+        power,
         sd,
         ratio: 1.0,
-        sequential_tuning: args.sequential.then_some(args.tuning),
+        sequential_tuning: args.sequential.then_some(args.tuning.get()),
     };
-    let arms = args.arms as f64;
-    let result = match (&args.mde, args.units, args.daily_units, args.days) {
-        (Some(mde), _, _, _) => {
-            let rel = percent("mde", mde)?;
+    let arms = f64::from(args.arms);
+    let base = PlanResult {
+        baseline_mean: mean,
+        sd,
+        alpha,
+        power,
+        arms: args.arms,
+        sequential: args.sequential,
+        relative_mde: 0.0,
+        absolute_mde: 0.0,
+        units_per_arm: 0.0,
+        total_units: 0.0,
+        days: None,
+    };
+    let out = match (args.mde, args.units, args.daily_units, args.days) {
+        (Some(mde), None, _, None) => {
+            let rel = mde.get();
             let per_arm = plan.control_units_needed(rel * mean.abs()).ceil();
             let total = per_arm * arms;
-            serde_json::json!({
-                "relative_mde": rel, "absolute_mde": rel * mean.abs(),
-                "units_per_arm": per_arm, "total_units": total,
-                "days": args.daily_units.map(|d| (total / d).ceil()),
-            })
+            if total.is_nan() || total > MAX_PLANNED_UNITS {
+                bail!(
+                    "--mde {rel}: detecting it needs more than {MAX_PLANNED_UNITS:e} units; \
+                     plan for a larger effect"
+                );
+            }
+            PlanResult {
+                relative_mde: rel,
+                absolute_mde: rel * mean.abs(),
+                units_per_arm: per_arm,
+                total_units: total,
+                days: args.daily_units.map(|d| (total / d.get()).ceil()),
+                ..base
+            }
         }
-        (None, Some(units), _, _) | (None, None, Some(units), Some(_)) => {
-            let total = if args.units.is_some() {
-                units
-            } else {
-                units * args.days.unwrap_or(1.0)
-            };
+        (None, Some(units), None, None) | (None, None, Some(units), Some(_)) => {
+            let total = units.get() * args.days.map_or(1.0, |d| d.get());
+            if total < arms || total > MAX_PLANNED_UNITS {
+                bail!(
+                    "{total} units over {arms} arms: give between one unit per arm and \
+                     {MAX_PLANNED_UNITS:e} in all"
+                );
+            }
             let abs = plan.minimum_detectable_effect(total / arms);
-            serde_json::json!({
-                "total_units": total, "units_per_arm": total / arms,
-                "absolute_mde": abs, "relative_mde": abs / mean.abs(),
-            })
+            PlanResult {
+                relative_mde: abs / mean.abs(),
+                absolute_mde: abs,
+                units_per_arm: total / arms,
+                total_units: total,
+                ..base
+            }
         }
         _ => bail!(
-            "give --mde (to get the traffic) or --units / --daily-units with --days (to get the effect)"
+            "give --mde (to get the traffic, --daily-units turns it into days), or --units, \
+             or --daily-units with --days (to get the effect)"
         ),
     };
-    let mut out = serde_json::json!({
-        "baseline_mean": mean, "sd": sd, "alpha": args.alpha, "power": args.power,
-        "arms": args.arms, "sequential": args.sequential,
-    });
-    out.as_object_mut()
-        .unwrap()
-        .extend(result.as_object().unwrap().clone());
+    if ![
+        out.relative_mde,
+        out.absolute_mde,
+        out.units_per_arm,
+        out.total_units,
+    ]
+    .iter()
+    .all(|v| v.is_finite())
+    {
+        bail!("the plan is undefined for these settings (a result is not a finite number)");
+    }
     match args.format {
         SummaryFormat::Json => println!("{}", serde_json::to_string_pretty(&out)?),
         SummaryFormat::Table => {
-            let rel = out["relative_mde"].as_f64().unwrap_or(f64::NAN);
             println!(
-                "{} test, α = {}, power = {}, {} arms, baseline {mean} (sd {sd:.4}):",
+                "{} test, α = {alpha}, power = {power}, {} arms, baseline {mean} (sd {sd:.4}):",
                 if args.sequential {
                     "Sequential"
                 } else {
                     "Fixed-horizon"
                 },
-                args.alpha,
-                args.power,
                 args.arms
             );
             println!(
                 "  detectable effect: {:+.2}% relative ({:+.5} absolute)",
-                100.0 * rel,
-                out["absolute_mde"].as_f64().unwrap_or(f64::NAN)
+                100.0 * out.relative_mde,
+                out.absolute_mde
             );
             println!(
                 "  units: {:.0} per arm, {:.0} in all{}",
-                out["units_per_arm"].as_f64().unwrap_or(f64::NAN),
-                out["total_units"].as_f64().unwrap_or(f64::NAN),
-                out["days"]
-                    .as_f64()
-                    .map_or(String::new(), |d| format!(", {d:.0} days"))
+                out.units_per_arm,
+                out.total_units,
+                out.days.map_or(String::new(), |d| format!(", {d:.0} days"))
             );
         }
     }

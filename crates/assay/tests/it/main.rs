@@ -12,6 +12,7 @@ mod ab_postgres;
 mod annotate_browser;
 mod cli;
 mod heatmap_browser;
+mod hostile;
 mod outputs;
 mod pairwise;
 mod rank;
