@@ -241,6 +241,13 @@ pub struct Ranking {
     pub method: String,
 }
 
+/// The most bootstrap rounds a ranking takes: past it the percentiles do not move, and
+/// the time and memory only grow.
+pub const MAX_BOOTSTRAP_ROUNDS: usize = 100_000;
+
+/// Memory the bootstrap's replicates may take (checked before they are allocated).
+const MAX_BOOTSTRAP_BYTES: usize = 2 << 30;
+
 /// How to compute intervals.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum IntervalMethod {
@@ -290,18 +297,34 @@ pub fn rank(
     interval: IntervalMethod,
     anchor: Option<(usize, f64)>,
 ) -> Result<Ranking, Error> {
+    let n = battles.models.len();
+    // Checked before any work, so a bad request fails at once.
+    if let IntervalMethod::Bootstrap { rounds, .. } = interval {
+        if !(2..=MAX_BOOTSTRAP_ROUNDS).contains(&rounds) {
+            return Err(Error::Invalid(format!(
+                "{rounds} bootstrap rounds: give 2 to {MAX_BOOTSTRAP_ROUNDS} (percentile \
+             intervals settle by a few thousand)"
+            )));
+        }
+        // Every round keeps a rating per model until the percentiles are taken.
+        let bytes = rounds
+            .saturating_mul(n)
+            .saturating_mul(std::mem::size_of::<f64>());
+        if bytes > MAX_BOOTSTRAP_BYTES {
+            return Err(Error::Invalid(format!(
+                "{rounds} bootstrap rounds of {n} models need {} MiB of memory, more than \
+             the {} MiB allowed: use fewer rounds, or --interval sandwich",
+                bytes >> 20,
+                MAX_BOOTSTRAP_BYTES >> 20
+            )));
+        }
+    }
     let rows = aggregate(battles);
     check_connected(battles, &rows)?;
-    let n = battles.models.len();
     let theta = fit(&rows, n);
     let ratings = to_elo(&theta, anchor);
     let (lower, upper, method) = match interval {
         IntervalMethod::Bootstrap { rounds, seed } => {
-            if rounds < 2 {
-                return Err(Error::Invalid(
-                    "at least 2 bootstrap rounds are needed".into(),
-                ));
-            }
             let replicates: Vec<Vec<f64>> = (0..rounds)
                 .into_par_iter()
                 .map(|round| {

@@ -202,8 +202,10 @@ impl std::fmt::Display for Issue {
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot {action} `{path}`: {source}")]
     Io {
+        /// What was being done: "read", "write", "create".
+        action: &'static str,
         path: std::path::PathBuf,
         source: std::io::Error,
     },

@@ -125,6 +125,7 @@ impl Fields<'_> {
 
 fn read_dir_mdx(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let io = |source| Error::Io {
+        action: "read",
         path: dir.to_owned(),
         source,
     };
@@ -141,6 +142,7 @@ fn read_dir_mdx(dir: &Path) -> Result<Vec<PathBuf>, Error> {
 
 fn read(path: &Path) -> Result<(BTreeMap<String, Value>, String), Error> {
     let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+        action: "read",
         path: path.to_owned(),
         source,
     })?;
@@ -313,17 +315,14 @@ pub fn benchmark_mdx(b: &Benchmark) -> String {
     front_matter(figures, b.original.as_ref())
 }
 
-/// Writes a registry in BenchRisk's layout under `dir/data/`.
+/// Writes a registry in BenchRisk's layout under `dir/data/`, every file or none: on a
+/// failure the folders it created are removed and the files it would replace stay.
 pub fn export(registry: &Registry, dir: &Path) -> Result<(), Error> {
     let data = dir.join("data");
-    let write = |path: PathBuf, text: String| -> Result<(), Error> {
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| Error::Io {
-                path: parent.to_owned(),
-                source,
-            })?;
-        }
-        std::fs::write(&path, text).map_err(|source| Error::Io { path, source })
+    let mut files: Vec<(PathBuf, String)> = Vec::new();
+    let mut write = |path: PathBuf, text: String| -> Result<(), Error> {
+        files.push((path, text));
+        Ok(())
     };
     for m in &registry.modes {
         let mut figures = vec![
@@ -367,7 +366,37 @@ pub fn export(registry: &Registry, dir: &Path) -> Result<(), Error> {
             benchmark_mdx(b),
         )?;
     }
+    // Folders this export creates, outermost first, to take back on failure.
+    let mut created: Vec<PathBuf> = Vec::new();
+    for sub in ["modes", "mitigations", "scores"] {
+        let folder = data.join(sub);
+        for d in [dir, data.as_path(), folder.as_path()] {
+            if !d.exists() {
+                created.push(d.to_owned());
+            }
+        }
+        let made = std::fs::create_dir_all(&folder).map_err(|source| Error::Io {
+            action: "create",
+            path: folder.clone(),
+            source,
+        });
+        if made.is_err() {
+            remove_created(&created);
+            made?;
+        }
+    }
+    let set: Vec<(&Path, &[u8])> = files
+        .iter()
+        .map(|(p, t)| (p.as_path(), t.as_bytes()))
+        .collect();
+    assay_rundir::write_all_atomic(&set).inspect_err(|_| remove_created(&created))?;
     Ok(())
+}
+
+fn remove_created(created: &[PathBuf]) {
+    for d in created.iter().rev() {
+        let _ = std::fs::remove_dir(d);
+    }
 }
 
 #[cfg(test)]

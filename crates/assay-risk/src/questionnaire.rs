@@ -96,6 +96,7 @@ pub fn run(
             .write_all(text.as_bytes())
             .and_then(|_| output.flush())
             .map_err(|source| Error::Io {
+                action: "write to",
                 path: "<terminal>".into(),
                 source,
             })
@@ -158,6 +159,7 @@ pub fn run(
             )?;
             line.clear();
             let n = input.read_line(&mut line).map_err(|source| Error::Io {
+                action: "read",
                 path: "<terminal>".into(),
                 source,
             })?;

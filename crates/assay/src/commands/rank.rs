@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 use assay_rank::battles::Battles;
 use assay_rank::bt::{self, IntervalMethod};
 use assay_rank::style;
+use assay_stats::domain::{Finite, NonNegative, Positive};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,9 +33,10 @@ pub(crate) struct RankArgs {
     /// How intervals are computed.
     #[arg(long, value_enum, default_value_t = Method::Bootstrap)]
     interval: Method,
-    /// Bootstrap rounds.
-    #[arg(long, default_value_t = 1000)]
-    rounds: usize,
+    /// Bootstrap rounds (2 to 100,000).
+    #[arg(long, default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(2..=assay_rank::bt::MAX_BOOTSTRAP_ROUNDS as u64))]
+    rounds: u64,
     /// Bootstrap seed (results do not depend on the thread count).
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -48,11 +50,11 @@ pub(crate) struct RankArgs {
     controls: Vec<String>,
     /// Penalty on style coefficients: mean log-loss + reg/2·|β|² (arena-rank's default is
     /// 1.0; 0 is plain maximum likelihood).
-    #[arg(long, default_value_t = 0.0)]
-    style_reg: f64,
-    /// K of the online Elo shown for comparison.
-    #[arg(long, default_value_t = 4.0)]
-    elo_k: f64,
+    #[arg(long, default_value = "0")]
+    style_reg: NonNegative,
+    /// K of the online Elo shown for comparison (above 0, at most 1,000).
+    #[arg(long, default_value = "4")]
+    elo_k: Positive,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -63,17 +65,28 @@ enum Method {
     Sandwich,
 }
 
+/// The largest anchor rating: offsets of a few hundred Elo still have 1e-3 precision.
+const MAX_ANCHOR: f64 = 1e9;
+
 pub(crate) fn run(args: RankArgs) -> Result<ExitCode> {
+    if args.elo_k.get() > 1000.0 {
+        bail!("--elo-k {}: at most 1000 (LMArena uses 4)", args.elo_k);
+    }
     let (battles, controls) = Battles::read_with_controls(&args.file, &args.controls)?;
     let anchor = match &args.anchor {
         Some(text) => {
             let (name, value) = text
                 .rsplit_once('=')
                 .with_context(|| format!("--anchor `{text}`: write MODEL=RATING"))?;
-            let value: f64 = value
-                .trim()
-                .parse()
-                .with_context(|| format!("--anchor `{text}`: `{value}` is not a number"))?;
+            let value = value
+                .parse::<Finite>()
+                .map_err(|e| anyhow::anyhow!("--anchor `{text}`: {e}"))?
+                .get();
+            // Ratings are the anchor plus Elo-scale offsets; far out, those offsets are lost
+            // to rounding (and past 1e308 the sums overflow).
+            if value.abs() > MAX_ANCHOR {
+                bail!("--anchor `{text}`: a rating between -{MAX_ANCHOR:e} and {MAX_ANCHOR:e}");
+            }
             let Some(i) = battles.models.iter().position(|m| m == name.trim()) else {
                 bail!("--anchor: no model `{name}` in the battles");
             };
@@ -83,7 +96,7 @@ pub(crate) fn run(args: RankArgs) -> Result<ExitCode> {
     };
     let interval = match args.interval {
         Method::Bootstrap => IntervalMethod::Bootstrap {
-            rounds: args.rounds,
+            rounds: args.rounds as usize,
             seed: args.seed,
         },
         Method::Sandwich => IntervalMethod::Sandwich,
@@ -111,11 +124,11 @@ pub(crate) fn run(args: RankArgs) -> Result<ExitCode> {
                 "note: with --control, intervals are sandwich (robust) intervals; --rounds is not used"
             );
         }
-        let (ranking, fit) = style::rank(&battles, &controls, args.style_reg, anchor)?;
+        let (ranking, fit) = style::rank(&battles, &controls, args.style_reg.get(), anchor)?;
         (ranking, Some(fit))
     };
     let records = bt::records(&battles);
-    let elo = bt::online_elo(&battles, args.elo_k);
+    let elo = bt::online_elo(&battles, args.elo_k.get());
     let mut order: Vec<usize> = (0..battles.models.len()).collect();
     order.sort_by(|&a, &b| ranking.ratings[b].total_cmp(&ranking.ratings[a]));
     match args.format {

@@ -101,7 +101,7 @@ enum RiskAction {
         #[arg(long)]
         dimension: Option<String>,
         /// Stage number 1-7.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=7))]
         stage: Option<u8>,
         /// Text to look for in the wording (and the original texts, with --registry).
         #[arg(long)]
@@ -184,13 +184,17 @@ const EXAMPLES_QUESTIONNAIRE: &str = "Examples:\n  # Answer BenchRisk's question
 const EXAMPLES_VALIDATE: &str = "Examples:\n  # Check the shipped registry\n  assay risk validate\n\n  # Check a BenchRisk checkout\n  assay risk validate --registry path/to/benchrisk";
 const EXAMPLES_EXPORT: &str = "Examples:\n  # BenchRisk's MDX layout, for a pull request\n  assay risk export --format mdx --out benchrisk-data/";
 
-fn load(registry: &Option<PathBuf>) -> Result<Registry> {
+/// The registry to use; its warnings are printed once, here, unless `validate` prints
+/// them as its output.
+fn load(registry: &Option<PathBuf>, print_warnings: bool) -> Result<Registry> {
     match registry {
         Some(dir) => {
             let r = assay_risk::mdx::import(dir)?;
             let (r, warnings) = r.checked()?;
-            for w in warnings {
-                eprintln!("{w}");
+            if print_warnings {
+                for w in warnings {
+                    eprintln!("{w}");
+                }
             }
             Ok(r)
         }
@@ -389,7 +393,7 @@ fn print_comparison(before: &Scores, after: &Scores) {
 }
 
 pub(crate) fn run(args: RiskArgs) -> Result<ExitCode> {
-    let registry = load(&args.registry)?;
+    let registry = load(&args.registry, !matches!(args.action, RiskAction::Validate))?;
     match args.action {
         RiskAction::Score {
             name,
@@ -494,6 +498,24 @@ pub(crate) fn run(args: RiskArgs) -> Result<ExitCode> {
             adopt,
         } => {
             let b = chosen(&registry, name, answers)?;
+            let mut seen = Vec::new();
+            for id in &adopt {
+                if seen.contains(id) {
+                    bail!("--adopt: mitigation {id} is given twice");
+                }
+                seen.push(*id);
+            }
+            let already: Vec<u32> = adopt
+                .iter()
+                .copied()
+                .filter(|id| b.adopted.contains(id))
+                .collect();
+            if !already.is_empty() {
+                eprintln!(
+                    "note: {} already adopts {already:?}; they change nothing",
+                    b.name
+                );
+            }
             let unknown: Vec<u32> = adopt
                 .iter()
                 .copied()
@@ -553,6 +575,14 @@ pub(crate) fn run(args: RiskArgs) -> Result<ExitCode> {
             }
         }
         RiskAction::Mitigations { mode, search } => {
+            if let Some(id) = mode
+                && !registry.modes.iter().any(|m| m.id == id)
+            {
+                bail!(
+                    "--mode {id}: no such failure mode in {} (see `assay risk modes`)",
+                    registry.source
+                );
+            }
             println!(
                 "| mitigation | mode | likelihood -% | severity -% | adopted by | what it asks |"
             );

@@ -441,3 +441,149 @@ fn plan_refuses_what_has_no_answer_and_never_hangs() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["units_per_arm"], 353199.0);
 }
+
+// ---- assay rank ----
+
+fn battles(dir: &Path) -> String {
+    write(
+        dir,
+        "battles.csv",
+        "model_a,model_b,winner\na,b,model_a\nb,a,model_a\na,b,tie\nb,c,model_a\n\
+         c,b,model_a\nc,a,model_b\na,c,model_b\n",
+    )
+}
+
+#[test]
+fn rank_bounds_its_work_and_refuses_ratings_that_cannot_be_numbers() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = battles(dir.path());
+    for (args, words) in [
+        // Once a capacity-overflow panic and an allocation abort.
+        (
+            vec!["--rounds", "18446744073709551615"],
+            vec!["--rounds", "2..=100000"],
+        ),
+        (vec!["--rounds", "1e12"], vec!["--rounds"]),
+        (vec!["--rounds", "1"], vec!["--rounds"]),
+        (vec!["--anchor", "a=NaN"], vec!["--anchor", "`NaN`"]),
+        (vec!["--anchor", "a=inf"], vec!["--anchor", "`inf`"]),
+        (vec!["--anchor", "a=1e308"], vec!["--anchor", "between"]),
+        (vec!["--elo-k", "NaN"], vec!["--elo-k"]),
+        (vec!["--elo-k=-4"], vec!["--elo-k", "greater than 0"]),
+        (vec!["--elo-k", "1e300"], vec!["--elo-k", "at most 1000"]),
+        (vec!["--style-reg=-1"], vec!["--style-reg"]),
+    ] {
+        let mut full = vec!["rank", f.as_str()];
+        full.extend(&args);
+        refused(&assay(&full), &words);
+    }
+    let dup = write(
+        dir.path(),
+        "dup.csv",
+        "model_a,model_b,winner,winner\na,b,model_a,model_b\n",
+    );
+    refused(
+        &assay(&["rank", &dup]),
+        &["dup.csv:1", "`winner` appears twice"],
+    );
+    let dup = write(
+        dir.path(),
+        "dup.jsonl",
+        "{\"model_a\":\"a\",\"model_b\":\"b\",\"winner\":\"model_a\",\"winner\":\"model_b\"}\n",
+    );
+    refused(
+        &assay(&["rank", &dup]),
+        &["dup.jsonl:1", "`winner` is repeated"],
+    );
+}
+
+#[test]
+fn the_bootstrap_checks_its_memory_before_allocating() {
+    use assay_rank::battles::Battles;
+    use assay_rank::bt::{IntervalMethod, rank};
+    // 100,000 rounds of 3,000 models would hold 2.2 GiB of replicates.
+    let models: Vec<String> = (0..3000).map(|i| format!("m{i}")).collect();
+    let mut rows = String::from("model_a,model_b,winner\n");
+    for i in 0..3000 {
+        let j = (i + 1) % 3000;
+        rows.push_str(&format!(
+            "{},{},model_a\n{},{},model_a\n",
+            models[i], models[j], models[j], models[i]
+        ));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("ring.csv");
+    std::fs::write(&f, rows).unwrap();
+    let b = Battles::read(&f).unwrap();
+    let e = rank(
+        &b,
+        IntervalMethod::Bootstrap {
+            rounds: 100_000,
+            seed: 0,
+        },
+        None,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("MiB of memory"), "{e}");
+}
+
+// ---- assay risk ----
+
+#[test]
+fn risk_counts_each_mitigation_once_and_names_what_is_wrong() {
+    refused(
+        &assay(&["risk", "what-if", "HellaSwag", "--adopt", "115,115"]),
+        &["--adopt", "115 is given twice"],
+    );
+    refused(
+        &assay(&["risk", "mitigations", "--mode", "999"]),
+        &["--mode 999", "no such failure mode"],
+    );
+    refused(&assay(&["risk", "modes", "--stage", "9"]), &["--stage"]);
+    // The OS error once, not "No such file (os error 2): No such file (os error 2)".
+    let o = assay(&["risk", "score", "--answers", "/nonexistent/answers.mdx"]);
+    refused(&o, &["/nonexistent/answers.mdx", "No such file"]);
+    assert_eq!(
+        stderr(&o).matches("os error 2").count(),
+        1,
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_failed_export_says_write_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // `data/scores` cannot be created: a file stands where the folder would go.
+    let out = dir.path().join("export");
+    std::fs::create_dir_all(out.join("data")).unwrap();
+    std::fs::write(out.join("data").join("scores"), "not a folder").unwrap();
+    let o = assay(&[
+        "risk",
+        "export",
+        "--format",
+        "mdx",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    refused(&o, &["cannot create", "scores"]);
+    assert!(!stderr(&o).contains("cannot read"), "{}", stderr(&o));
+    let mut left: Vec<String> = walk(&out);
+    left.sort();
+    assert_eq!(left, ["data", "data/scores"], "{left:?}");
+}
+
+fn walk(root: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            out.push(p.strip_prefix(root).unwrap().to_string_lossy().into_owned());
+            if p.is_dir() {
+                stack.push(p);
+            }
+        }
+    }
+    out
+}
