@@ -12,6 +12,7 @@ use assay_core::{
 };
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
+use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 /// Which weight formats to hold, chosen by measurement (see `BENCHMARKS.md`): f32 is the
@@ -410,11 +411,13 @@ impl EmbeddedModel {
 
     /// Generates, handing each piece of text to `on_text` as soon as it is certain (text
     /// that might begin a stop string, or an incomplete UTF-8 character, is held back).
-    /// Returns the answer and the stop string that ended it, if one did.
+    /// Returns the answer and the stop string that ended it, if one did. `on_text` is
+    /// called every step; when it breaks, generation stops there (the caller no longer
+    /// wants the answer) and what was generated so far is returned.
     pub fn generate_streaming(
         &self,
         req: &GenerateRequest,
-        on_text: &mut dyn FnMut(&str),
+        on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
     ) -> Result<(GenerateResponse, Option<String>)> {
         let mut context = self.encode(&req.context)?;
         if context.is_empty() {
@@ -461,17 +464,20 @@ impl EmbeddedModel {
             if generated.len() >= req.max_tokens || cache.len() >= self.max_length {
                 break FinishReason::Length;
             }
-            let safe = certain_prefix(&text, &req.until);
-            if safe > emitted {
-                on_text(&text[emitted..safe]);
-                emitted = safe;
+            // Called every step, with an empty piece when no text is certain yet, so
+            // that a caller whose client has gone can stop the generation at once.
+            let safe = certain_prefix(&text, &req.until).max(emitted);
+            let piece = &text[emitted..safe];
+            emitted = safe;
+            if on_text(piece).is_break() {
+                break FinishReason::Length;
             }
             logits = self
                 .llama
                 .forward(self.decoding_weights(), &[next], &mut cache, 0)?;
         };
         if text.len() > emitted {
-            on_text(&text[emitted..]);
+            let _ = on_text(&text[emitted..]);
         }
         Ok((
             GenerateResponse {
@@ -485,7 +491,9 @@ impl EmbeddedModel {
     }
 
     fn generate_one(&self, req: &GenerateRequest) -> Result<GenerateResponse> {
-        Ok(self.generate_streaming(req, &mut |_| {})?.0)
+        Ok(self
+            .generate_streaming(req, &mut |_| ControlFlow::Continue(()))?
+            .0)
     }
 
     /// Token ids of `text`; a BOS token first when `add_special` and the model asks for

@@ -407,6 +407,7 @@ impl OpenAiModel {
             logprobs: Some(1),
             echo: true,
             stream: false,
+            n: None,
         };
         match self
             .post::<_, CompletionResponse>("/completions", &body, quick)
@@ -821,6 +822,7 @@ impl OpenAiModel {
             logprobs: Some(1),
             echo: true,
             stream: false,
+            n: None,
         };
         let response: CompletionResponse = self.post("/completions", &body, self.policy()).await?;
         self.count_usage(response.usage);
@@ -900,6 +902,7 @@ impl OpenAiModel {
                         seed: req.seed,
                         stop,
                         stream: false,
+                        n: None,
                     };
                     let r: ChatResponse =
                         self.post("/chat/completions", &body, self.policy()).await?;
@@ -924,6 +927,7 @@ impl OpenAiModel {
                         logprobs: None,
                         echo: false,
                         stream: false,
+                        n: None,
                     };
                     let r: CompletionResponse =
                         self.post("/completions", &body, self.policy()).await?;

@@ -52,6 +52,9 @@ pub struct CompletionRequest {
     pub echo: bool,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+    /// Completions per prompt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<usize>,
 }
 
 /// Per-token detail of a completion (legacy completions format).
@@ -141,6 +144,9 @@ pub struct ChatRequest {
     pub stop: Option<Stop>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+    /// Answers to generate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<usize>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -30,6 +30,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::mpsc;
 use tokio::sync::{mpsc as tmpsc, oneshot};
@@ -86,7 +87,30 @@ pub fn router(model: Arc<EmbeddedModel>, config: ServeConfig) -> Router {
         .route("/tokenize", post(tokenize))
         .route("/detokenize", post(detokenize))
         .route("/tokenizer_info", get(tokenizer_info))
+        .fallback(|uri: axum::http::Uri| async move {
+            ApiError {
+                status: StatusCode::NOT_FOUND,
+                kind: "invalid_request_error",
+                message: format!("no endpoint {}", uri.path()),
+            }
+        })
+        .method_not_allowed_fallback(
+            |method: axum::http::Method, uri: axum::http::Uri| async move {
+                ApiError {
+                    status: StatusCode::METHOD_NOT_ALLOWED,
+                    kind: "invalid_request_error",
+                    message: format!("{} does not take {method}", uri.path()),
+                }
+            },
+        )
         .with_state(state)
+        // A bug must cost one request a 500 answer, not its connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                ApiError::internal("the server failed on this request (a bug; please report it)")
+                    .into_response()
+            },
+        ))
 }
 
 /// The model thread: takes every job waiting, runs the scoring jobs as one batch, then
@@ -144,10 +168,18 @@ fn worker(model: &EmbeddedModel, rx: mpsc::Receiver<Job>) {
                 reply,
             } = job
             {
+                // A client that has gone (its request dropped, or its stream closed)
+                // stops the generation, so the next request does not wait for it.
                 let result = model
                     .generate_streaming(&request, &mut |piece| {
-                        if let Some(s) = &stream {
-                            let _ = s.send(piece.to_owned());
+                        let gone = match &stream {
+                            Some(s) => !piece.is_empty() && s.send(piece.to_owned()).is_err(),
+                            None => false,
+                        } || reply.is_closed();
+                        if gone {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
                         }
                     })
                     .map_err(|e| e.to_string());
@@ -247,9 +279,57 @@ impl AppState {
     }
 }
 
+/// A request body: JSON (a key given twice is refused, not resolved to either copy).
 fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("invalid request body: {e}")))
+    let invalid =
+        |e: serde_json::Error| ApiError::bad_request(format!("invalid request body: {e}"));
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::bad_request(format!("invalid request body: not UTF-8: {e}")))?;
+    let value = assay_core::input::parse_strict(text).map_err(invalid)?;
+    serde_json::from_value(value).map_err(invalid)
+}
+
+/// The most completions one request may ask for (`n`).
+const MAX_N: usize = 16;
+
+/// Sampling settings every generation endpoint checks the same way: OpenAI's ranges,
+/// refused rather than clamped.
+fn check_sampling(temperature: Option<f64>, n: Option<usize>) -> Result<(f64, usize), ApiError> {
+    let temperature = temperature.unwrap_or(1.0);
+    if !(0.0..=2.0).contains(&temperature) {
+        return Err(ApiError::bad_request(format!(
+            "temperature {temperature} is outside 0 to 2"
+        )));
+    }
+    let n = n.unwrap_or(1);
+    if !(1..=MAX_N).contains(&n) {
+        return Err(ApiError::bad_request(format!(
+            "n = {n}: this server returns 1 to {MAX_N} completions per prompt"
+        )));
+    }
+    Ok((temperature, n))
+}
+
+/// Refuses a generation that does not fit the context: the prompt is never cut without a
+/// word. `max_tokens` None takes what is left, at most `default`.
+fn fit_context(
+    state: &AppState,
+    prompt_tokens: usize,
+    max_tokens: Option<usize>,
+    default: usize,
+) -> Result<usize, ApiError> {
+    let limit = state.model.max_length();
+    let left = limit.saturating_sub(prompt_tokens);
+    let wanted = max_tokens.unwrap_or(default.min(left));
+    if left == 0 || prompt_tokens + wanted > limit {
+        return Err(ApiError::bad_request(format!(
+            "this model's maximum context length is {limit} tokens; the request asks for \
+             {} ({prompt_tokens} in the prompt, {wanted} to generate): shorten the prompt or \
+             lower max_tokens",
+            prompt_tokens + wanted
+        )));
+    }
+    Ok(wanted)
 }
 
 fn now() -> u64 {
@@ -398,6 +478,11 @@ fn prompts(state: &AppState, prompt: Prompt) -> Result<Vec<PromptTokens>, ApiErr
     if list.is_empty() {
         return Err(ApiError::bad_request("the prompt is empty"));
     }
+    if let Some(i) = list.iter().position(|p| p.tokens.is_empty()) {
+        return Err(ApiError::bad_request(format!(
+            "prompt {i} is empty (no tokens): there is nothing to condition on or score"
+        )));
+    }
     Ok(list)
 }
 
@@ -449,17 +534,26 @@ async fn completions(
     let req: CompletionRequest = parse(&body)?;
     state.check(&headers, Some(&req.model))?;
     let prompts = prompts(&state, req.prompt.clone())?;
+    let (temperature, n) = check_sampling(req.temperature, req.n)?;
+    // Scoring returns the one most likely alternative per token; asking for more must
+    // not silently get fewer.
+    if req.logprobs.is_some_and(|k| k > 1) {
+        return Err(ApiError::bad_request(format!(
+            "logprobs = {}: this server returns at most 1 alternative per token",
+            req.logprobs.unwrap_or_default()
+        )));
+    }
     let max_tokens = req.max_tokens.unwrap_or(16);
-    let temperature = req.temperature.unwrap_or(1.0);
     let until = req.stop.clone().map(|s| s.into_vec()).unwrap_or_default();
     let id = request_id("cmpl");
 
     if req.stream {
-        if prompts.len() != 1 || req.echo || req.logprobs.is_some() {
+        if prompts.len() != 1 || n != 1 || req.echo || req.logprobs.is_some() {
             return Err(ApiError::bad_request(
-                "streaming takes one prompt, without echo or logprobs",
+                "streaming takes one prompt and n = 1, without echo or logprobs",
             ));
         }
+        let max_tokens = fit_context(&state, prompts[0].tokens.len(), req.max_tokens, 16)?;
         let context = prompts[0].text(&state)?;
         let request = GenerateRequest {
             context,
@@ -483,6 +577,11 @@ async fn completions(
     let (mut prompt_tokens, mut completion_tokens) = (0u64, 0u64);
     let echo_one_greedy =
         req.echo && req.logprobs.is_some() && max_tokens <= 1 && temperature <= 0.0;
+    if echo_one_greedy && n > 1 {
+        return Err(ApiError::bad_request(
+            "n > 1 with echo and logprobs: scoring has one answer; ask for n = 1",
+        ));
+    }
     if echo_one_greedy {
         // Log-likelihood scoring: every prompt token's log-probability, plus (when one
         // token is asked for) the greedy next token, read off one more scored row. All
@@ -508,7 +607,9 @@ async fn completions(
                 // The generated token is listed even when it is end-of-sequence (as
                 // vLLM does): clients such as lm-evaluation-harness drop the last entry
                 // as "the generated one".
-                let last = s.last_mut().expect("a dummy row was scored");
+                let last = s
+                    .last_mut()
+                    .ok_or_else(|| ApiError::internal("no score for the next token"))?;
                 let next = last.top_token;
                 last.token = next;
                 last.logprob = last.top_logprob;
@@ -531,14 +632,21 @@ async fn completions(
             });
         }
     } else {
-        for (index, p) in prompts.iter().enumerate() {
+        let mut jobs = Vec::new();
+        for p in &prompts {
+            let max_tokens = fit_context(&state, p.tokens.len(), req.max_tokens, 16)?;
+            for k in 0..n {
+                jobs.push((p, max_tokens, k));
+            }
+        }
+        for (index, (p, max_tokens, k)) in jobs.into_iter().enumerate() {
             let context = p.text(&state)?;
             let request = GenerateRequest {
                 context: context.clone(),
                 until: until.clone(),
                 max_tokens,
                 temperature,
-                seed: req.seed,
+                seed: nth_seed(req.seed, k),
             };
             let (reply, rx) = oneshot::channel();
             state.submit(Job::Generate {
@@ -550,7 +658,9 @@ async fn completions(
                 .await
                 .map_err(|_| ApiError::internal("the model worker stopped"))?
                 .map_err(ApiError::bad_request)?;
-            prompt_tokens += p.tokens.len() as u64;
+            if k == 0 {
+                prompt_tokens += p.tokens.len() as u64;
+            }
             completion_tokens += answer.tokens as u64;
             let logprobs = match req.logprobs {
                 Some(_) => {
@@ -604,6 +714,15 @@ async fn completions(
         }),
     })
     .into_response())
+}
+
+/// The seed of the k-th of n answers: distinct answers when sampling, the given seed for
+/// the first (so n = 1 is unchanged).
+fn nth_seed(seed: Option<u64>, k: usize) -> Option<u64> {
+    match (seed, k) {
+        (s, 0) => s,
+        (s, k) => Some(s.unwrap_or(0).wrapping_add(k as u64)),
+    }
 }
 
 fn finish_reason(answer: &GenerateResponse) -> &'static str {
@@ -673,21 +792,37 @@ async fn chat_completions(
             content: m.content.clone().unwrap_or_default(),
         })
         .collect();
+    let (temperature, n) = check_sampling(req.temperature, req.n)?;
     let context = state
         .model
         .apply_chat_template(&messages)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let prompt_tokens = state
+        .model
+        .tokenize(&context, true)
+        .map_err(|e| ApiError::bad_request(e.to_string()))?
+        .len();
+    let max_tokens = fit_context(
+        &state,
+        prompt_tokens,
+        req.max_completion_tokens.or(req.max_tokens),
+        512,
+    )?;
+    let prompt_tokens = prompt_tokens as u64;
     let request = GenerateRequest {
         context,
         until: req.stop.clone().map(|s| s.into_vec()).unwrap_or_default(),
-        max_tokens: req.max_completion_tokens.or(req.max_tokens).unwrap_or(512),
-        temperature: req.temperature.unwrap_or(1.0),
+        max_tokens,
+        temperature,
         seed: req.seed,
     };
     let id = request_id("chatcmpl");
     let model_name = state.config.served_name.clone();
     let created = now();
     if req.stream {
+        if n != 1 {
+            return Err(ApiError::bad_request("streaming takes n = 1"));
+        }
         let first = std::sync::atomic::AtomicBool::new(true);
         return stream_generation(&state, request, move |piece, finish| {
             let role = first
@@ -710,27 +845,25 @@ async fn chat_completions(
             .expect("chunks serialize")
         });
     }
-    let prompt_tokens = state
-        .model
-        .tokenize(&request.context, true)
-        .map_or(0, |t| t.len()) as u64;
-    let (reply, rx) = oneshot::channel();
-    state.submit(Job::Generate {
-        request,
-        stream: None,
-        reply,
-    })?;
-    let (answer, matched) = rx
-        .await
-        .map_err(|_| ApiError::internal("the model worker stopped"))?
-        .map_err(ApiError::bad_request)?;
-    Ok(axum::Json(ChatResponse {
-        id,
-        object: "chat.completion".into(),
-        created,
-        model: model_name,
-        choices: vec![ChatChoice {
-            index: 0,
+    let mut choices = Vec::with_capacity(n);
+    let mut completion_tokens = 0u64;
+    for k in 0..n {
+        let (reply, rx) = oneshot::channel();
+        state.submit(Job::Generate {
+            request: GenerateRequest {
+                seed: nth_seed(request.seed, k),
+                ..request.clone()
+            },
+            stream: None,
+            reply,
+        })?;
+        let (answer, matched) = rx
+            .await
+            .map_err(|_| ApiError::internal("the model worker stopped"))?
+            .map_err(ApiError::bad_request)?;
+        completion_tokens += answer.tokens as u64;
+        choices.push(ChatChoice {
+            index: k,
             message: ApiMessage {
                 role: "assistant".into(),
                 content: Some(answer.text.clone()),
@@ -739,11 +872,18 @@ async fn chat_completions(
             },
             finish_reason: Some(finish_reason(&answer).into()),
             stop_reason: matched.map(serde_json::Value::String),
-        }],
+        });
+    }
+    Ok(axum::Json(ChatResponse {
+        id,
+        object: "chat.completion".into(),
+        created,
+        model: model_name,
+        choices,
         usage: Some(Usage {
             prompt_tokens,
-            completion_tokens: answer.tokens as u64,
-            total_tokens: prompt_tokens + answer.tokens as u64,
+            completion_tokens,
+            total_tokens: prompt_tokens + completion_tokens,
         }),
     })
     .into_response())

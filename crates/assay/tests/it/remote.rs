@@ -213,6 +213,10 @@ fn served_protocol_details(base: &str) {
 /// A minimal HTTP/1.1 POST (the test needs no HTTP client library): status and body.
 /// `base` is `http://host:port` with an optional path prefix.
 fn http_post(base: &str, path: &str, body: &str) -> (u16, String) {
+    http_request(base, "POST", path, body)
+}
+
+fn http_request(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let rest = base.strip_prefix("http://").unwrap();
     let (host, prefix) = match rest.split_once('/') {
@@ -222,7 +226,7 @@ fn http_post(base: &str, path: &str, body: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(host).unwrap();
     write!(
         stream,
-        "POST {prefix}{path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        "{method} {prefix}{path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
         body.len()
     )
     .unwrap();
@@ -398,4 +402,119 @@ fn cached_prompts(path: &Path) -> Vec<String> {
             _ => r["context"].as_str().unwrap().to_owned(),
         })
         .collect()
+}
+
+/// Requests the server cannot answer as asked get a 400 in OpenAI's shape (once: a
+/// panic, a prompt cut without a word, one choice for `n: 5`); a client that goes away
+/// stops its generation, so the next request does not wait behind it.
+#[test]
+fn served_model_refuses_what_it_cannot_answer_and_drops_abandoned_work() {
+    let server = serve();
+    let base = server.1.as_str();
+    let long_prompt = "word ".repeat(100_000);
+    for (body, words) in [
+        (
+            serde_json::json!({"model": "smol", "prompt": "", "echo": true, "logprobs": 1, "max_tokens": 1, "temperature": 0}),
+            vec!["prompt 0 is empty"],
+        ),
+        (
+            serde_json::json!({"model": "smol", "prompt": "Hi", "max_tokens": 1_000_000}),
+            vec!["maximum context length is", "1000000 to generate"],
+        ),
+        (
+            serde_json::json!({"model": "smol", "prompt": long_prompt, "max_tokens": 5}),
+            vec!["maximum context length is", "in the prompt"],
+        ),
+        (
+            serde_json::json!({"model": "smol", "prompt": "Hi", "logprobs": 1000}),
+            vec!["at most 1 alternative"],
+        ),
+        (
+            serde_json::json!({"model": "smol", "prompt": "Hi", "temperature": -5}),
+            vec!["temperature -5"],
+        ),
+        (
+            serde_json::json!({"model": "smol", "prompt": "Hi", "n": 500}),
+            vec!["n = 500"],
+        ),
+    ] {
+        let (status, text) = http_post(base, "/completions", &body.to_string());
+        assert_eq!(status, 400, "{text}");
+        let v: Value = serde_json::from_str(&text).unwrap();
+        let message = v["error"]["message"].as_str().unwrap();
+        for w in words {
+            assert!(message.contains(w), "`{w}` not in {message}");
+        }
+    }
+    let (status, text) = http_post(
+        base,
+        "/chat/completions",
+        r#"{"model":"smol","messages":[{"role":"user","content":"Hi"}],"max_tokens":9000}"#,
+    );
+    assert_eq!(status, 400, "{text}");
+    // A repeated key is refused, not resolved to either copy.
+    let (status, text) = http_post(
+        base,
+        "/completions",
+        r#"{"model":"smol","prompt":"Hi","prompt":"Bye"}"#,
+    );
+    assert_eq!(status, 400);
+    assert!(text.contains("`prompt` is repeated"), "{text}");
+    // n answers, distinct when sampling.
+    let (status, text) = http_post(
+        base,
+        "/completions",
+        r#"{"model":"smol","prompt":"Once upon a time","n":3,"max_tokens":6,"temperature":1}"#,
+    );
+    assert_eq!(status, 200, "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let texts: Vec<&str> = v["choices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts.len(), 3);
+    assert!(texts[0] != texts[1] || texts[1] != texts[2], "{texts:?}");
+    // Unknown paths and methods answer with a body too.
+    let (status, text) = http_post(base, "/nothing", "{}");
+    assert_eq!(status, 404);
+    assert!(text.contains("no endpoint"), "{text}");
+    let (status, text) = http_request(base, "GET", "/completions", "");
+    assert_eq!(status, 405);
+    assert!(text.contains("does not take GET"), "{text}");
+
+    // A client that asks for 4,000 tokens and leaves after a moment: the worker stops,
+    // so a short request right after answers at once (it took minutes when the
+    // abandoned generation ran to its end).
+    {
+        use std::io::Write;
+        let host = base
+            .strip_prefix("http://")
+            .unwrap()
+            .split('/')
+            .next()
+            .unwrap();
+        let body = r#"{"model":"smol","prompt":"Write a long story.","max_tokens":4000,"temperature":1,"stop":["zzqqzz"]}"#;
+        let mut stream = std::net::TcpStream::connect(host).unwrap();
+        write!(
+            stream,
+            "POST /v1/completions HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let started = std::time::Instant::now();
+    let (status, _) = http_post(
+        base,
+        "/completions",
+        r#"{"model":"smol","prompt":"Hi","max_tokens":2,"temperature":0}"#,
+    );
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "the next request waited {:?} behind an abandoned one",
+        started.elapsed()
+    );
 }
