@@ -21,10 +21,26 @@ pub enum Opened {
     Resumed,
 }
 
-/// A directory holding one run.
+/// A directory holding one run. While it is open for a run, no other process can open
+/// it for one (an advisory lock on the directory itself, released when this is dropped,
+/// also when the process dies).
 #[derive(Debug)]
 pub struct RunDir {
     path: PathBuf,
+    _lock: Option<std::fs::File>,
+}
+
+/// Takes the run lock of a directory: two runs writing one directory would both do all
+/// the work and then trip over each other's files.
+fn lock(path: &Path) -> Result<std::fs::File, Error> {
+    let dir = std::fs::File::open(path).map_err(io_error("open", path))?;
+    match dir.try_lock() {
+        Ok(()) => Ok(dir),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Busy {
+            dir: path.to_owned(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(io_error("lock", path)(e)),
+    }
 }
 
 /// The top-level fields of two specs whose values differ, for a refusal message.
@@ -55,6 +71,10 @@ impl RunDir {
             message: format!("the run's spec cannot be written as JSON: {e}"),
         })?;
         let spec_path = path.join(SPEC_FILE);
+        if !path.is_dir() {
+            std::fs::create_dir_all(path).map_err(io_error("create", path))?;
+        }
+        let held = lock(path)?;
         let opened = match std::fs::read(&spec_path) {
             Ok(bytes) => {
                 let old: serde_json::Value =
@@ -73,7 +93,6 @@ impl RunDir {
                 Opened::Resumed
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::create_dir_all(path).map_err(io_error("create", path))?;
                 let text = serde_json::to_vec_pretty(&spec).expect("a JSON value serializes");
                 write_atomic(&spec_path, &text)?;
                 Opened::Fresh
@@ -83,6 +102,7 @@ impl RunDir {
         Ok((
             Self {
                 path: path.to_owned(),
+                _lock: Some(held),
             },
             opened,
         ))
@@ -103,6 +123,7 @@ impl RunDir {
         }
         Ok(Self {
             path: path.to_owned(),
+            _lock: None,
         })
     }
 
@@ -146,8 +167,10 @@ impl RunDir {
     /// whole) and returns it there.
     pub fn rename_to(self, dest: &Path) -> Result<Self, Error> {
         std::fs::rename(&self.path, dest).map_err(io_error("move the run to", dest))?;
+        // The lock belongs to the directory itself, so it moves with it.
         Ok(Self {
             path: dest.to_owned(),
+            _lock: self._lock,
         })
     }
 }
@@ -158,6 +181,20 @@ mod tests {
     use serde_json::json;
 
     #[test]
+    fn a_directory_open_for_a_run_is_refused_to_a_second_one_until_it_is_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = dir.path().join("run");
+        let spec = json!({"model": "a"});
+        let (first, _) = RunDir::open(&run, &spec).unwrap();
+        let e = RunDir::open(&run, &spec).unwrap_err();
+        assert!(matches!(e, Error::Busy { .. }), "{e}");
+        assert!(e.to_string().contains("in use by another assay run"), "{e}");
+        drop(first);
+        let (_, opened) = RunDir::open(&run, &spec).unwrap();
+        assert_eq!(opened, Opened::Resumed);
+    }
+
+    #[test]
     fn same_spec_resumes_other_spec_is_refused_untouched() {
         let dir = tempfile::tempdir().unwrap();
         let run = dir.path().join("run");
@@ -166,10 +203,12 @@ mod tests {
         assert_eq!(opened, Opened::Fresh);
         let (mut j, _) = d.journal::<u32>("journal.jsonl").unwrap();
         j.append(&[1, 2]).unwrap();
+        drop((j, d));
         let (d, opened) = RunDir::open(&run, &spec).unwrap();
         assert_eq!(opened, Opened::Resumed);
         assert_eq!(d.journal::<u32>("journal.jsonl").unwrap().1, vec![1, 2]);
         assert_eq!(d.spec::<serde_json::Value>().unwrap(), spec);
+        drop(d);
 
         let before = std::fs::read(run.join("run.json")).unwrap();
         let other = json!({"model": "b", "prompts_sha256": "x", "seed": 2});

@@ -37,6 +37,10 @@ pub enum Error {
     Conflict { dir: PathBuf, differs: String },
     #[error("`{path}` is damaged: {message}")]
     Damaged { path: PathBuf, message: String },
+    #[error(
+        "`{dir}` is in use by another assay run; wait for it to finish, or choose another output directory"
+    )]
+    Busy { dir: PathBuf },
 }
 
 pub(crate) fn io_error<'a>(

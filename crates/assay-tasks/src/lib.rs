@@ -196,12 +196,19 @@ impl Task {
                 &spec.data.columns,
                 labels.as_deref(),
             )?;
-            let samples = prepare(&spec, &env, &name, &path, rows)?;
+            if rows.is_empty() {
+                return Err(Error::Data {
+                    path: path.clone(),
+                    line: 1,
+                    message: "no rows: the data file is empty".into(),
+                });
+            }
+            let samples = prepare(&spec, &source, &env, &name, &path, rows)?;
             let mut fewshot_pool = Vec::new();
             if let Some(fs) = &spec.fewshot {
                 let path = data_dir.join(fs.path.replace("{subtask}", &name));
                 let (rows, fs_files) = data::read_rows(&path, spec.data.format, &fs.columns, None)?;
-                fewshot_pool = prepare(&spec, &env, &name, &path, rows)?;
+                fewshot_pool = prepare(&spec, &source, &env, &name, &path, rows)?;
                 files.extend(fs_files);
             }
             let description = match &spec.prompt.description {
@@ -413,6 +420,24 @@ fn field_line(text: &str, section: Option<&str>, key: &str, nth: usize) -> Optio
     None
 }
 
+/// The first line of a task file holding `needle` (as written, or TOML-escaped).
+fn line_containing(text: &str, needle: &str) -> Option<usize> {
+    let escaped = needle.replace('\\', "\\\\").replace('"', "\\\"");
+    text.lines()
+        .position(|l| l.contains(needle) || l.contains(&escaped))
+        .map(|i| i + 1)
+}
+
+/// A minijinja error as one line: its message without minijinja's "(in <string>:1)",
+/// which names the template string, not the task file.
+fn template_error(e: &minijinja::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" (in <") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
 /// Checks that the task's parts fit together (output, scorer, metrics, regexes) and
 /// compiles what scoring needs. Every mismatch names the file, line and field.
 fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
@@ -428,6 +453,28 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
         }
     };
     let err = |section: Option<&str>, key: &str, message: String| err_nth(section, key, 0, message);
+    // Template syntax is the task file's, so its errors point there, not at a data row.
+    let env = prompt::environment();
+    let p = &spec.prompt;
+    for (key, template) in [
+        ("input", Some(&p.input)),
+        ("continuation", p.continuation.as_ref()),
+        ("fewshot_target", p.fewshot_target.as_ref()),
+        ("description", p.description.as_ref()),
+    ] {
+        if let Some(t) = template
+            && let Err(e) = env.template_from_str(t)
+        {
+            return Err(err(Some("prompt"), key, template_error(&e)));
+        }
+    }
+    for (key, expression) in [("choices", p.choices.as_ref()), ("target", Some(&p.target))] {
+        if let Some(x) = expression
+            && let Err(e) = env.compile_expression(x)
+        {
+            return Err(err(Some("prompt"), key, template_error(&e)));
+        }
+    }
     if spec.metrics.is_empty() {
         return Err(err(None, "metrics", "is empty".into()));
     }
@@ -483,8 +530,17 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
     }
     let mut ignore = Vec::with_capacity(spec.exact_match.regexes_to_ignore.len());
     for r in &spec.exact_match.regexes_to_ignore {
-        let re = regex::Regex::new(r)
-            .map_err(|x| err(Some("exact_match"), "regexes_to_ignore", x.to_string()))?;
+        let re = regex::Regex::new(r).map_err(|x| {
+            let mut e = err(Some("exact_match"), "regexes_to_ignore", x.to_string());
+            // Written inline (`exact_match = { ... }`): the line that holds the pattern.
+            if let Error::TaskFile { origin, .. } = &mut e
+                && *origin == source.origin
+                && let Some(l) = line_containing(&source.text, r)
+            {
+                *origin = format!("{}:{l}", source.origin);
+            }
+            e
+        })?;
         ignore.push(re);
     }
     let available = Metric::available(spec, scorer);
@@ -554,31 +610,32 @@ fn select(subtasks: &mut [Subtask], selection: Selection) {
 fn check_fields(
     env: &minijinja::Environment<'static>,
     spec: &TaskSpec,
+    source: &TaskSource,
     row: &Row,
     path: &Path,
 ) -> Result<()> {
     let p = &spec.prompt;
-    let mut names = std::collections::HashSet::new();
-    for t in [
-        Some(&p.input),
-        p.continuation.as_ref(),
-        p.fewshot_target.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
-        if let Ok(tpl) = env.template_from_str(t) {
-            names.extend(tpl.undeclared_variables(true));
+    // (field name, the template key that uses it), in the order a reader meets them.
+    let mut uses: Vec<(String, &str)> = Vec::new();
+    for (key, t) in [
+        ("input", Some(&p.input)),
+        ("continuation", p.continuation.as_ref()),
+        ("fewshot_target", p.fewshot_target.as_ref()),
+    ] {
+        if let Some(Ok(tpl)) = t.map(|t| env.template_from_str(t)) {
+            let mut names: Vec<String> = tpl.undeclared_variables(true).into_iter().collect();
+            names.sort();
+            uses.extend(names.into_iter().map(|n| (n, key)));
         }
     }
-    for e in [p.choices.as_ref(), Some(&p.target)].into_iter().flatten() {
-        if let Ok(expr) = env.compile_expression(e) {
-            names.extend(expr.undeclared_variables(true));
+    for (key, e) in [("choices", p.choices.as_ref()), ("target", Some(&p.target))] {
+        if let Some(Ok(expr)) = e.map(|e| env.compile_expression(e)) {
+            let mut names: Vec<String> = expr.undeclared_variables(true).into_iter().collect();
+            names.sort();
+            uses.extend(names.into_iter().map(|n| (n, key)));
         }
     }
-    let mut names: Vec<String> = names.into_iter().collect();
-    names.sort();
-    for name in names {
+    for (name, key) in uses {
         if name == "subtask" {
             continue;
         }
@@ -587,10 +644,19 @@ fn check_fields(
             value = value.and_then(|v| v.get(part).cloned());
         }
         if value.is_none() {
+            let at = field_line(&source.text, Some("prompt"), key, 0).map_or_else(
+                || source.origin.clone(),
+                |l| format!("{}:{l}", source.origin),
+            );
+            let mut have: Vec<&str> = row.fields.keys().map(String::as_str).collect();
+            have.sort();
             return Err(Error::Data {
                 path: path.to_owned(),
                 line: row.line,
-                message: format!("field `{name}` is missing"),
+                message: format!(
+                    "field `{name}` is missing (used by `prompt.{key}` at {at}; the row has: {})",
+                    have.join(", ")
+                ),
             });
         }
     }
@@ -599,6 +665,7 @@ fn check_fields(
 
 fn prepare(
     spec: &TaskSpec,
+    source: &TaskSource,
     env: &minijinja::Environment<'static>,
     subtask: &str,
     path: &Path,
@@ -608,12 +675,34 @@ fn prepare(
     rows.into_iter()
         .enumerate()
         .map(|(index, row)| {
-            check_fields(env, spec, &row, path)?;
+            check_fields(env, spec, source, &row, path)?;
             let line = row.line;
             let fail = |what: &str, e: &dyn std::fmt::Display| Error::Data {
                 path: path.to_owned(),
                 line,
                 message: format!("{what}: {e}"),
+            };
+            // An unknown filter, test, function or method is the template's fault, not
+            // the row's: it is reported at the task file's line, naming the row too.
+            let template_fail = |what: &str, e: minijinja::Error| {
+                use minijinja::ErrorKind::*;
+                match e.kind() {
+                    UnknownFilter | UnknownTest | UnknownFunction | UnknownMethod
+                    | SyntaxError | BadEscape => {
+                        let key = what.trim_start_matches("prompt.");
+                        let at = field_line(&source.text, Some("prompt"), key, 0)
+                            .map_or_else(|| source.origin.clone(), |l| format!("{}:{l}", source.origin));
+                        Error::TaskFile {
+                            origin: at,
+                            message: format!(
+                                "`{what}`: {} (rendering {}:{line})",
+                                template_error(&e),
+                                path.display()
+                            ),
+                        }
+                    }
+                    _ => fail(what, &template_error(&e)),
+                }
             };
             let mut ctx: BTreeMap<String, Value> = row
                 .fields
@@ -622,11 +711,12 @@ fn prepare(
                 .collect();
             ctx.insert("subtask".into(), Value::from(subtask));
             let ctx = Value::from(ctx);
-            let render = |what: &str, t: &str| env.render_str(t, &ctx).map_err(|e| fail(what, &e));
+            let render =
+                |what: &str, t: &str| env.render_str(t, &ctx).map_err(|e| template_fail(what, e));
             let eval = |what: &str, e: &str| {
                 env.compile_expression(e)
                     .and_then(|x| x.eval(&ctx))
-                    .map_err(|e| fail(what, &e))
+                    .map_err(|e| template_fail(what, e))
             };
             let input = render("prompt.input", &p.input)?;
             let choices: Vec<String> = match &p.choices {

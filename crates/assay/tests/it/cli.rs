@@ -389,3 +389,130 @@ fn unknown_task_and_missing_data_dir_are_clear() {
     ]);
     expect_failure(&o, &["/nonexistent-data/arc/ARC-Easy-Test.jsonl"]);
 }
+
+fn eval_task(dir: &Path, task: &Path, out: &Path) -> std::process::Command {
+    let mut c = crate::common::command();
+    c.args([
+        "eval",
+        "--data-dir",
+        dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--tasks",
+        task.to_str().unwrap(),
+    ]);
+    c
+}
+
+#[test]
+fn template_mistakes_name_the_task_file_line_not_the_data() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "mini/test.jsonl",
+        "{\"question\": \"q1\", \"choices\": [\"a\", \"b\"], \"gold\": 0}\n",
+    );
+    let out = dir.path().join("out");
+    for (input, needles) in [
+        (
+            "{{ question }",
+            vec!["mini.toml:9", "`prompt.input`", "syntax error"],
+        ),
+        (
+            "{{ question | nofilter }}",
+            vec!["mini.toml:9", "unknown filter", "rendering", "test.jsonl:1"],
+        ),
+        (
+            "{{ questoin }}",
+            vec![
+                "test.jsonl:1",
+                "`questoin` is missing",
+                "prompt.input` at",
+                "mini.toml:9",
+            ],
+        ),
+    ] {
+        let text = ARC_LIKE.replace("Question: {{ question }}\\nAnswer:", input);
+        let task = write(dir.path(), "mini.toml", &text);
+        let o = eval_task(dir.path(), &task, &out).output().unwrap();
+        expect_failure(&o, &needles);
+    }
+    // A bad regex written inline still names its line.
+    let text = r#"
+name = "mini"
+output = "generate"
+metrics = ["exact_match"]
+exact_match = { regexes_to_ignore = ["(open"] }
+[data]
+path = "mini/test.jsonl"
+format = "jsonl"
+[prompt]
+input = "Question: {{ question }}"
+target = "question"
+"#;
+    let task = write(dir.path(), "mini.toml", text);
+    let o = eval_task(dir.path(), &task, &out).output().unwrap();
+    expect_failure(&o, &["mini.toml:5", "regexes_to_ignore"]);
+    assert!(!out.exists());
+}
+
+#[test]
+fn an_empty_data_file_is_named_before_the_model_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = write(dir.path(), "mini.toml", ARC_LIKE);
+    write(dir.path(), "mini/test.jsonl", "");
+    let out = dir.path().join("out");
+    let o = eval_task(dir.path(), &task, &out)
+        .args(["--model", "/nonexistent/model.gguf"])
+        .output()
+        .unwrap();
+    // The data is checked first: the (missing) model is never reached.
+    expect_failure(&o, &["test.jsonl", "no rows", "empty"]);
+    assert!(!stderr(&o).contains("model.gguf"), "{}", stderr(&o));
+    assert!(!out.exists());
+}
+
+#[test]
+fn a_second_run_into_the_same_folder_is_refused_while_the_first_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = write(dir.path(), "mini.toml", ARC_LIKE);
+    let mut rows = String::new();
+    for i in 0..400 {
+        rows.push_str(&format!(
+            "{{\"question\": \"What is {i} plus {i}? Think of the numbers one by one.\", \"choices\": [\"{}\", \"{}\", \"many\"], \"gold\": 0}}\n",
+            2 * i,
+            2 * i + 1
+        ));
+    }
+    write(dir.path(), "mini/test.jsonl", &rows);
+    let out = dir.path().join("out");
+    let mut first = eval_task(dir.path(), &task, &out)
+        .args(["--batch-size", "1"])
+        .stderr(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the first run has opened its run directory.
+    let started = std::time::Instant::now();
+    while !std::fs::read_dir(&out).is_ok_and(|mut d| d.next().is_some()) {
+        assert!(
+            started.elapsed().as_secs() < 120,
+            "the first run never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let second = eval_task(dir.path(), &task, &out).output().unwrap();
+    let still_running = first.try_wait().unwrap().is_none();
+    let _ = first.kill();
+    let _ = first.wait();
+    assert!(
+        still_running,
+        "the first run ended before the second started"
+    );
+    expect_failure(&second, &["in use by another assay run"]);
+    assert!(
+        !stderr(&second).contains("cannot write"),
+        "{}",
+        stderr(&second)
+    );
+}
