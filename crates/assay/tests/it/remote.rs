@@ -31,7 +31,7 @@ fn samples(dir: &Path) -> BTreeMap<(String, u64), Value> {
     out
 }
 
-struct Server(Child, String);
+pub(crate) struct Server(Child, pub(crate) String);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -41,7 +41,7 @@ impl Drop for Server {
 }
 
 /// Starts `assay serve` on a free port and waits for its address.
-fn serve() -> Server {
+pub(crate) fn serve() -> Server {
     let mut child = assay()
         .args(["serve", "--port", "0", "--served-model-name", "smol"])
         .stderr(Stdio::piped())
@@ -216,7 +216,7 @@ fn http_post(base: &str, path: &str, body: &str) -> (u16, String) {
     http_request(base, "POST", path, body)
 }
 
-fn http_request(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+pub(crate) fn http_request(base: &str, method: &str, path: &str, body: &str) -> (u16, String) {
     use std::io::{Read, Write};
     let rest = base.strip_prefix("http://").unwrap();
     let (host, prefix) = match rest.split_once('/') {
