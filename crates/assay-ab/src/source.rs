@@ -638,6 +638,36 @@ fn read_parquet<S: Split>(
         .filter(|(_, h)| wanted.contains(h))
         .map(|(i, _)| i)
         .collect();
+    // The footer's claims are checked before the decoder trusts them (it asserts on
+    // negative offsets and sizes): every column chunk must lie inside the file.
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    for (g, group) in meta.metadata().row_groups().iter().enumerate() {
+        if group.num_rows() < 0 {
+            return Err(Error::Input(format!(
+                "{origin}: row group {g} declares {} rows: the file is damaged",
+                group.num_rows()
+            )));
+        }
+        for col in group.columns() {
+            let start = col
+                .dictionary_page_offset()
+                .unwrap_or(col.data_page_offset());
+            let len = col.compressed_size();
+            let inside = start >= 0
+                && len >= 0
+                && (start as u64)
+                    .checked_add(len as u64)
+                    .is_some_and(|end| end <= file_len);
+            if !inside {
+                return Err(Error::Input(format!(
+                    "{origin}: row group {g}, column `{}`: the footer places it at bytes \
+                     {start}..{start}+{len}, outside the file ({file_len} bytes): the file \
+                     is damaged",
+                    col.column_path()
+                )));
+            }
+        }
+    }
     let groups: Vec<u64> = meta
         .metadata()
         .row_groups()
@@ -727,11 +757,22 @@ fn read_parquet<S: Split>(
             let (tx, rx) = mpsc::sync_channel::<Result<(S, u64), Error>>(1);
             receivers.push(rx);
             let fold = &fold;
+            let origin = &origin;
             let n_groups = groups.len();
             scope.spawn(move || {
                 for g in (w..n_groups).step_by(workers) {
                     let mut part = template.part();
-                    let done = fold(g, &mut part).map(|n| (part, n));
+                    // The decoder may still assert on a damaged page; that is the file's
+                    // fault, reported as such, not a crash.
+                    let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        fold(g, &mut part)
+                    }));
+                    let done = match decoded {
+                        Ok(r) => r.map(|n| (part, n)),
+                        Err(_) => Err(Error::Input(format!(
+                            "{origin}: row group {g} is damaged (the Parquet decoder failed on it)"
+                        ))),
+                    };
                     let failed = done.is_err();
                     // A closed channel means the reader stopped on an error elsewhere.
                     if tx.send(done).is_err() || failed {

@@ -28,6 +28,9 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 
 /// Φ⁻¹(p), the standard normal quantile.
 pub fn normal_quantile(p: f64) -> f64 {
+    if p.is_nan() || !(0.0..=1.0).contains(&p) {
+        return f64::NAN;
+    }
     Normal::standard().inverse_cdf(p)
 }
 
@@ -41,23 +44,32 @@ pub fn normal_cdf(x: f64) -> f64 {
 const T_AS_NORMAL: f64 = 1e7;
 
 /// The `p` quantile of Student's t with `dof` degrees of freedom (the normal's when
-/// `dof` is huge or not finite).
+/// `dof` is huge or infinite). Undefined arguments (NaN, `dof` ≤ 0, `p` outside [0, 1])
+/// give NaN, which callers report as undefined, rather than a panic inside statrs.
 pub fn t_quantile(p: f64, dof: f64) -> f64 {
-    if !dof.is_finite() || dof > T_AS_NORMAL {
+    if p.is_nan() || !(0.0..=1.0).contains(&p) || dof.is_nan() || dof <= 0.0 {
+        return f64::NAN;
+    }
+    if dof.is_infinite() || dof > T_AS_NORMAL {
         return normal_quantile(p);
     }
-    StudentsT::new(0.0, 1.0, dof)
-        .expect("dof > 0")
-        .inverse_cdf(p)
+    StudentsT::new(0.0, 1.0, dof).map_or(f64::NAN, |t| t.inverse_cdf(p))
 }
 
 /// P(T > x) for Student's t with `dof` degrees of freedom (the normal's when `dof` is
-/// huge or not finite), computed as the lower tail at −x so tiny values keep their digits.
+/// huge or infinite), computed as the lower tail at −x so tiny values keep their digits.
+/// NaN arguments or `dof` ≤ 0 give NaN; x = ±∞ gives 0 or 1.
 pub fn t_sf(x: f64, dof: f64) -> f64 {
-    if !dof.is_finite() || dof > T_AS_NORMAL {
+    if x.is_nan() || dof.is_nan() || dof <= 0.0 {
+        return f64::NAN;
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { 0.0 } else { 1.0 };
+    }
+    if dof.is_infinite() || dof > T_AS_NORMAL {
         return 1.0 - normal_cdf(x);
     }
-    StudentsT::new(0.0, 1.0, dof).expect("dof > 0").cdf(-x)
+    StudentsT::new(0.0, 1.0, dof).map_or(f64::NAN, |t| t.cdf(-x))
 }
 
 /// The `q` quantile of sorted values by linear interpolation (NumPy's default).

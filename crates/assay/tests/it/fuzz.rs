@@ -316,13 +316,17 @@ fn check_analysis(a: &assay_ab::analyze::Analysis) -> Result<(), String> {
     }
     // Names are the user's (a variant may be called `inf`): only the numbers count.
     let mut table = assay_ab::report::markdown(a);
-    for name in a
+    let mut names: Vec<&str> = a
         .arms
         .iter()
-        .map(|x| &x.name)
-        .chain(a.metrics.iter().map(|m| &m.name))
-    {
-        table = table.replace(name.as_str(), "NAME");
+        .map(|x| x.name.as_str())
+        .chain(a.metrics.iter().map(|m| m.name.as_str()))
+        .chain([a.source.as_str()])
+        .collect();
+    // Longest first, so that a name inside another (`a` in `a-inf`) does not split it.
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    for name in names {
+        table = table.replace(name, "NAME");
     }
     if shows_non_finite(&table) {
         return Err(format!("the table shows a non-number:\n{table}"));
