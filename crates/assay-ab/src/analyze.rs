@@ -193,7 +193,45 @@ impl TestKind {
     }
 }
 
+impl Options {
+    /// The settings' domains, checked for library callers too (the command line parses
+    /// them into domain types): a NaN level or tuning would silently switch a test off.
+    pub fn check(&self) -> Result<(), Error> {
+        let s = &self.settings;
+        let bad = |what: String| Err(Error::Input(what));
+        if !(s.alpha > 0.0 && s.alpha < 0.5) {
+            return bad(format!("alpha {} is not between 0 and 0.5", s.alpha));
+        }
+        if !(s.sequential_tuning.is_finite() && s.sequential_tuning > 0.0) {
+            return bad(format!(
+                "the sequential tuning N* {} is not a finite number above 0",
+                s.sequential_tuning
+            ));
+        }
+        if let Some((mean, sd)) = s.prior
+            && !(mean.is_finite() && sd.is_finite() && sd > 0.0)
+        {
+            return bad(format!("the prior N({mean}, {sd}²) is not a proper prior"));
+        }
+        if !(self.srm_threshold > 0.0 && self.srm_threshold < 1.0) {
+            return bad(format!(
+                "the sample-ratio threshold {} is not between 0 and 1",
+                self.srm_threshold
+            ));
+        }
+        for (name, w) in self.weights.iter().flatten() {
+            if !(w.is_finite() && *w >= 0.0) {
+                return bad(format!(
+                    "the weight of `{name}`, {w}, is not a finite number of at least 0"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 pub fn analyze(data: &Aggregated, options: &Options) -> Result<Analysis, Error> {
+    options.check()?;
     let mut arms = data.arms.clone();
     let mut units = data.units.clone();
     let mut metrics_arms: Vec<Vec<Moments>> = data.metrics.iter().map(|m| m.arms.clone()).collect();

@@ -128,10 +128,18 @@ impl EmbeddedModel {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let general_name = file.opt_string("general.name").map(str::to_owned);
-        let max_length = options
-            .max_length
-            .unwrap_or(llama.config.context_length)
-            .min(llama.config.context_length);
+        let context = llama.config.context_length;
+        let max_length = options.max_length.unwrap_or(context);
+        // Past the trained context the positions are ones the model never saw: refused,
+        // not clamped without a word.
+        if max_length > context || max_length < 2 {
+            return Err(crate::Error::Unsupported {
+                path: path.to_owned(),
+                message: format!(
+                    "a maximum length of {max_length} tokens: the model takes 2 to {context}"
+                ),
+            });
+        }
         Ok(Self {
             sha256: assay_rundir::sha256_file(path)?,
             llama,

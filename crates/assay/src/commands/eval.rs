@@ -49,11 +49,12 @@ pub(crate) struct EvalArgs {
     #[arg(long, env = crate::env::DATA_DIR, help_heading = "Tasks")]
     data_dir: Option<PathBuf>,
     /// Only the first N samples of each task (each subtask, for MMLU).
-    #[arg(long, conflicts_with = "sample", help_heading = "Tasks")]
-    limit: Option<usize>,
+    #[arg(long, conflicts_with = "sample", help_heading = "Tasks",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    limit: Option<u64>,
     /// A seeded random subset of N samples of each task.
-    #[arg(long, help_heading = "Tasks")]
-    sample: Option<usize>,
+    #[arg(long, help_heading = "Tasks", value_parser = clap::value_parser!(u64).range(1..))]
+    sample: Option<u64>,
     /// Seed of `--sample`.
     #[arg(long, default_value_t = 1234, help_heading = "Tasks")]
     sample_seed: u64,
@@ -87,9 +88,9 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         );
     };
     let selection = match (args.limit, args.sample) {
-        (Some(n), _) => Selection::First(n),
+        (Some(n), _) => Selection::First(n as usize),
         (_, Some(n)) => Selection::Random {
-            n,
+            n: n as usize,
             seed: args.sample_seed,
         },
         _ => Selection::All,

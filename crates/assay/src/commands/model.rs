@@ -22,8 +22,8 @@ pub(crate) struct LocalArgs {
     #[arg(long, value_enum, default_value_t = WeightFormat::Auto)]
     pub(crate) weight_format: WeightFormat,
     /// Longest sequence scored, in tokens (default: the model's context length).
-    #[arg(long)]
-    pub(crate) max_length: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
+    pub(crate) max_length: Option<u32>,
 }
 
 impl Default for LocalArgs {
@@ -114,7 +114,7 @@ impl LocalArgs {
         let options = LoadOptions {
             weights: self.weight_format,
             batch_size: self.batch_size,
-            max_length: self.max_length,
+            max_length: self.max_length.map(|n| n as usize),
         };
         EmbeddedModel::load(&path, options)
             .with_context(|| format!("loading model `{}`", path.display()))

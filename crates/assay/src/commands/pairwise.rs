@@ -47,8 +47,8 @@ pub(crate) struct PairwiseArgs {
     #[arg(long, value_enum, default_value_t = Method::Auto)]
     judge_method: Method,
     /// Longest judge explanation (generate method).
-    #[arg(long, default_value_t = 512)]
-    judge_max_tokens: usize,
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    judge_max_tokens: u32,
     /// What the judge does.
     #[arg(long, value_enum, default_value_t = Mode::Pairwise)]
     mode: Mode,
@@ -56,15 +56,16 @@ pub(crate) struct PairwiseArgs {
     #[arg(long, value_enum, default_value_t = Combine::CountBoth)]
     combine: Combine,
     /// Default longest answer, in tokens.
-    #[arg(long, default_value_t = 256)]
-    max_tokens: usize,
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
+    max_tokens: u32,
     /// Run directory (answers, judgements, battles.csv, results.json). Running the same
     /// command again continues an interrupted run.
     #[arg(long, default_value = "runs/pairwise")]
     out: PathBuf,
-    /// Bootstrap rounds for the ranking's intervals.
-    #[arg(long, default_value_t = 1000)]
-    rounds: usize,
+    /// Bootstrap rounds for the ranking's intervals (2 to 100,000).
+    #[arg(long, default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(2..=assay_rank::bt::MAX_BOOTSTRAP_ROUNDS as u64))]
+    rounds: u64,
     /// Bootstrap seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -139,7 +140,12 @@ fn contestant(text: &str, default_max_tokens: usize, models: &mut Models) -> Res
                 }
             }
             "seed" => seed = value.trim().parse().with_context(bad)?,
-            "max_tokens" => max_tokens = value.trim().parse().with_context(bad)?,
+            "max_tokens" => {
+                max_tokens = value.trim().parse().with_context(bad)?;
+                if max_tokens == 0 {
+                    bail!("--contestant `{text}`: max_tokens must be at least 1");
+                }
+            }
             other => bail!(
                 "--contestant `{text}`: unknown option `{other}` (known: temperature, seed, max_tokens)"
             ),
@@ -168,7 +174,7 @@ pub(crate) fn run(args: PairwiseArgs) -> Result<ExitCode> {
     let contestants = args
         .contestants
         .iter()
-        .map(|c| contestant(c, args.max_tokens, &mut models))
+        .map(|c| contestant(c, args.max_tokens as usize, &mut models))
         .collect::<Result<Vec<_>>>()?;
     let judge_model = models.get(&args.judge)?;
     let method = match args.judge_method {
@@ -180,14 +186,14 @@ pub(crate) fn run(args: PairwiseArgs) -> Result<ExitCode> {
     let judge = Judge {
         model: judge_model,
         method,
-        max_tokens: args.judge_max_tokens,
+        max_tokens: args.judge_max_tokens as usize,
     };
     let options = Options {
         out: args.out.clone(),
         pairwise: args.mode != Mode::Grade,
         grade: args.mode != Mode::Pairwise,
         combine: args.combine,
-        rounds: args.rounds,
+        rounds: args.rounds as usize,
         seed: args.seed,
     };
     let mut bar = crate::progress::Bar::new();

@@ -587,3 +587,59 @@ fn walk(root: &Path) -> Vec<String> {
     }
     out
 }
+
+// ---- assay eval and pairwise: counts and lengths ----
+
+#[test]
+fn eval_and_pairwise_refuse_counts_that_mean_nothing_before_any_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let out = out.to_str().unwrap();
+    for (args, words) in [
+        (
+            vec!["eval", "--tasks", "arc_easy", "--limit", "0"],
+            vec!["--limit"],
+        ),
+        (
+            vec!["eval", "--tasks", "arc_easy", "--sample", "0"],
+            vec!["--sample"],
+        ),
+        (
+            vec!["eval", "--tasks", "arc_easy", "--limit=-5"],
+            vec!["--limit"],
+        ),
+        (
+            vec!["eval", "--tasks", "arc_easy", "--max-length", "1"],
+            vec!["--max-length"],
+        ),
+        (
+            vec!["pairwise", "p.jsonl", "--rounds", "18446744073709551615"],
+            vec!["--rounds"],
+        ),
+        (
+            vec!["pairwise", "p.jsonl", "--max-tokens", "0"],
+            vec!["--max-tokens"],
+        ),
+    ] {
+        let mut full = args.clone();
+        full.extend(["--out", out]);
+        refused(&assay(&full), &words);
+    }
+    assert!(!Path::new(out).exists());
+    // Longer than the model's context: refused, not clamped without a word.
+    let data = crate::common::data_dir();
+    let o = assay(&[
+        "eval",
+        "--tasks",
+        "arc_easy",
+        "--limit",
+        "1",
+        "--max-length",
+        "99999999",
+        "--out",
+        out,
+        "--data-dir",
+        data.to_str().unwrap(),
+    ]);
+    refused(&o, &["99999999 tokens", "2 to 8192"]);
+}
