@@ -274,6 +274,22 @@ impl AppState {
             .map_err(ApiError::bad_request)
     }
 
+    /// One generation, unstreamed: its answer and the stop string that ended it.
+    async fn generate(
+        &self,
+        request: GenerateRequest,
+    ) -> Result<(GenerateResponse, Option<String>), ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.submit(Job::Generate {
+            request,
+            stream: None,
+            reply,
+        })?;
+        rx.await
+            .map_err(|_| ApiError::internal("the model worker stopped"))?
+            .map_err(ApiError::bad_request)
+    }
+
     fn token_string(&self, id: u32) -> String {
         String::from_utf8_lossy(&self.model.tokenizer.token_bytes(id)).into_owned()
     }
@@ -648,16 +664,7 @@ async fn completions(
                 temperature,
                 seed: nth_seed(req.seed, k),
             };
-            let (reply, rx) = oneshot::channel();
-            state.submit(Job::Generate {
-                request,
-                stream: None,
-                reply,
-            })?;
-            let (answer, matched) = rx
-                .await
-                .map_err(|_| ApiError::internal("the model worker stopped"))?
-                .map_err(ApiError::bad_request)?;
+            let (answer, matched) = state.generate(request).await?;
             if k == 0 {
                 prompt_tokens += p.tokens.len() as u64;
             }
@@ -848,19 +855,12 @@ async fn chat_completions(
     let mut choices = Vec::with_capacity(n);
     let mut completion_tokens = 0u64;
     for k in 0..n {
-        let (reply, rx) = oneshot::channel();
-        state.submit(Job::Generate {
-            request: GenerateRequest {
+        let (answer, matched) = state
+            .generate(GenerateRequest {
                 seed: nth_seed(request.seed, k),
                 ..request.clone()
-            },
-            stream: None,
-            reply,
-        })?;
-        let (answer, matched) = rx
-            .await
-            .map_err(|_| ApiError::internal("the model worker stopped"))?
-            .map_err(ApiError::bad_request)?;
+            })
+            .await?;
         completion_tokens += answer.tokens as u64;
         choices.push(ChatChoice {
             index: k,

@@ -347,22 +347,31 @@ fn ab_options(control: &str, weights: Option<Vec<(String, f64)>>) -> assay_ab::a
     }
 }
 
-fn ab_specs() -> Vec<assay_ab::aggregate::MetricSpec> {
-    use assay_ab::aggregate::{MetricSpec, Role};
-    let spec = |name: &str, column: &str, den: Option<&str>, cov: Option<&str>, role| MetricSpec {
+fn metric(
+    name: &str,
+    column: &str,
+    denominator: Option<&str>,
+    covariate: Option<&str>,
+    role: assay_ab::aggregate::Role,
+) -> assay_ab::aggregate::MetricSpec {
+    assay_ab::aggregate::MetricSpec {
         name: name.into(),
         column: column.into(),
-        denominator: den.map(Into::into),
-        covariate: cov.map(Into::into),
+        denominator: denominator.map(Into::into),
+        covariate: covariate.map(Into::into),
         role,
         lower_is_better: false,
         cap: None,
         margin: None,
-    };
+    }
+}
+
+fn ab_specs() -> Vec<assay_ab::aggregate::MetricSpec> {
+    use assay_ab::aggregate::Role;
     vec![
-        spec("x", "x", None, Some("pre"), Role::Goal),
-        spec("r", "x", Some("y"), None, Role::Guardrail),
-        spec("c", "c", None, None, Role::Secondary),
+        metric("x", "x", None, Some("pre"), Role::Goal),
+        metric("r", "x", Some("y"), None, Role::Guardrail),
+        metric("c", "c", None, None, Role::Secondary),
     ]
 }
 
@@ -456,16 +465,7 @@ fn parquet() {
     write_parquet(&experiment(300, 5, 0.0), &seed);
     let specs: Vec<MetricSpec> = ["revenue", "converted"]
         .iter()
-        .map(|m| MetricSpec {
-            name: (*m).into(),
-            column: (*m).into(),
-            denominator: None,
-            covariate: None,
-            role: Role::Goal,
-            lower_is_better: false,
-            cap: None,
-            margin: None,
-        })
+        .map(|m| metric(m, m, None, None, Role::Goal))
         .collect();
     let f = dir.path().join("fuzzed.parquet");
     fuzz("parquet", vec![std::fs::read(&seed).unwrap()], |input| {
