@@ -1,9 +1,9 @@
-//! [`EmbeddedModel`]: a GGUF llama model answering [`LanguageModel`] requests in-process.
+//! [`EmbeddedModel`]: a GGUF decoder model (llama, Qwen2, Qwen3, Gemma 3) answering [`LanguageModel`] requests in-process.
 
 use crate::Result;
 use crate::chat::ChatTemplate;
+use crate::decoder::{Decoder, KvCache, Segment, WeightStorage, Weights, log_softmax_row};
 use crate::gguf::GgufFile;
-use crate::llama::{KvCache, Llama, Segment, WeightStorage, Weights, log_softmax_row};
 use crate::tokenizer::GgufTokenizer;
 use assay_core::{
     ChatMessage, FinishReason, GenerateRequest, GenerateResponse, LanguageModel,
@@ -69,7 +69,7 @@ impl Default for LoadOptions {
 const CHUNK: usize = 512;
 
 pub struct EmbeddedModel {
-    llama: Llama,
+    decoder: Decoder,
     scoring: Weights,
     decoding: Option<Weights>,
     pub tokenizer: GgufTokenizer,
@@ -105,7 +105,7 @@ impl EmbeddedModel {
         if decoding_storage != scoring_storage {
             storages.push(decoding_storage);
         }
-        let (llama, mut sets) = Llama::load(&mut file, &storages)?;
+        let (decoder, mut sets) = Decoder::load(&mut file, &storages)?;
         let decoding = (sets.len() > 1).then(|| sets.pop()).flatten();
         let scoring = sets.pop().expect("one weight set was requested");
         let token = |id: Option<u32>| {
@@ -128,7 +128,7 @@ impl EmbeddedModel {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_default();
         let general_name = file.opt_string("general.name").map(str::to_owned);
-        let context = llama.config.context_length;
+        let context = decoder.config.context_length;
         let max_length = options.max_length.unwrap_or(context);
         // Past the trained context the positions are ones the model never saw: refused,
         // not clamped without a word.
@@ -142,7 +142,7 @@ impl EmbeddedModel {
         }
         Ok(Self {
             sha256: assay_rundir::sha256_file(path)?,
-            llama,
+            decoder,
             scoring,
             decoding,
             tokenizer,
@@ -156,17 +156,17 @@ impl EmbeddedModel {
         })
     }
 
-    pub fn config(&self) -> &crate::llama::LlamaConfig {
-        &self.llama.config
+    pub fn config(&self) -> &crate::decoder::DecoderConfig {
+        &self.decoder.config
     }
 
     /// Reference log-probabilities: `log p(tokens[i] | tokens[..i])` for every `i >= 1`,
     /// from one forward pass over the whole sequence (no prefix sharing, no batching,
     /// no chunking), normalised in f64. Tests compare the fast paths against it.
     pub fn reference_token_logprobs(&self, tokens: &[u32]) -> Result<Vec<f64>> {
-        let mut cache = KvCache::new(&self.llama.config);
+        let mut cache = KvCache::new(&self.decoder.config);
         let logits = self
-            .llama
+            .decoder
             .forward(&self.scoring, &tokens[..tokens.len() - 1], &mut cache, 0)?
             .expect("logits were asked for");
         let rows = logits.to_dtype(candle_core::DType::F64)?.to_vec2::<f64>()?;
@@ -286,10 +286,10 @@ impl EmbeddedModel {
                 let n = common_prefix(previous, tokens);
                 (n, cache.truncate(n)?)
             }
-            None => (0, KvCache::new(&self.llama.config)),
+            None => (0, KvCache::new(&self.decoder.config)),
         };
         for chunk in tokens[reused..].chunks(CHUNK) {
-            self.llama
+            self.decoder
                 .forward(&self.scoring, chunk, &mut cache, chunk.len())?;
         }
         *slot = Some((tokens.to_vec(), cache.clone()));
@@ -329,7 +329,7 @@ impl EmbeddedModel {
                 branches.push((item.start + j, segments.len() - 1, start));
             }
         }
-        let outputs = self.llama.forward_segments(&self.scoring, &segments)?;
+        let outputs = self.decoder.forward_segments(&self.scoring, &segments)?;
         for (request, segment, start) in branches {
             let e = &encoded[request];
             let logits = outputs[segment]
@@ -340,7 +340,7 @@ impl EmbeddedModel {
                 &mut out[request],
                 logits,
                 &e.tokens[e.scored_from..],
-                self.llama.config.vocab,
+                self.decoder.config.vocab,
             )?;
             debug_assert_eq!(start + segments[segment].logits_from + 1, e.scored_from);
         }
@@ -359,7 +359,7 @@ impl EmbeddedModel {
         let start = shared_prefix(group);
         let mut cache = past.clone();
         for chunk in group[0].tokens[shared..start].chunks(CHUNK) {
-            self.llama
+            self.decoder
                 .forward(&self.scoring, chunk, &mut cache, chunk.len())?;
         }
         for (e, response) in group.iter().zip(out) {
@@ -371,7 +371,7 @@ impl EmbeddedModel {
                 // Position c predicts token c + 1; scoring starts at `scored_from - 1`.
                 let from = (e.scored_from - 1).clamp(pos, end) - pos;
                 let logits =
-                    self.llama
+                    self.decoder
                         .forward(&self.scoring, &input[pos..end], &mut branch, from)?;
                 if let Some(logits) = logits {
                     let first_target = pos + from + 1;
@@ -379,7 +379,7 @@ impl EmbeddedModel {
                         response,
                         &logits,
                         &e.tokens[first_target..end + 1],
-                        self.llama.config.vocab,
+                        self.decoder.config.vocab,
                     )?;
                 }
                 pos = end;
@@ -435,13 +435,15 @@ impl EmbeddedModel {
         if context.len() > budget {
             context.drain(..context.len() - budget);
         }
-        let mut cache = KvCache::new(&self.llama.config);
+        let mut cache = KvCache::new(&self.decoder.config);
         let mut logits = None;
         let chunks: Vec<&[u32]> = context.chunks(CHUNK).collect();
         for (i, chunk) in chunks.iter().enumerate() {
             let last = i + 1 == chunks.len();
             let from = if last { chunk.len() - 1 } else { chunk.len() };
-            logits = self.llama.forward(&self.scoring, chunk, &mut cache, from)?;
+            logits = self
+                .decoder
+                .forward(&self.scoring, chunk, &mut cache, from)?;
         }
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(req.seed.unwrap_or(0));
         let mut generated: Vec<u32> = Vec::new();
@@ -481,7 +483,7 @@ impl EmbeddedModel {
                 break FinishReason::Length;
             }
             logits = self
-                .llama
+                .decoder
                 .forward(self.decoding_weights(), &[next], &mut cache, 0)?;
         };
         if text.len() > emitted {
@@ -591,7 +593,7 @@ impl EmbeddedModel {
             }
             groups.push((vec![i], usize::MAX));
         }
-        let empty = KvCache::new(&self.llama.config);
+        let empty = KvCache::new(&self.decoder.config);
         let mut pass: Vec<(Vec<usize>, usize)> = Vec::new();
         let mut sequences = 0;
         for (members, start) in groups {
@@ -645,8 +647,8 @@ impl EmbeddedModel {
                 branches.push((m, segments.len() - 1, start));
             }
         }
-        let outputs = self.llama.forward_segments(&self.scoring, &segments)?;
-        let vocab = self.llama.config.vocab;
+        let outputs = self.decoder.forward_segments(&self.scoring, &segments)?;
+        let vocab = self.decoder.config.vocab;
         // The prefix's rows predict its own tokens, the same for every member, except
         // the last row, which predicts each member's first token of its own.
         let mut shared: Vec<Vec<TokenScore>> = vec![Vec::new(); groups.len()];
@@ -837,11 +839,12 @@ impl LanguageModel for EmbeddedModel {
         );
         settings.insert("max_length".into(), serde_json::json!(self.max_length));
         settings.insert("general_name".into(), serde_json::json!(self.general_name));
+        settings.insert("tokenizer".into(), serde_json::json!(self.tokenizer.kind()));
         settings.insert(
             "pre_tokenizer".into(),
             serde_json::json!(self.tokenizer.pre),
         );
-        settings.insert("config".into(), serde_json::json!(self.llama.config));
+        settings.insert("config".into(), serde_json::json!(self.decoder.config));
         ModelIdentity {
             name: self.name.clone(),
             backend: format!("candle {}", "0.11"),

@@ -133,6 +133,33 @@ impl GgufFile {
             .collect()
     }
 
+    pub fn bools(&self, key: &str) -> Option<Vec<bool>> {
+        let Some(Value::Array(values)) = self.get(key) else {
+            return None;
+        };
+        values
+            .iter()
+            .map(|v| match v {
+                Value::Bool(x) => Some(*x),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn floats(&self, key: &str) -> Option<Vec<f32>> {
+        let Some(Value::Array(values)) = self.get(key) else {
+            return None;
+        };
+        values
+            .iter()
+            .map(|v| match v {
+                Value::F32(x) => Some(*x),
+                Value::F64(x) => Some(*x as f32),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn ints(&self, key: &str) -> Option<Vec<i64>> {
         let Some(Value::Array(values)) = self.get(key) else {
             return None;

@@ -14,9 +14,10 @@
 //! - [`EmbeddedModel`] answers [`assay_core::LanguageModel`] requests with them.
 
 mod chat;
+mod decoder;
 mod embedded;
 mod gguf;
-mod llama;
+mod sentencepiece;
 mod tokenizer;
 
 pub use embedded::{EmbeddedModel, LoadOptions, TokenScore, WeightFormat};
@@ -43,10 +44,11 @@ pub enum Error {
         key: String,
         problem: String,
     },
-    #[error("`{path}`: architecture `{arch}` is not supported (supported: llama)")]
+    #[error("`{path}`: architecture `{arch}` is not supported (supported: {supported})")]
     UnsupportedArchitecture {
         path: std::path::PathBuf,
         arch: String,
+        supported: &'static str,
     },
     #[error("`{path}`: {message}")]
     Unsupported {

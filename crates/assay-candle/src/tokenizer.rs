@@ -1,10 +1,13 @@
-//! The tokenizer, rebuilt from a GGUF file's `tokenizer.ggml.*` metadata.
+//! The tokenizer, rebuilt from a GGUF file's `tokenizer.ggml.*` metadata: byte-level BPE
+//! (`gpt2`: SmolLM2, Qwen, Llama 3) on the `tokenizers` crate, or SentencePiece (`llama`:
+//! Llama 2, Mistral, Gemma) as llama.cpp runs it ([`crate::sentencepiece`]).
 //!
 //! GGUF stores the BPE vocabulary and merges but only the *name* of the pre-tokenizer
 //! (`tokenizer.ggml.pre`), so the table from names to pre-tokenizers lives here, mirroring
-//! llama.cpp's. The ids this produces are checked against llama.cpp's in the tests.
+//! llama.cpp's. The ids both produce are checked against llama.cpp's in the tests.
 
 use crate::gguf::GgufFile;
+use crate::sentencepiece::{SentencePiece, TYPE_CONTROL, TYPE_USER_DEFINED};
 use crate::{Error, Result};
 use tokenizers::decoders::byte_level::ByteLevel as ByteLevelDecoder;
 use tokenizers::models::bpe::{BPE, Vocab};
@@ -18,10 +21,6 @@ use tokenizers::{AddedToken, SplitDelimiterBehavior};
 /// llama.cpp's `LLAMA_VOCAB_PRE_TYPE_LLAMA3` regex.
 const LLAMA3_PATTERN: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
 
-/// GGUF token types (llama.cpp's `llama_token_type`).
-const TOKEN_TYPE_CONTROL: i64 = 3;
-const TOKEN_TYPE_USER_DEFINED: i64 = 4;
-
 /// Token strings that end a generation whatever the metadata says (llama.cpp treats
 /// these as end-of-generation tokens too).
 const END_OF_GENERATION: &[&str] = &[
@@ -31,10 +30,17 @@ const END_OF_GENERATION: &[&str] = &[
     "<|end_of_text|>",
     "</s>",
     "<|end|>",
+    "<end_of_turn>",
 ];
 
+enum Backend {
+    /// Byte-level BPE.
+    Bpe(Box<tokenizers::Tokenizer>),
+    SentencePiece(Box<SentencePiece>),
+}
+
 pub struct GgufTokenizer {
-    inner: tokenizers::Tokenizer,
+    inner: Backend,
     /// Token id prepended when a context is empty (BOS if the model has one, else EOS),
     /// as lm-evaluation-harness does.
     pub prefix_token: u32,
@@ -76,16 +82,7 @@ fn pre_tokenizer(pre: &str) -> Result<PreTokenizerWrapper> {
 impl GgufTokenizer {
     pub fn from_gguf(file: &GgufFile) -> Result<Self> {
         let model = file.string("tokenizer.ggml.model")?;
-        if model != "gpt2" {
-            return Err(Error::Unsupported {
-                path: file.path.clone(),
-                message: format!(
-                    "tokenizer model `{model}` is not supported yet (only byte-level BPE, `gpt2`)"
-                ),
-            });
-        }
         let tokens = file.strings("tokenizer.ggml.tokens")?;
-        let merges = file.strings("tokenizer.ggml.merges")?;
         let pre = file
             .opt_string("tokenizer.ggml.pre")
             .unwrap_or("default")
@@ -93,36 +90,34 @@ impl GgufTokenizer {
         let types = file
             .ints("tokenizer.ggml.token_type")
             .unwrap_or_else(|| vec![1; tokens.len()]);
-
-        let vocab: Vocab = tokens
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.clone(), i as u32))
-            .collect();
-        let merges = merges
-            .iter()
-            .map(|m| {
-                m.split_once(' ')
-                    .map(|(a, b)| (a.to_owned(), b.to_owned()))
-                    .ok_or_else(|| Error::Tokenizer(format!("malformed merge `{m}`")))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let bpe = BPE::builder()
-            .vocab_and_merges(vocab, merges)
-            .build()
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        let mut inner = tokenizers::Tokenizer::new(bpe);
-        inner.with_pre_tokenizer(Some(pre_tokenizer(&pre)?));
-        inner.with_decoder(Some(ByteLevelDecoder::default()));
-        let specials: Vec<AddedToken> = tokens
-            .iter()
-            .zip(&types)
-            .filter(|(_, ty)| **ty == TOKEN_TYPE_CONTROL || **ty == TOKEN_TYPE_USER_DEFINED)
-            .map(|(t, _)| AddedToken::from(t.clone(), true))
-            .collect();
-        inner
-            .add_special_tokens(specials)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        let inner = match model {
+            "gpt2" => Backend::Bpe(Box::new(byte_level_bpe(file, &tokens, &types, &pre)?)),
+            "llama" => {
+                let scores =
+                    file.floats("tokenizer.ggml.scores")
+                        .ok_or_else(|| Error::Metadata {
+                            path: file.path.clone(),
+                            key: "tokenizer.ggml.scores".into(),
+                            problem: "is missing or not an array of numbers".into(),
+                        })?;
+                Backend::SentencePiece(Box::new(SentencePiece::new(
+                    tokens.clone(),
+                    scores,
+                    types.clone(),
+                    // llama.cpp's default for SentencePiece files.
+                    file.opt_bool("tokenizer.ggml.add_space_prefix")
+                        .unwrap_or(true),
+                )?))
+            }
+            other => {
+                return Err(Error::Unsupported {
+                    path: file.path.clone(),
+                    message: format!(
+                        "tokenizer model `{other}` (supported: `gpt2`, byte-level BPE; `llama`, SentencePiece)"
+                    ),
+                });
+            }
+        };
 
         let id = |key: &str| file.opt_uint(key).map(|v| v as u32);
         let bos_token = id("tokenizer.ggml.bos_token_id");
@@ -155,16 +150,30 @@ impl GgufTokenizer {
     /// Token ids of `text`, special tokens written in the text recognised as such and no
     /// BOS added (callers add it where the model asks for one).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
-        self.inner
-            .encode_fast(text, false)
-            .map(|e| e.get_ids().to_vec())
-            .map_err(|e| Error::Tokenizer(e.to_string()))
+        match &self.inner {
+            Backend::Bpe(t) => t
+                .encode_fast(text, false)
+                .map(|e| e.get_ids().to_vec())
+                .map_err(|e| Error::Tokenizer(e.to_string())),
+            Backend::SentencePiece(t) => t.encode(text),
+        }
     }
 
     pub fn decode(&self, ids: &[u32]) -> Result<String> {
-        self.inner
-            .decode(ids, false)
-            .map_err(|e| Error::Tokenizer(e.to_string()))
+        match &self.inner {
+            Backend::Bpe(t) => t
+                .decode(ids, false)
+                .map_err(|e| Error::Tokenizer(e.to_string())),
+            Backend::SentencePiece(t) => Ok(t.decode(ids)),
+        }
+    }
+
+    /// `gpt2` (byte-level BPE) or `llama` (SentencePiece), as the file names it.
+    pub fn kind(&self) -> &'static str {
+        match &self.inner {
+            Backend::Bpe(_) => "gpt2",
+            Backend::SentencePiece(_) => "llama",
+        }
     }
 
     pub fn token_text(&self, id: u32) -> Option<&str> {
@@ -175,6 +184,9 @@ impl GgufTokenizer {
     /// mapping undone (a token may hold part of a UTF-8 character). Special tokens are
     /// plain ASCII, which the mapping leaves as it is.
     pub fn token_bytes(&self, id: u32) -> Vec<u8> {
+        if let Backend::SentencePiece(t) = &self.inner {
+            return t.piece_bytes(id);
+        }
         let Some(text) = self.token_text(id) else {
             return Vec::new();
         };
@@ -183,6 +195,47 @@ impl GgufTokenizer {
             .collect::<Option<Vec<u8>>>()
             .unwrap_or_else(|| text.as_bytes().to_vec())
     }
+}
+
+/// The `tokenizers` byte-level BPE of a `gpt2` GGUF tokenizer.
+fn byte_level_bpe(
+    file: &GgufFile,
+    tokens: &[String],
+    types: &[i64],
+    pre: &str,
+) -> Result<tokenizers::Tokenizer> {
+    let merges = file.strings("tokenizer.ggml.merges")?;
+    let vocab: Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
+    let merges = merges
+        .iter()
+        .map(|m| {
+            m.split_once(' ')
+                .map(|(a, b)| (a.to_owned(), b.to_owned()))
+                .ok_or_else(|| Error::Tokenizer(format!("malformed merge `{m}`")))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let bpe = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .build()
+        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+    let mut inner = tokenizers::Tokenizer::new(bpe);
+    inner.with_pre_tokenizer(Some(pre_tokenizer(pre)?));
+    inner.with_decoder(Some(ByteLevelDecoder::default()));
+    let specials: Vec<AddedToken> = tokens
+        .iter()
+        .zip(types)
+        .filter(|(_, ty)| **ty == TYPE_CONTROL || **ty == TYPE_USER_DEFINED)
+        .map(|(t, _)| AddedToken::from(t.clone(), true))
+        .collect();
+    inner
+        .add_special_tokens(specials)
+        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+
+    Ok(inner)
 }
 
 /// GPT-2's `bytes_to_unicode`, inverted: printable Latin-1 bytes stand for

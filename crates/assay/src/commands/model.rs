@@ -103,13 +103,12 @@ impl LocalArgs {
         self.check()?;
         if model.starts_with("openai:") {
             bail!(
-                "`{model}` is a remote model; this command runs a local one: a GGUF file or `default`"
+                "`{model}` is a remote model; this command runs a local one: a GGUF file, `default` or `gemma3-270m`"
             );
         }
-        let path = if model == "default" {
-            super::fetch()?
-        } else {
-            PathBuf::from(model)
+        let path = match assay_fetch::model_named(model) {
+            Some(known) => super::fetch(known)?,
+            None => PathBuf::from(model),
         };
         let options = LoadOptions {
             weights: self.weight_format,

@@ -30,7 +30,8 @@ pub(crate) struct PairwiseArgs {
     /// Prompt set: JSONL with `prompt` (and optionally `id`, `reference`, `category`).
     prompts: PathBuf,
     /// A contestant: `NAME=MODEL[,temperature=T][,seed=S][,max_tokens=N]`, where MODEL is
-    /// `default` (the embedded model), a GGUF file or `openai:NAME` (see --base-url).
+    /// `default` (the embedded model), `gemma3-270m`, a GGUF file or `openai:NAME` (see
+    /// --base-url).
     /// Give two or more.
     #[arg(
         long = "contestant",

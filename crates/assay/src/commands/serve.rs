@@ -18,7 +18,8 @@ Examples:
 #[derive(Args)]
 #[command(after_help = EXAMPLES)]
 pub(crate) struct ServeArgs {
-    /// A GGUF file (llama family), or `default` for the embedded SmolLM2-135M-Instruct.
+    /// `default` (SmolLM2-135M-Instruct), `gemma3-270m` (Gemma 3 270M), or a GGUF file
+    /// (llama, qwen2, qwen3 or gemma3).
     #[arg(long, default_value = "default")]
     model: String,
     #[command(flatten)]

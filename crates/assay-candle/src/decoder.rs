@@ -1,17 +1,21 @@
-//! The llama forward pass, written for scoring.
+//! The decoder forward pass, written for scoring, for the GGUF architectures assay runs
+//! in-process: `llama` (SmolLM2, Llama 2/3, Mistral, TinyLlama), `qwen2` (QKV bias),
+//! `qwen3` (per-head QK norm) and `gemma3` (QK norm, norms after attention and the
+//! feed-forward block, GELU gating, sliding-window layers with their own rotary base,
+//! scaled embeddings).
 //!
-//! candle's stock `quantized_llama` returns only the last position's logits and keeps its
-//! KV cache inside the model. An evaluator needs logits at every continuation position and
-//! one context's cache shared by all the choices of a question, so this file keeps the
-//! weights immutable ([`Llama`]) and the cache outside ([`KvCache`]; cloning it is cheap,
-//! its tensors are reference-counted). [`Llama::forward_segments`] runs many sequences in
-//! one pass: a question's context as one segment and each choice as a segment that
-//! continues it.
+//! candle's stock models return only the last position's logits and keep their KV cache
+//! inside the model. An evaluator needs logits at every continuation position and one
+//! context's cache shared by all the choices of a question, so this file keeps the
+//! weights immutable ([`Decoder`]) and the cache outside ([`KvCache`]; cloning it is
+//! cheap, its tensors are reference-counted). [`Decoder::forward_segments`] runs many
+//! sequences in one pass: a question's context as one segment and each choice as a
+//! segment that continues it.
 //!
 //! Weights are held in up to two formats chosen at load ([`Weights`]): candle has no SIMD
-//! kernel for Q4_1, so the shipped blocks are converted once, to f32 (fast for many
-//! positions at once: scoring and prompt processing) and to Q8_0 (fast for one position:
-//! decoding).
+//! kernel for Q4_1 or Q5_0, so the shipped blocks are converted once, to f32 (fast for
+//! many positions at once: scoring and prompt processing) and to Q8_0 (fast for one
+//! position: decoding).
 
 use crate::gguf::GgufFile;
 use crate::{Error, Result};
@@ -19,8 +23,52 @@ use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
 use std::sync::Arc;
 
+/// The GGUF architectures the decoder runs (`general.architecture`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Architecture {
+    Llama,
+    Qwen2,
+    Qwen3,
+    Gemma3,
+}
+
+impl Architecture {
+    pub const SUPPORTED: &'static str = "llama, qwen2, qwen3, gemma3";
+
+    fn from_gguf(name: &str) -> Option<Self> {
+        Some(match name {
+            "llama" => Self::Llama,
+            "qwen2" => Self::Qwen2,
+            "qwen3" => Self::Qwen3,
+            "gemma3" => Self::Gemma3,
+            _ => return None,
+        })
+    }
+}
+
+/// The gate's non-linearity in the feed-forward block.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Activation {
+    Silu,
+    /// GELU with the tanh approximation (Gemma's `gelu_pytorch_tanh`, ggml's `gelu`).
+    GeluTanh,
+}
+
+/// How rotary embeddings pair a head's dimensions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RopeStyle {
+    /// Adjacent pairs (GGUF llama weights are permuted for it).
+    Interleaved,
+    /// Dimension `i` with `i + head_dim / 2` (GPT-NeoX; Qwen and Gemma).
+    Halves,
+}
+
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct LlamaConfig {
+pub struct DecoderConfig {
+    pub architecture: Architecture,
     pub n_layer: usize,
     pub n_head: usize,
     pub n_kv_head: usize,
@@ -29,8 +77,32 @@ pub struct LlamaConfig {
     pub vocab: usize,
     pub rms_eps: f64,
     pub rope_base: f64,
+    pub rope_style: RopeStyle,
+    pub activation: Activation,
+    /// Scores are `q . k * attention_scale`.
+    pub attention_scale: f64,
+    /// Embeddings are multiplied by this (Gemma: the square root of the width).
+    pub embedding_scale: Option<f64>,
+    /// Layers that attend only to the last `window` positions, with their rotary base.
+    pub sliding_window: Option<SlidingWindow>,
     /// Longest sequence the model was trained on, from the GGUF.
     pub context_length: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SlidingWindow {
+    pub window: usize,
+    pub rope_base: f64,
+    /// Which layers slide (the others attend to every position).
+    pub layers: Vec<bool>,
+}
+
+impl DecoderConfig {
+    fn is_sliding(&self, layer: usize) -> bool {
+        self.sliding_window
+            .as_ref()
+            .is_some_and(|s| s.layers.get(layer).copied().unwrap_or(false))
+    }
 }
 
 /// How one set of the model's matrices is stored in memory.
@@ -87,19 +159,35 @@ pub(crate) struct Weights {
     head: QMatMul,
 }
 
-struct Norms {
-    attn: Tensor,
-    ffn: Tensor,
+/// A layer's vectors: norms (and Qwen2's biases), kept in f32 whatever the weights' format.
+struct LayerVectors {
+    attn_norm: Tensor,
+    ffn_norm: Tensor,
+    /// Per-head norms of queries and keys (Qwen3, Gemma 3).
+    q_norm: Option<Tensor>,
+    k_norm: Option<Tensor>,
+    /// Norms of the attention and feed-forward outputs before the residual (Gemma 3).
+    post_attn_norm: Option<Tensor>,
+    post_ffn_norm: Option<Tensor>,
+    /// Biases of the query, key and value projections (Qwen2).
+    qkv_bias: Option<[Tensor; 3]>,
 }
 
-/// A llama-family model, immutable once loaded; share it between threads.
-pub(crate) struct Llama {
-    pub config: LlamaConfig,
-    embedding: Tensor,
-    norms: Vec<Norms>,
-    output_norm: Tensor,
+/// Rotary tables, `(positions, head_dim / 2)` each.
+struct Rope {
     cos: Tensor,
     sin: Tensor,
+}
+
+/// A decoder model, immutable once loaded; share it between threads.
+pub(crate) struct Decoder {
+    pub config: DecoderConfig,
+    embedding: Tensor,
+    layers: Vec<LayerVectors>,
+    output_norm: Tensor,
+    rope: Rope,
+    /// Tables of the sliding-window layers when their base differs.
+    rope_local: Option<Rope>,
 }
 
 /// Keys and values of the positions processed so far, per layer, shaped
@@ -111,7 +199,7 @@ pub(crate) struct KvCache {
 }
 
 impl KvCache {
-    pub(crate) fn new(config: &LlamaConfig) -> Self {
+    pub(crate) fn new(config: &DecoderConfig) -> Self {
         Self {
             layers: vec![None; config.n_layer],
             len: 0,
@@ -192,23 +280,41 @@ pub(crate) struct SegmentOutput {
     pub kv: SegmentKv,
 }
 
-impl Llama {
+impl Decoder {
     /// Reads the weights, returning the model and its matrices in each requested storage.
     pub(crate) fn load(
         file: &mut GgufFile,
         storages: &[WeightStorage],
     ) -> Result<(Self, Vec<Weights>)> {
-        let arch = file.string("general.architecture")?.to_owned();
-        if arch != "llama" {
-            return Err(Error::UnsupportedArchitecture {
+        let name = file.string("general.architecture")?.to_owned();
+        let architecture =
+            Architecture::from_gguf(&name).ok_or_else(|| Error::UnsupportedArchitecture {
                 path: file.path.clone(),
-                arch,
-            });
-        }
-        let key = |k: &str| format!("{arch}.{k}");
+                arch: name.clone(),
+                supported: Architecture::SUPPORTED,
+            })?;
+        let key = |k: &str| format!("{name}.{k}");
         let n_head = file.uint(&key("attention.head_count"))? as usize;
         let hidden = file.uint(&key("embedding_length"))? as usize;
-        let head_dim = hidden / n_head;
+        if n_head == 0 || hidden == 0 {
+            return Err(Error::InvalidGguf {
+                path: file.path.clone(),
+                message: "no attention heads or a width of 0".into(),
+            });
+        }
+        // Qwen3 and Gemma 3 heads are not hidden / heads wide.
+        let head_dim = file
+            .opt_uint(&key("attention.key_length"))
+            .map_or(hidden / n_head, |v| v as usize);
+        let value_dim = file
+            .opt_uint(&key("attention.value_length"))
+            .map_or(head_dim, |v| v as usize);
+        if value_dim != head_dim || head_dim == 0 || !head_dim.is_multiple_of(2) {
+            return Err(Error::Unsupported {
+                path: file.path.clone(),
+                message: format!("attention heads of {head_dim} key and {value_dim} value dims"),
+            });
+        }
         let rope_dim = file
             .opt_uint(&key("rope.dimension_count"))
             .map_or(head_dim, |v| v as usize);
@@ -218,10 +324,54 @@ impl Llama {
                 message: format!("partial rotary embeddings ({rope_dim} of {head_dim} dims)"),
             });
         }
+        if let Some(kind) = file.opt_string(&key("rope.scaling.type"))
+            && kind != "none"
+            && file.opt_float(&key("rope.scaling.factor")).unwrap_or(1.0) != 1.0
+        {
+            return Err(Error::Unsupported {
+                path: file.path.clone(),
+                message: format!("rotary scaling `{kind}`"),
+            });
+        }
         let embedding_q = file.tensor("token_embd.weight")?;
         let vocab = embedding_q.shape().dims()[0];
-        let config = LlamaConfig {
-            n_layer: file.uint(&key("block_count"))? as usize,
+        let gemma = architecture == Architecture::Gemma3;
+        let n_layer = file.uint(&key("block_count"))? as usize;
+        let sliding_window = match file.opt_uint(&key("attention.sliding_window")) {
+            Some(window) if gemma && window > 0 => {
+                // llama.cpp's rule: a list of flags, or every `pattern`-th layer global
+                // (the last of each run; 6 for Gemma 3).
+                let pattern_key = key("attention.sliding_window_pattern");
+                let layers = match file.bools(&pattern_key) {
+                    Some(flags) if flags.len() == n_layer => flags,
+                    Some(flags) => {
+                        return Err(Error::InvalidGguf {
+                            path: file.path.clone(),
+                            message: format!(
+                                "`{pattern_key}` has {} entries for {n_layer} layers",
+                                flags.len()
+                            ),
+                        });
+                    }
+                    None => {
+                        let n = file.opt_uint(&pattern_key).map_or(6, |v| v as usize);
+                        (0..n_layer).map(|l| n == 0 || l % n < n - 1).collect()
+                    }
+                };
+                Some(SlidingWindow {
+                    window: window as usize,
+                    rope_base: file
+                        .opt_float(&key("rope.freq_base_swa"))
+                        .or_else(|| file.opt_float(&key("rope.local_freq_base")))
+                        .unwrap_or(10_000.0),
+                    layers,
+                })
+            }
+            _ => None,
+        };
+        let config = DecoderConfig {
+            architecture,
+            n_layer,
             n_head,
             n_kv_head: file
                 .opt_uint(&key("attention.head_count_kv"))
@@ -232,12 +382,29 @@ impl Llama {
             rms_eps: file
                 .opt_float(&key("attention.layer_norm_rms_epsilon"))
                 .unwrap_or(1e-5),
-            rope_base: file.opt_float(&key("rope.freq_base")).unwrap_or(10_000.0),
+            rope_base: file
+                .opt_float(&key("rope.freq_base"))
+                .unwrap_or(match architecture {
+                    Architecture::Gemma3 => 1_000_000.0,
+                    _ => 10_000.0,
+                }),
+            rope_style: match architecture {
+                Architecture::Llama => RopeStyle::Interleaved,
+                _ => RopeStyle::Halves,
+            },
+            activation: if gemma {
+                Activation::GeluTanh
+            } else {
+                Activation::Silu
+            },
+            attention_scale: 1.0 / (head_dim as f64).sqrt(),
+            embedding_scale: gemma.then(|| (hidden as f32).sqrt() as f64),
+            sliding_window,
             context_length: file
                 .opt_uint(&key("context_length"))
                 .map_or(2048, |v| v as usize),
         };
-        if !config.n_head.is_multiple_of(config.n_kv_head) {
+        if config.n_kv_head == 0 || !config.n_head.is_multiple_of(config.n_kv_head) {
             return Err(Error::InvalidGguf {
                 path: file.path.clone(),
                 message: format!(
@@ -246,21 +413,48 @@ impl Llama {
                 ),
             });
         }
+        if file
+            .opt_float(&key("final_logit_softcapping"))
+            .is_some_and(|c| c != 0.0)
+            || file
+                .opt_float(&key("attn_logit_softcapping"))
+                .is_some_and(|c| c != 0.0)
+        {
+            return Err(Error::Unsupported {
+                path: file.path.clone(),
+                message: "logit soft-capping (Gemma 2)".into(),
+            });
+        }
         let dev = Device::Cpu;
         let embedding = embedding_q.dequantize(&dev)?;
         let output_norm = file.tensor("output_norm.weight")?.dequantize(&dev)?;
-        let mut norms = Vec::with_capacity(config.n_layer);
+        let mut layers = Vec::with_capacity(config.n_layer);
         for i in 0..config.n_layer {
-            norms.push(Norms {
-                attn: file
-                    .tensor(&format!("blk.{i}.attn_norm.weight"))?
-                    .dequantize(&dev)?,
-                ffn: file
-                    .tensor(&format!("blk.{i}.ffn_norm.weight"))?
-                    .dequantize(&dev)?,
+            let mut vector = |name: &str| -> Result<Tensor> {
+                Ok(file.tensor(&format!("blk.{i}.{name}"))?.dequantize(&dev)?)
+            };
+            let qk_norm = matches!(architecture, Architecture::Qwen3 | Architecture::Gemma3);
+            layers.push(LayerVectors {
+                attn_norm: vector("attn_norm.weight")?,
+                ffn_norm: vector("ffn_norm.weight")?,
+                q_norm: qk_norm.then(|| vector("attn_q_norm.weight")).transpose()?,
+                k_norm: qk_norm.then(|| vector("attn_k_norm.weight")).transpose()?,
+                post_attn_norm: gemma
+                    .then(|| vector("post_attention_norm.weight"))
+                    .transpose()?,
+                post_ffn_norm: gemma.then(|| vector("post_ffw_norm.weight")).transpose()?,
+                qkv_bias: if architecture == Architecture::Qwen2 {
+                    Some([
+                        vector("attn_q.bias")?,
+                        vector("attn_k.bias")?,
+                        vector("attn_v.bias")?,
+                    ])
+                } else {
+                    None
+                },
             });
         }
-        // Tied embeddings (SmolLM2) have no `output.weight`.
+        // Tied embeddings (SmolLM2, Gemma) have no `output.weight`.
         let head_name = if file.has_tensor("output.weight") {
             "output.weight"
         } else {
@@ -268,12 +462,12 @@ impl Llama {
         };
         let mut sets = Vec::new();
         for &storage in storages {
-            let mut layers = Vec::with_capacity(config.n_layer);
+            let mut matrices = Vec::with_capacity(config.n_layer);
             for i in 0..config.n_layer {
                 let mut m = |name: &str| -> Result<QMatMul> {
                     convert(file.tensor(&format!("blk.{i}.{name}.weight"))?, storage)
                 };
-                layers.push(LayerMatrices {
+                matrices.push(LayerMatrices {
                     wq: m("attn_q")?,
                     wk: m("attn_k")?,
                     wv: m("attn_v")?,
@@ -286,19 +480,25 @@ impl Llama {
             let head = convert(file.tensor(head_name)?, storage)?;
             sets.push(Weights {
                 storage,
-                layers,
+                layers: matrices,
                 head,
             });
         }
-        let (cos, sin) = rope_tables(&config)?;
+        let rope = rope_tables(&config, config.rope_base)?;
+        let rope_local = config
+            .sliding_window
+            .as_ref()
+            .filter(|s| s.rope_base != config.rope_base)
+            .map(|s| rope_tables(&config, s.rope_base))
+            .transpose()?;
         Ok((
             Self {
                 config,
                 embedding,
-                norms,
+                layers,
                 output_norm,
-                cos,
-                sin,
+                rope,
+                rope_local,
             },
             sets,
         ))
@@ -337,7 +537,6 @@ impl Llama {
     ) -> Result<Vec<SegmentOutput>> {
         let cfg = &self.config;
         let group = cfg.n_head / cfg.n_kv_head;
-        let scale = 1.0 / (cfg.head_dim as f64).sqrt();
         // Where each segment's rows start, and the position of its first token.
         let mut row_start = Vec::with_capacity(segments.len());
         let mut first_pos = Vec::with_capacity(segments.len());
@@ -368,10 +567,10 @@ impl Llama {
             .map(|(p, s)| p + s.tokens.len())
             .max()
             .unwrap_or(0);
-        if end > self.cos.dim(0)? {
+        if end > cfg.context_length {
             return Err(candle_core::Error::Msg(format!(
                 "sequence of {end} positions exceeds the model's context of {}",
-                self.cos.dim(0)?
+                cfg.context_length
             ))
             .into());
         }
@@ -386,31 +585,80 @@ impl Llama {
             .collect();
         let ids = Tensor::from_vec(flat, rows, &Device::Cpu)?;
         let positions = Tensor::from_vec(positions, rows, &Device::Cpu)?;
-        let cos = self.cos.index_select(&positions, 0)?;
-        let sin = self.sin.index_select(&positions, 0)?;
+        let select = |r: &Rope| -> candle_core::Result<(Tensor, Tensor)> {
+            Ok((
+                r.cos.index_select(&positions, 0)?,
+                r.sin.index_select(&positions, 0)?,
+            ))
+        };
+        let rope = select(&self.rope)?;
+        let rope_local = self.rope_local.as_ref().map(select).transpose()?;
         let mut x = self.embedding.index_select(&ids, 0)?; // (rows, hidden)
+        if let Some(scale) = cfg.embedding_scale {
+            x = (x * scale)?;
+        }
         let mut new_kv: Vec<Vec<(Tensor, Tensor)>> =
             vec![Vec::with_capacity(cfg.n_layer); segments.len()];
-        let masks: Vec<(Tensor, usize)> = segments
-            .iter()
-            .zip(&first_pos)
-            .map(|(s, &p)| {
-                let width = padded_keys(p + s.tokens.len());
-                Ok((causal_mask(s.tokens.len(), p, group, width)?, width))
-            })
-            .collect::<Result<_>>()?;
+        // One mask per segment for the global layers, and one for the sliding ones.
+        let masks = |window: usize| -> Result<Vec<(Tensor, usize)>> {
+            segments
+                .iter()
+                .zip(&first_pos)
+                .map(|(s, &p)| {
+                    let width = padded_keys(p + s.tokens.len());
+                    Ok((causal_mask(s.tokens.len(), p, group, width, window)?, width))
+                })
+                .collect()
+        };
+        let global_masks = masks(usize::MAX)?;
+        let local_masks = match &cfg.sliding_window {
+            Some(s) => Some(masks(s.window)?),
+            None => None,
+        };
+        let eps = cfg.rms_eps as f32;
 
-        for (layer, (m, norms)) in weights.layers.iter().zip(&self.norms).enumerate() {
-            let h = candle_nn::ops::rms_norm(&x, &norms.attn, cfg.rms_eps as f32)?;
-            let heads = |w: &QMatMul, n: usize| -> candle_core::Result<Tensor> {
-                linear(w, &h)?
+        for (layer, (m, vectors)) in weights.layers.iter().zip(&self.layers).enumerate() {
+            let sliding = cfg.is_sliding(layer);
+            let h = candle_nn::ops::rms_norm(&x, &vectors.attn_norm, eps)?;
+            let heads = |w: &QMatMul,
+                         bias: Option<&Tensor>,
+                         norm: Option<&Tensor>,
+                         n: usize|
+             -> candle_core::Result<Tensor> {
+                let mut y = linear(w, &h)?;
+                if let Some(b) = bias {
+                    y = y.broadcast_add(b)?;
+                }
+                let y = y
                     .reshape((1, rows, n, cfg.head_dim))?
                     .transpose(1, 2)?
-                    .contiguous()
+                    .contiguous()?;
+                match norm {
+                    Some(w) => candle_nn::ops::rms_norm(&y, w, eps),
+                    None => Ok(y),
+                }
             };
-            let q = candle_nn::rotary_emb::rope_i(&heads(&m.wq, cfg.n_head)?, &cos, &sin)?;
-            let k = candle_nn::rotary_emb::rope_i(&heads(&m.wk, cfg.n_kv_head)?, &cos, &sin)?;
-            let v = heads(&m.wv, cfg.n_kv_head)?;
+            let (cos, sin) = match (&rope_local, sliding) {
+                (Some(local), true) => local,
+                _ => &rope,
+            };
+            let rotate = |t: &Tensor| match cfg.rope_style {
+                RopeStyle::Interleaved => candle_nn::rotary_emb::rope_i(t, cos, sin),
+                RopeStyle::Halves => candle_nn::rotary_emb::rope(t, cos, sin),
+            };
+            let bias = |i: usize| vectors.qkv_bias.as_ref().map(|b| &b[i]);
+            let q = rotate(&heads(&m.wq, bias(0), vectors.q_norm.as_ref(), cfg.n_head)?)?;
+            let k = rotate(&heads(
+                &m.wk,
+                bias(1),
+                vectors.k_norm.as_ref(),
+                cfg.n_kv_head,
+            )?)?;
+            let v = heads(&m.wv, bias(2), None, cfg.n_kv_head)?;
+            let masks = match (&local_masks, sliding) {
+                (Some(local), true) => local,
+                _ => &global_masks,
+            };
             let mut outputs = Vec::with_capacity(segments.len());
             for (i, seg) in segments.iter().enumerate() {
                 let n = seg.tokens.len();
@@ -450,22 +698,34 @@ impl Llama {
                 // sharing a key/value head are stacked along the position axis.
                 let qi = take(&q)?.reshape((1, cfg.n_kv_head, group * n, cfg.head_dim))?;
                 let kt = kk.t()?;
-                let att =
-                    (at_least_two_rows(&qi, |q| q.matmul(&kt))? * scale)?.broadcast_add(mask)?;
+                let att = (at_least_two_rows(&qi, |q| q.matmul(&kt))? * cfg.attention_scale)?
+                    .broadcast_add(mask)?;
                 let att = candle_nn::ops::softmax_last_dim(&att)?;
                 outputs.push(
                     weighted_values(&att, &vv)?
                         .reshape((1, cfg.n_head, n, cfg.head_dim))?
                         .transpose(1, 2)?
-                        .reshape((n, cfg.hidden))?,
+                        .reshape((n, cfg.n_head * cfg.head_dim))?,
                 );
                 new_kv[i].push((ki, vi));
             }
             let y = Tensor::cat(&outputs, 0)?;
-            x = (x + linear(&m.wo, &y)?)?;
-            let h = candle_nn::ops::rms_norm(&x, &norms.ffn, cfg.rms_eps as f32)?;
-            let ff = (candle_nn::ops::silu(&linear(&m.gate, &h)?)? * linear(&m.up, &h)?)?;
-            x = (x + linear(&m.down, &ff)?)?;
+            let mut attn = linear(&m.wo, &y)?;
+            if let Some(w) = &vectors.post_attn_norm {
+                attn = candle_nn::ops::rms_norm(&attn, w, eps)?;
+            }
+            x = (x + attn)?;
+            let h = candle_nn::ops::rms_norm(&x, &vectors.ffn_norm, eps)?;
+            let gate = linear(&m.gate, &h)?;
+            let gate = match cfg.activation {
+                Activation::Silu => candle_nn::ops::silu(&gate)?,
+                Activation::GeluTanh => gate.gelu()?,
+            };
+            let mut ff = linear(&m.down, &(gate * linear(&m.up, &h)?)?)?;
+            if let Some(w) = &vectors.post_ffn_norm {
+                ff = candle_nn::ops::rms_norm(&ff, w, eps)?;
+            }
+            x = (x + ff)?;
         }
 
         // Logits for the rows asked for, all through the head at once.
@@ -478,11 +738,7 @@ impl Llama {
         let mut logits = if wanted.is_empty() {
             None
         } else {
-            let h = candle_nn::ops::rms_norm(
-                &Tensor::cat(&wanted, 0)?,
-                &self.output_norm,
-                cfg.rms_eps as f32,
-            )?;
+            let h = candle_nn::ops::rms_norm(&Tensor::cat(&wanted, 0)?, &self.output_norm, eps)?;
             Some(linear(&weights.head, &h)?.to_dtype(DType::F32)?)
         };
         let mut offset = 0;
@@ -509,12 +765,12 @@ impl Llama {
     }
 }
 
-/// `cos`/`sin` tables for interleaved rotary embeddings (GGUF llama weights are permuted
-/// for that layout), up to the model's context length.
-fn rope_tables(cfg: &LlamaConfig) -> Result<(Tensor, Tensor)> {
+/// `cos`/`sin` tables for rotary embeddings with base `base`, up to the model's context
+/// length.
+fn rope_tables(cfg: &DecoderConfig, base: f64) -> Result<Rope> {
     let half = cfg.head_dim / 2;
     let inv_freq: Vec<f32> = (0..half)
-        .map(|i| 1.0 / cfg.rope_base.powf(2.0 * i as f64 / cfg.head_dim as f64) as f32)
+        .map(|i| 1.0 / base.powf(2.0 * i as f64 / cfg.head_dim as f64) as f32)
         .collect();
     let positions = cfg.context_length;
     let mut angles = Vec::with_capacity(positions * half);
@@ -522,17 +778,29 @@ fn rope_tables(cfg: &LlamaConfig) -> Result<(Tensor, Tensor)> {
         angles.extend(inv_freq.iter().map(|f| p as f32 * f));
     }
     let angles = Tensor::from_vec(angles, (positions, half), &Device::Cpu)?;
-    Ok((angles.cos()?, angles.sin()?))
+    Ok(Rope {
+        cos: angles.cos()?,
+        sin: angles.sin()?,
+    })
 }
 
 /// Additive mask for `seq` new queries at positions `pos..pos+seq` (each repeated `group`
-/// times) over `width` keys, of which `pos + seq` are real.
-fn causal_mask(seq: usize, pos: usize, group: usize, width: usize) -> Result<Tensor> {
+/// times) over `width` keys, of which `pos + seq` are real; a query sees the keys at or
+/// before it and less than `window` positions back (llama.cpp's and Hugging Face's
+/// sliding window).
+fn causal_mask(
+    seq: usize,
+    pos: usize,
+    group: usize,
+    width: usize,
+    window: usize,
+) -> Result<Tensor> {
     let mut data = Vec::with_capacity(group * seq * width);
     for _ in 0..group {
         for i in 0..seq {
+            let query = pos + i;
             data.extend((0..width).map(|j| {
-                if j <= pos + i {
+                if j <= query && query - j < window {
                     0f32
                 } else {
                     f32::NEG_INFINITY
