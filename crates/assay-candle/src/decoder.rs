@@ -18,6 +18,7 @@
 //! position: decoding).
 
 use crate::gguf::GgufFile;
+use crate::int8::Int8Matrix;
 use crate::{Error, Result};
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Tensor};
@@ -103,6 +104,14 @@ impl DecoderConfig {
             .as_ref()
             .is_some_and(|s| s.layers.get(layer).copied().unwrap_or(false))
     }
+
+    /// How many positions back layer `layer` sees, its own included (`usize::MAX`: all).
+    fn window(&self, layer: usize) -> usize {
+        match &self.sliding_window {
+            Some(s) if self.is_sliding(layer) => s.window,
+            _ => usize::MAX,
+        }
+    }
 }
 
 /// How one set of the model's matrices is stored in memory.
@@ -117,46 +126,53 @@ pub(crate) enum WeightStorage {
     Native,
 }
 
-fn convert(q: QTensor, storage: WeightStorage) -> Result<QMatMul> {
+/// One weight matrix in the storage chosen for it.
+pub(crate) enum Linear {
+    /// candle's: f32 through `gemm`, or the file's own quantized blocks.
+    Candle(QMatMul),
+    /// 8-bit weights with f32 scales and AVX2 dot products ([`Int8Matrix`]).
+    Int8(Int8Matrix),
+}
+
+fn convert(q: QTensor, storage: WeightStorage) -> Result<Linear> {
     let dev = Device::Cpu;
     Ok(match storage {
-        WeightStorage::F32 => QMatMul::Tensor(q.dequantize(&dev)?),
-        WeightStorage::Q8_0 if q.dtype() != GgmlDType::Q8_0 => {
-            let shape = q.shape().dims().to_vec();
-            if shape.last().is_some_and(|k| k % 32 != 0) {
-                // Q8_0 works on blocks of 32; fall back to f32 for odd shapes.
-                QMatMul::Tensor(q.dequantize(&dev)?)
+        WeightStorage::F32 => Linear::Candle(QMatMul::Tensor(q.dequantize(&dev)?)),
+        WeightStorage::Q8_0 => {
+            let (rows, cols) = q.shape().dims2()?;
+            let values = q.dequantize(&dev)?;
+            if cols.is_multiple_of(32) {
+                let data: Vec<f32> = values.flatten_all()?.to_vec1()?;
+                Linear::Int8(Int8Matrix::from_f32(&data, rows, cols))
             } else {
-                QMatMul::QTensor(Arc::new(QTensor::quantize(
-                    &q.dequantize(&dev)?,
-                    GgmlDType::Q8_0,
-                )?))
+                // Blocks of 32 do not fit: f32.
+                Linear::Candle(QMatMul::Tensor(values))
             }
         }
-        WeightStorage::Q8_0 | WeightStorage::Native => match q.dtype() {
+        WeightStorage::Native => Linear::Candle(match q.dtype() {
             GgmlDType::F32 | GgmlDType::F16 | GgmlDType::BF16 => {
                 QMatMul::Tensor(q.dequantize(&dev)?)
             }
             _ => QMatMul::QTensor(Arc::new(q)),
-        },
+        }),
     })
 }
 
 struct LayerMatrices {
-    wq: QMatMul,
-    wk: QMatMul,
-    wv: QMatMul,
-    wo: QMatMul,
-    gate: QMatMul,
-    up: QMatMul,
-    down: QMatMul,
+    wq: Linear,
+    wk: Linear,
+    wv: Linear,
+    wo: Linear,
+    gate: Linear,
+    up: Linear,
+    down: Linear,
 }
 
 /// The model's matrices in one storage format.
 pub(crate) struct Weights {
     pub storage: WeightStorage,
     layers: Vec<LayerMatrices>,
-    head: QMatMul,
+    head: Linear,
 }
 
 /// A layer's vectors: norms (and Qwen2's biases), kept in f32 whatever the weights' format.
@@ -173,10 +189,47 @@ struct LayerVectors {
     qkv_bias: Option<[Tensor; 3]>,
 }
 
+/// A layer's vectors as plain values, for the decoding step.
+struct PlainVectors {
+    attn_norm: Vec<f32>,
+    ffn_norm: Vec<f32>,
+    q_norm: Option<Vec<f32>>,
+    k_norm: Option<Vec<f32>>,
+    post_attn_norm: Option<Vec<f32>>,
+    post_ffn_norm: Option<Vec<f32>>,
+    /// Query, key and value biases one after the other.
+    qkv_bias: Option<Vec<f32>>,
+}
+
+impl PlainVectors {
+    fn new(v: &LayerVectors) -> candle_core::Result<Self> {
+        let plain = |t: &Tensor| t.flatten_all()?.to_vec1::<f32>();
+        let opt = |t: &Option<Tensor>| t.as_ref().map(plain).transpose();
+        Ok(Self {
+            attn_norm: plain(&v.attn_norm)?,
+            ffn_norm: plain(&v.ffn_norm)?,
+            q_norm: opt(&v.q_norm)?,
+            k_norm: opt(&v.k_norm)?,
+            post_attn_norm: opt(&v.post_attn_norm)?,
+            post_ffn_norm: opt(&v.post_ffn_norm)?,
+            qkv_bias: v
+                .qkv_bias
+                .as_ref()
+                .map(|b| -> candle_core::Result<Vec<f32>> {
+                    Ok([plain(&b[0])?, plain(&b[1])?, plain(&b[2])?].concat())
+                })
+                .transpose()?,
+        })
+    }
+}
+
 /// Rotary tables, `(positions, head_dim / 2)` each.
 struct Rope {
     cos: Tensor,
     sin: Tensor,
+    /// The same tables as plain rows, for the decoding step.
+    cos_rows: Vec<f32>,
+    sin_rows: Vec<f32>,
 }
 
 /// A decoder model, immutable once loaded; share it between threads.
@@ -184,7 +237,9 @@ pub(crate) struct Decoder {
     pub config: DecoderConfig,
     embedding: Tensor,
     layers: Vec<LayerVectors>,
+    plain_layers: Vec<PlainVectors>,
     output_norm: Tensor,
+    plain_output_norm: Vec<f32>,
     rope: Rope,
     /// Tables of the sliding-window layers when their base differs.
     rope_local: Option<Rope>,
@@ -256,7 +311,64 @@ impl KvCache {
     }
 }
 
-/// A run of new tokens for [`Llama::forward_segments`]: it continues `past`, then (if
+/// Keys and values of one sequence being decoded, in buffers allocated once for its
+/// whole length, so a step writes one position in place instead of copying the cache.
+pub(crate) struct DecodeCache {
+    /// Per layer, `[kv_head][position][dim]` with room for `capacity` positions a head.
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+    len: usize,
+    capacity: usize,
+}
+
+impl DecodeCache {
+    /// The cache of a prompt just processed (`prompt` holds its keys and values), with
+    /// room for `capacity` positions in all.
+    pub(crate) fn from_prompt(
+        config: &DecoderConfig,
+        prompt: &KvCache,
+        capacity: usize,
+    ) -> Result<Self> {
+        let (heads, dim, len) = (config.n_kv_head, config.head_dim, prompt.len());
+        let capacity = capacity.max(len);
+        let mut keys = Vec::with_capacity(config.n_layer);
+        let mut values = Vec::with_capacity(config.n_layer);
+        for layer in &prompt.layers {
+            let (k, v) = layer
+                .as_ref()
+                .ok_or_else(|| candle_core::Error::Msg("an empty prompt has no cache".into()))?;
+            let copy = |t: &Tensor| -> Result<Vec<f32>> {
+                let data: Vec<f32> = t.flatten_all()?.to_vec1()?;
+                let mut buf = vec![0f32; heads * capacity * dim];
+                for h in 0..heads {
+                    buf[h * capacity * dim..][..len * dim]
+                        .copy_from_slice(&data[h * len * dim..][..len * dim]);
+                }
+                Ok(buf)
+            };
+            keys.push(copy(k)?);
+            values.push(copy(v)?);
+        }
+        Ok(Self {
+            keys,
+            values,
+            len,
+            capacity,
+        })
+    }
+
+    /// Positions cached.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Positions it has room for.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+/// A run of new tokens for [`Decoder::forward_segments`]: it continues `past`, then (if
 /// any) the tokens of an earlier segment of the same pass.
 pub(crate) struct Segment<'a> {
     pub tokens: &'a [u32],
@@ -464,7 +576,7 @@ impl Decoder {
         for &storage in storages {
             let mut matrices = Vec::with_capacity(config.n_layer);
             for i in 0..config.n_layer {
-                let mut m = |name: &str| -> Result<QMatMul> {
+                let mut m = |name: &str| -> Result<Linear> {
                     convert(file.tensor(&format!("blk.{i}.{name}.weight"))?, storage)
                 };
                 matrices.push(LayerMatrices {
@@ -495,7 +607,12 @@ impl Decoder {
             Self {
                 config,
                 embedding,
+                plain_layers: layers
+                    .iter()
+                    .map(PlainVectors::new)
+                    .collect::<candle_core::Result<_>>()?,
                 layers,
+                plain_output_norm: output_norm.to_vec1()?,
                 output_norm,
                 rope,
                 rope_local,
@@ -525,6 +642,156 @@ impl Decoder {
         let out = out.pop().expect("one segment in, one out");
         *cache = cache.extend(&out.kv)?;
         Ok(out.logits)
+    }
+
+    /// One decoding step for several sequences: `tokens[i]` is the next token of the
+    /// sequence cached in `caches[i]`, which gains its keys and values. Returns the
+    /// `(sequences, vocab)` logits of the next position.
+    ///
+    /// Plain loops over f32 values: each layer's products are two parallel passes
+    /// (queries, keys and values together; gate and up together) plus two, and
+    /// attention runs per sequence over its own buffer, in a fixed order. Each
+    /// sequence's numbers do not depend on the others: the 8-bit products are row by
+    /// row, and f32 weights go through the same padded products as scoring.
+    pub(crate) fn decode_step(
+        &self,
+        weights: &Weights,
+        tokens: &[u32],
+        caches: &mut [&mut DecodeCache],
+    ) -> Result<Tensor> {
+        let cfg = &self.config;
+        let (b, hidden, hd) = (tokens.len(), cfg.hidden, cfg.head_dim);
+        assert_eq!(b, caches.len(), "one cache per token");
+        for c in caches.iter() {
+            if c.len >= c.capacity || c.len >= cfg.context_length {
+                return Err(candle_core::Error::Msg(format!(
+                    "sequence of {} positions is full (room for {}, context {})",
+                    c.len + 1,
+                    c.capacity,
+                    cfg.context_length
+                ))
+                .into());
+            }
+        }
+        let (n_head, n_kv) = (cfg.n_head, cfg.n_kv_head);
+        let (q_dim, kv_dim) = (n_head * hd, n_kv * hd);
+        let group = n_head / n_kv;
+        let eps = cfg.rms_eps as f32;
+        let ids = Tensor::from_vec(tokens.to_vec(), b, &Device::Cpu)?;
+        let mut x: Vec<f32> = self
+            .embedding
+            .index_select(&ids, 0)?
+            .flatten_all()?
+            .to_vec1()?;
+        if let Some(scale) = cfg.embedding_scale {
+            let scale = scale as f32;
+            x.iter_mut().for_each(|v| *v *= scale);
+        }
+        let mut attended = vec![0f32; b * q_dim];
+        for (layer, (m, v)) in weights.layers.iter().zip(&self.plain_layers).enumerate() {
+            let h = rms_norm_rows(&x, &v.attn_norm, hidden, eps);
+            let mut qkv = products(&[&m.wq, &m.wk, &m.wv], &h, b)?.into_iter();
+            let (mut q, mut k, mut vals) = (
+                qkv.next().expect("queries"),
+                qkv.next().expect("keys"),
+                qkv.next().expect("values"),
+            );
+            if let Some(bias) = &v.qkv_bias {
+                for (rows, bias, width) in [
+                    (&mut q, &bias[..q_dim], q_dim),
+                    (&mut k, &bias[q_dim..q_dim + kv_dim], kv_dim),
+                    (&mut vals, &bias[q_dim + kv_dim..], kv_dim),
+                ] {
+                    for row in rows.chunks_exact_mut(width) {
+                        row.iter_mut().zip(bias).for_each(|(x, b)| *x += b);
+                    }
+                }
+            }
+            if let Some(w) = &v.q_norm {
+                q = rms_norm_rows(&q, w, hd, eps);
+            }
+            if let Some(w) = &v.k_norm {
+                k = rms_norm_rows(&k, w, hd, eps);
+            }
+            let rope = match (&self.rope_local, cfg.is_sliding(layer)) {
+                (Some(local), true) => local,
+                _ => &self.rope,
+            };
+            for (s, cache) in caches.iter().enumerate() {
+                let pos = cache.len;
+                for head in q[s * q_dim..][..q_dim].chunks_exact_mut(hd) {
+                    rotate(head, rope, pos, cfg.rope_style);
+                }
+                for head in k[s * kv_dim..][..kv_dim].chunks_exact_mut(hd) {
+                    rotate(head, rope, pos, cfg.rope_style);
+                }
+            }
+            for (s, cache) in caches.iter_mut().enumerate() {
+                let (len, cap) = (cache.len, cache.capacity);
+                for g in 0..n_kv {
+                    let src = s * kv_dim + g * hd;
+                    let dst = (g * cap + len) * hd;
+                    cache.keys[layer][dst..dst + hd].copy_from_slice(&k[src..src + hd]);
+                    cache.values[layer][dst..dst + hd].copy_from_slice(&vals[src..src + hd]);
+                }
+            }
+            let window = cfg.window(layer);
+            let scale = cfg.attention_scale as f32;
+            let caches_ref: &[&mut DecodeCache] = caches;
+            let attend = |(i, out): (usize, &mut [f32])| {
+                let (s, head) = (i / n_head, i % n_head);
+                let cache = &caches_ref[s];
+                let keys_seen = cache.len + 1;
+                let first = keys_seen.saturating_sub(window);
+                let base = (head / group) * cache.capacity * hd;
+                attend_one(
+                    &q[s * q_dim + head * hd..][..hd],
+                    &cache.keys[layer][base..],
+                    &cache.values[layer][base..],
+                    first..keys_seen,
+                    hd,
+                    scale,
+                    out,
+                );
+            };
+            if b * n_head * caches[0].len >= 1 << 14 {
+                use rayon::prelude::*;
+                attended.par_chunks_mut(hd).enumerate().for_each(attend);
+            } else {
+                attended.chunks_mut(hd).enumerate().for_each(attend);
+            }
+            let mut o = products(&[&m.wo], &attended, b)?.remove(0);
+            if let Some(w) = &v.post_attn_norm {
+                o = rms_norm_rows(&o, w, hidden, eps);
+            }
+            x.iter_mut().zip(&o).for_each(|(x, o)| *x += o);
+            let h = rms_norm_rows(&x, &v.ffn_norm, hidden, eps);
+            let mut gu = products(&[&m.gate, &m.up], &h, b)?.into_iter();
+            let (mut g, u) = (gu.next().expect("gate"), gu.next().expect("up"));
+            match cfg.activation {
+                Activation::Silu => g
+                    .iter_mut()
+                    .zip(&u)
+                    .for_each(|(g, u)| *g = *g / (1.0 + (-*g).exp()) * u),
+                Activation::GeluTanh => g.iter_mut().zip(&u).for_each(|(g, u)| {
+                    const SQRT_2_OVER_PI: f32 = 0.797_884_6;
+                    let x = *g;
+                    *g = 0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh()) * u
+                }),
+            }
+            let mut d = products(&[&m.down], &g, b)?.remove(0);
+            if let Some(w) = &v.post_ffn_norm {
+                d = rms_norm_rows(&d, w, hidden, eps);
+            }
+            x.iter_mut().zip(&d).for_each(|(x, d)| *x += d);
+        }
+        for c in caches.iter_mut() {
+            c.len += 1;
+        }
+        let h = rms_norm_rows(&x, &self.plain_output_norm, hidden, eps);
+        let logits = products(&[&weights.head], &h, b)?.remove(0);
+        let vocab = logits.len() / b;
+        Ok(Tensor::from_vec(logits, (b, vocab), &Device::Cpu)?)
     }
 
     /// Runs several segments in one pass: the rows of all segments go through the
@@ -620,7 +887,7 @@ impl Decoder {
         for (layer, (m, vectors)) in weights.layers.iter().zip(&self.layers).enumerate() {
             let sliding = cfg.is_sliding(layer);
             let h = candle_nn::ops::rms_norm(&x, &vectors.attn_norm, eps)?;
-            let heads = |w: &QMatMul,
+            let heads = |w: &Linear,
                          bias: Option<&Tensor>,
                          norm: Option<&Tensor>,
                          n: usize|
@@ -778,9 +1045,12 @@ fn rope_tables(cfg: &DecoderConfig, base: f64) -> Result<Rope> {
         angles.extend(inv_freq.iter().map(|f| p as f32 * f));
     }
     let angles = Tensor::from_vec(angles, (positions, half), &Device::Cpu)?;
+    let (cos, sin) = (angles.cos()?, angles.sin()?);
     Ok(Rope {
-        cos: angles.cos()?,
-        sin: angles.sin()?,
+        cos_rows: cos.flatten_all()?.to_vec1()?,
+        sin_rows: sin.flatten_all()?.to_vec1()?,
+        cos,
+        sin,
     })
 }
 
@@ -868,11 +1138,116 @@ fn at_least_two_rows(
     f(&doubled)?.narrow(rows_dim, 0, 1)
 }
 
+/// Attention of one query over keys and values `[position][dim]` at `positions`, into
+/// `out`; summed in position order, so the result depends on nothing but its inputs.
+fn attend_one(
+    query: &[f32],
+    keys: &[f32],
+    values: &[f32],
+    positions: std::ops::Range<usize>,
+    hd: usize,
+    scale: f32,
+    out: &mut [f32],
+) {
+    let scores: Vec<f32> = positions
+        .clone()
+        .map(|p| dot(query, &keys[p * hd..][..hd]) * scale)
+        .collect();
+    let max = scores.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<f32> = scores.iter().map(|s| (s - max).exp()).collect();
+    let total: f32 = weights.iter().sum();
+    out.fill(0.0);
+    for (p, w) in positions.zip(&weights) {
+        let w = w / total;
+        for (o, v) in out.iter_mut().zip(&values[p * hd..][..hd]) {
+            *o += w * v;
+        }
+    }
+}
+
+/// `x @ m^T` for each of `matrices`, `x` holding `rows` rows: one parallel pass when
+/// all are 8-bit, else each through [`linear`].
+fn products(matrices: &[&Linear], x: &[f32], rows: usize) -> Result<Vec<Vec<f32>>> {
+    let int8: Option<Vec<&Int8Matrix>> = matrices
+        .iter()
+        .map(|m| match m {
+            Linear::Int8(m) => Some(m),
+            Linear::Candle(_) => None,
+        })
+        .collect();
+    if let Some(int8) = int8 {
+        return Ok(Int8Matrix::matmul_many(&int8, x, rows));
+    }
+    let input = Tensor::from_slice(x, (rows, x.len() / rows), &Device::Cpu)?;
+    matrices
+        .iter()
+        .map(|m| {
+            Ok(linear(m, &input)?
+                .to_dtype(DType::F32)?
+                .flatten_all()?
+                .to_vec1()?)
+        })
+        .collect()
+}
+
+/// Root-mean-square norm of each `width`-wide row of `x`, times `w`.
+fn rms_norm_rows(x: &[f32], w: &[f32], width: usize, eps: f32) -> Vec<f32> {
+    let mut out = Vec::with_capacity(x.len());
+    for row in x.chunks_exact(width) {
+        let mean = row.iter().map(|v| v * v).sum::<f32>() / width as f32;
+        let inv = 1.0 / (mean + eps).sqrt();
+        out.extend(row.iter().zip(w).map(|(v, w)| v * inv * w));
+    }
+    out
+}
+
+/// Rotary embedding of one head at position `pos`, as candle's `rope_i` (adjacent
+/// pairs) or `rope` (halves) compute it.
+fn rotate(head: &mut [f32], rope: &Rope, pos: usize, style: RopeStyle) {
+    let half = head.len() / 2;
+    let cos = &rope.cos_rows[pos * half..][..half];
+    let sin = &rope.sin_rows[pos * half..][..half];
+    for i in 0..half {
+        let (a, b) = match style {
+            RopeStyle::Interleaved => (2 * i, 2 * i + 1),
+            RopeStyle::Halves => (i, i + half),
+        };
+        let (x0, x1) = (head[a], head[b]);
+        head[a] = x0 * cos[i] - x1 * sin[i];
+        head[b] = x0 * sin[i] + x1 * cos[i];
+    }
+}
+
+/// A dot product in eight interleaved partial sums (vectorised by the compiler), added in
+/// a fixed order.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let chunks = a.len() / 8 * 8;
+    for (x, y) in a[..chunks].chunks_exact(8).zip(b[..chunks].chunks_exact(8)) {
+        for i in 0..8 {
+            acc[i] += x[i] * y[i];
+        }
+    }
+    let mut sum = acc.iter().sum::<f32>();
+    for (x, y) in a[chunks..].iter().zip(&b[chunks..]) {
+        sum += x * y;
+    }
+    sum
+}
+
 /// `x @ w^T` for `x` of shape `(rows, in)`, with f32 weights never on the one-row path.
-fn linear(w: &QMatMul, x: &Tensor) -> candle_core::Result<Tensor> {
+fn linear(w: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
     match w {
-        QMatMul::Tensor(_) => at_least_two_rows(x, |x| w.forward(x)),
-        _ => w.forward(x),
+        Linear::Candle(m @ QMatMul::Tensor(_)) => at_least_two_rows(x, |x| m.forward(x)),
+        Linear::Candle(m) => m.forward(x),
+        Linear::Int8(m) => {
+            let (n, cols) = x.dims2()?;
+            if cols != m.cols() {
+                candle_core::bail!("a product of {cols} columns with a matrix of {}", m.cols());
+            }
+            let data: Vec<f32> = x.to_dtype(DType::F32)?.flatten_all()?.to_vec1()?;
+            Tensor::from_vec(m.matmul(&data, n), (n, m.rows()), x.device())
+        }
     }
 }
 

@@ -3,14 +3,14 @@
 use crate::Result;
 use crate::chat::ChatTemplate;
 use crate::decoder::{Decoder, KvCache, Segment, WeightStorage, Weights, log_softmax_row};
+use crate::generation::{Generation, GenerationBatch, GenerationEvent};
 use crate::gguf::GgufFile;
 use crate::tokenizer::GgufTokenizer;
 use assay_core::{
-    ChatMessage, FinishReason, GenerateRequest, GenerateResponse, LanguageModel,
-    LoglikelihoodRequest, LoglikelihoodResponse, ModelError, ModelIdentity, RollingRequest,
-    RollingResponse,
+    ChatMessage, GenerateRequest, GenerateResponse, LanguageModel, LoglikelihoodRequest,
+    LoglikelihoodResponse, ModelError, ModelIdentity, RollingRequest, RollingResponse,
 };
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rayon::prelude::*;
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
@@ -66,11 +66,11 @@ impl Default for LoadOptions {
 }
 
 /// Columns per forward pass when a sequence is long: bounds the attention matrix's memory.
-const CHUNK: usize = 512;
+pub(crate) const CHUNK: usize = 512;
 
 pub struct EmbeddedModel {
-    decoder: Decoder,
-    scoring: Weights,
+    pub(crate) decoder: Decoder,
+    pub(crate) scoring: Weights,
     decoding: Option<Weights>,
     pub tokenizer: GgufTokenizer,
     chat: Option<ChatTemplate>,
@@ -92,7 +92,7 @@ struct Encoded {
     scored_from: usize,
 }
 
-fn backend(e: impl std::fmt::Display) -> ModelError {
+pub(crate) fn backend(e: impl std::fmt::Display) -> ModelError {
     ModelError::fatal(e.to_string())
 }
 
@@ -181,7 +181,7 @@ impl EmbeddedModel {
             .collect())
     }
 
-    fn decoding_weights(&self) -> &Weights {
+    pub(crate) fn decoding_weights(&self) -> &Weights {
         self.decoding.as_ref().unwrap_or(&self.scoring)
     }
 
@@ -279,7 +279,7 @@ impl EmbeddedModel {
 
     /// Keys and values of `tokens`, reusing what the previous call computed for the
     /// prefix the two share.
-    fn prefix(&self, tokens: &[u32]) -> Result<KvCache> {
+    pub(crate) fn prefix(&self, tokens: &[u32]) -> Result<KvCache> {
         let mut slot = self.prefix_cache.lock().unwrap_or_else(|e| e.into_inner());
         let (reused, mut cache) = match slot.as_ref() {
             Some((previous, cache)) => {
@@ -417,93 +417,115 @@ impl EmbeddedModel {
         windows
     }
 
-    /// Generates, handing each piece of text to `on_text` as soon as it is certain (text
-    /// that might begin a stop string, or an incomplete UTF-8 character, is held back).
-    /// Returns the answer and the stop string that ended it, if one did. `on_text` is
-    /// called every step; when it breaks, generation stops there (the caller no longer
-    /// wants the answer) and what was generated so far is returned.
+    /// The prompt tokens of a generation: left-truncated, as lm-evaluation-harness does,
+    /// so that `max_tokens` fit in the model's length; refused when the prompt alone is
+    /// longer than the model's length or `max_tokens` leaves no room for it.
+    pub(crate) fn generation_prompt(
+        &self,
+        index: u64,
+        req: &GenerateRequest,
+    ) -> Result<Vec<u32>, ModelError> {
+        let bad = |reason: String| ModelError::BadRequest {
+            index: index as usize,
+            reason,
+        };
+        if req.max_tokens == 0 {
+            return Err(bad("max_tokens is 0: nothing to generate".into()));
+        }
+        if req.max_tokens >= self.max_length {
+            return Err(bad(format!(
+                "max_tokens {} leaves no room for the prompt in the model's length of {} tokens",
+                req.max_tokens, self.max_length
+            )));
+        }
+        let mut context = self.encode(&req.context).map_err(backend)?;
+        if context.is_empty() {
+            context.push(self.tokenizer.prefix_token);
+        }
+        if context.len() > self.max_length {
+            return Err(bad(format!(
+                "the prompt has {} tokens, more than the model's length of {}",
+                context.len(),
+                self.max_length
+            )));
+        }
+        let budget = self.max_length - req.max_tokens;
+        if context.len() > budget {
+            context.drain(..context.len() - budget);
+        }
+        Ok(context)
+    }
+
+    /// Generates one answer, handing each piece of text to `on_text` as soon as it is
+    /// certain (text that might begin a stop string, or an incomplete UTF-8 character,
+    /// is held back). Returns the answer and the stop string that ended it, if one did.
+    /// When `on_text` breaks, generation stops there (the caller no longer wants the
+    /// answer) and what was generated so far is returned.
     pub fn generate_streaming(
         &self,
         req: &GenerateRequest,
         on_text: &mut dyn FnMut(&str) -> ControlFlow<()>,
-    ) -> Result<(GenerateResponse, Option<String>)> {
-        let mut context = self.encode(&req.context)?;
-        if context.is_empty() {
-            context.push(self.tokenizer.prefix_token);
-        }
-        let budget = self.max_length.saturating_sub(req.max_tokens).max(1);
-        if context.len() > budget {
-            context.drain(..context.len() - budget);
-        }
-        let mut cache = KvCache::new(&self.decoder.config);
-        let mut logits = None;
-        let chunks: Vec<&[u32]> = context.chunks(CHUNK).collect();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let last = i + 1 == chunks.len();
-            let from = if last { chunk.len() - 1 } else { chunk.len() };
-            logits = self
-                .decoder
-                .forward(&self.scoring, chunk, &mut cache, from)?;
-        }
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(req.seed.unwrap_or(0));
-        let mut generated: Vec<u32> = Vec::new();
-        let mut text = String::new();
-        let mut emitted = 0;
-        let mut matched = None;
-        let finish = loop {
-            let row: Vec<f32> = logits
-                .as_ref()
-                .expect("the last forward pass returns logits")
-                .flatten_all()?
-                .to_vec1()?;
-            let next = if req.temperature <= 0.0 {
-                log_softmax_row(&row).1 as u32
-            } else {
-                sample(&row, req.temperature, &mut rng)
-            };
-            if self.tokenizer.end_of_generation.contains(&next) {
-                break FinishReason::EndOfSequence;
+    ) -> Result<(GenerateResponse, Option<String>), ModelError> {
+        let mut batch = GenerationBatch::new(self, 1);
+        let mut events = Vec::new();
+        batch.admit(vec![Generation::new(0, req.clone())], &mut events);
+        loop {
+            for event in events.drain(..) {
+                match event {
+                    GenerationEvent::Text { text, .. } => {
+                        if on_text(&text).is_break() {
+                            return Ok((batch.cancel(0).expect("the one job is live"), None));
+                        }
+                    }
+                    GenerationEvent::Finished { result, .. } => return result,
+                }
             }
-            generated.push(next);
-            text = self.tokenizer.decode(&generated)?;
-            if let Some((cut, stop)) = first_stop_match(&text, &req.until) {
-                text.truncate(cut);
-                matched = Some(stop.to_owned());
-                break FinishReason::Stop;
+            // Asked every step, so that a caller whose client has gone stops at once.
+            if on_text("").is_break()
+                && let Some(partial) = batch.cancel(0)
+            {
+                return Ok((partial, None));
             }
-            if generated.len() >= req.max_tokens || cache.len() >= self.max_length {
-                break FinishReason::Length;
+            if batch.is_empty() {
+                return Err(backend("the generation ended without an answer"));
             }
-            // Called every step, with an empty piece when no text is certain yet, so
-            // that a caller whose client has gone can stop the generation at once.
-            let safe = certain_prefix(&text, &req.until).max(emitted);
-            let piece = &text[emitted..safe];
-            emitted = safe;
-            if on_text(piece).is_break() {
-                break FinishReason::Length;
-            }
-            logits = self
-                .decoder
-                .forward(self.decoding_weights(), &[next], &mut cache, 0)?;
-        };
-        if text.len() > emitted {
-            let _ = on_text(&text[emitted..]);
+            batch.step(&mut events);
         }
-        Ok((
-            GenerateResponse {
-                text,
-                finish_reason: finish,
-                tokens: generated.len(),
-                reasoning: None,
-            },
-            matched,
-        ))
     }
 
-    fn generate_one(&self, req: &GenerateRequest) -> Result<GenerateResponse> {
-        Ok(self
-            .generate_streaming(req, &mut |_| ControlFlow::Continue(()))?
-            .0)
+    /// Greedy or sampled answers to many requests, decoded together: up to
+    /// `batch_size` sequences at a time, a waiting one joining as soon as one finishes.
+    pub fn generate_batched(
+        &self,
+        requests: &[GenerateRequest],
+    ) -> Result<Vec<GenerateResponse>, ModelError> {
+        let mut answers: Vec<Option<GenerateResponse>> = vec![None; requests.len()];
+        let mut batch = GenerationBatch::new(self, self.options.batch_size);
+        let mut waiting = requests
+            .iter()
+            .enumerate()
+            .map(|(i, r)| Generation::new(i as u64, r.clone()));
+        let mut events = Vec::new();
+        loop {
+            let free = batch.free_slots();
+            let joining: Vec<_> = waiting.by_ref().take(free).collect();
+            if !joining.is_empty() {
+                batch.admit(joining, &mut events);
+            }
+            for event in events.drain(..) {
+                if let GenerationEvent::Finished { id, result } = event {
+                    answers[id as usize] = Some(result?.0);
+                }
+            }
+            if batch.is_empty() && answers.iter().all(Option::is_some) {
+                break;
+            }
+            batch.step(&mut events);
+        }
+        Ok(answers
+            .into_iter()
+            .map(|a| a.expect("every request finished"))
+            .collect())
     }
 
     /// Token ids of `text`; a BOS token first when `add_special` and the model asks for
@@ -528,6 +550,11 @@ impl EmbeddedModel {
     /// Longest sequence the model scores, in tokens.
     pub fn max_length(&self) -> usize {
         self.max_length
+    }
+
+    /// Most sequences in one forward pass (and generated together).
+    pub fn batch_size(&self) -> usize {
+        self.options.batch_size.max(1)
     }
 
     /// Scores every token of each prompt after the first: entry `i` of a prompt's
@@ -750,7 +777,7 @@ fn total(scores: &[TokenScore]) -> LoglikelihoodResponse {
     r
 }
 
-fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+pub(crate) fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
 
@@ -761,7 +788,7 @@ fn first_stop(text: &str, stops: &[String]) -> Option<usize> {
 }
 
 /// Byte offset of the earliest stop string in `text`, and which one it is.
-fn first_stop_match<'a>(text: &str, stops: &'a [String]) -> Option<(usize, &'a str)> {
+pub(crate) fn first_stop_match<'a>(text: &str, stops: &'a [String]) -> Option<(usize, &'a str)> {
     stops
         .iter()
         .filter(|s| !s.is_empty())
@@ -772,7 +799,7 @@ fn first_stop_match<'a>(text: &str, stops: &'a [String]) -> Option<(usize, &'a s
 /// How much of `text` can be shown while generation goes on: not a tail that could be
 /// the start of a stop string, nor a trailing replacement character (a UTF-8 character
 /// whose remaining bytes have not been generated yet).
-fn certain_prefix(text: &str, stops: &[String]) -> usize {
+pub(crate) fn certain_prefix(text: &str, stops: &[String]) -> usize {
     let mut end = text.len();
     for stop in stops.iter().filter(|s| !s.is_empty()) {
         for (i, _) in text.char_indices() {
@@ -793,7 +820,7 @@ fn certain_prefix(text: &str, stops: &[String]) -> usize {
     cut.len()
 }
 
-fn sample(row: &[f32], temperature: f64, rng: &mut impl Rng) -> u32 {
+pub(crate) fn sample(row: &[f32], temperature: f64, rng: &mut impl Rng) -> u32 {
     let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
     let weights: Vec<f64> = row
         .iter()
@@ -898,10 +925,7 @@ impl LanguageModel for EmbeddedModel {
     }
 
     fn generate(&self, requests: &[GenerateRequest]) -> Result<Vec<GenerateResponse>, ModelError> {
-        requests
-            .iter()
-            .map(|r| self.generate_one(r).map_err(backend))
-            .collect()
+        self.generate_batched(requests)
     }
 
     fn apply_chat_template(&self, messages: &[ChatMessage]) -> Result<String, ModelError> {

@@ -16,11 +16,14 @@
 mod chat;
 mod decoder;
 mod embedded;
+mod generation;
 mod gguf;
+mod int8;
 mod sentencepiece;
 mod tokenizer;
 
 pub use embedded::{EmbeddedModel, LoadOptions, TokenScore, WeightFormat};
+pub use generation::{Generation, GenerationBatch, GenerationEvent, JobId};
 pub use tokenizer::GgufTokenizer;
 
 /// Errors of the embedded backend. Each names the file it concerns where there is one.

@@ -148,3 +148,58 @@ fn gemma3_matches_candle_quantized_gemma3() {
     let stock_path = tiny_model(dir.path(), "gemma3", &options(5));
     compare("gemma3", &ours_path, &stock_path, TEXTS);
 }
+
+/// `path` rewritten with `key` set to `value` in its metadata.
+fn with_metadata(path: &Path, key: &str, value: &str, out: &Path) {
+    use candle_core::quantized::gguf_file::{self, Value};
+    let mut file = std::fs::File::open(path).unwrap();
+    let content = gguf_file::Content::read(&mut file).unwrap();
+    let tensors: Vec<(String, candle_core::quantized::QTensor)> = content
+        .tensor_infos
+        .keys()
+        .map(|name| {
+            (
+                name.clone(),
+                content.tensor(&mut file, name, &Device::Cpu).unwrap(),
+            )
+        })
+        .collect();
+    let mut metadata: Vec<(String, Value)> = content
+        .metadata
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    metadata.retain(|(k, _)| k != key);
+    metadata.push((key.to_owned(), Value::String(value.to_owned())));
+    let md: Vec<(&str, &Value)> = metadata.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    let ts: Vec<(&str, &candle_core::quantized::QTensor)> =
+        tensors.iter().map(|(k, v)| (k.as_str(), v)).collect();
+    gguf_file::write(&mut std::fs::File::create(out).unwrap(), &md, &ts).unwrap();
+}
+
+#[test]
+fn an_unknown_architecture_or_tokenizer_is_one_clear_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let llama = common::tiny_llama(dir.path());
+    for (key, value, expected) in [
+        (
+            "general.architecture",
+            "phi3",
+            "architecture `phi3` is not supported (supported: llama, qwen2, qwen3, gemma3)",
+        ),
+        (
+            "tokenizer.ggml.model",
+            "bert",
+            "tokenizer model `bert` (supported: `gpt2`, byte-level BPE; `llama`, SentencePiece)",
+        ),
+    ] {
+        let path = dir.path().join(format!("{value}.gguf"));
+        with_metadata(&llama, key, value, &path);
+        let message = match EmbeddedModel::load(&path, LoadOptions::default()) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("{value}: loaded"),
+        };
+        assert!(message.contains(expected), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+    }
+}

@@ -16,14 +16,7 @@ fn model() -> &'static EmbeddedModel {
 }
 
 fn load(batch_size: usize) -> EmbeddedModel {
-    EmbeddedModel::load(
-        &common::model_path(),
-        LoadOptions {
-            batch_size,
-            ..LoadOptions::default()
-        },
-    )
-    .unwrap()
+    common::load_default(batch_size)
 }
 
 fn req(context: &str, continuation: &str) -> LoglikelihoodRequest {

@@ -408,6 +408,7 @@ impl OpenAiModel {
             echo: true,
             stream: false,
             n: None,
+            ignore_eos: false,
         };
         match self
             .post::<_, CompletionResponse>("/completions", &body, quick)
@@ -823,6 +824,7 @@ impl OpenAiModel {
             echo: true,
             stream: false,
             n: None,
+            ignore_eos: false,
         };
         let response: CompletionResponse = self.post("/completions", &body, self.policy()).await?;
         self.count_usage(response.usage);
@@ -903,6 +905,7 @@ impl OpenAiModel {
                         stop,
                         stream: false,
                         n: None,
+                        ignore_eos: false,
                     };
                     let r: ChatResponse =
                         self.post("/chat/completions", &body, self.policy()).await?;
@@ -928,6 +931,7 @@ impl OpenAiModel {
                         echo: false,
                         stream: false,
                         n: None,
+                        ignore_eos: false,
                     };
                     let r: CompletionResponse =
                         self.post("/completions", &body, self.policy()).await?;

@@ -55,6 +55,9 @@ pub struct CompletionRequest {
     /// Completions per prompt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<usize>,
+    /// vLLM's extension: generate to `max_tokens` whatever the model's end-of-sequence.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_eos: bool,
 }
 
 /// Per-token detail of a completion (legacy completions format).
@@ -147,6 +150,9 @@ pub struct ChatRequest {
     /// Answers to generate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub n: Option<usize>,
+    /// vLLM's extension: generate to the token limit whatever the model's end-of-sequence.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_eos: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

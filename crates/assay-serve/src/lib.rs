@@ -9,11 +9,17 @@
 //!
 //! One worker thread owns the model. Requests queue for it; scoring requests that are
 //! waiting together run as one batch (the segment machinery packs them into shared
-//! forward passes), generations run one at a time. A score does not depend on which
-//! requests shared a batch (the embedded model's invariance), so concurrency never
-//! changes an answer.
+//! forward passes), and generations, streamed or not, decode together with continuous
+//! batching: one forward pass per step for every live generation, a finished or
+//! cancelled one (its client gone) leaving at once and a waiting one joining in its
+//! place. Neither a score nor a greedy answer depends on which requests shared a batch
+//! (the embedded model's invariance), so concurrency never changes an answer. At most
+//! `max_batch` generations run at once and `max_queue` wait; past that a request gets
+//! 503 at once instead of waiting without bound.
 
-use assay_candle::{EmbeddedModel, TokenScore};
+use assay_candle::{
+    EmbeddedModel, Generation, GenerationBatch, GenerationEvent, JobId, TokenScore,
+};
 use assay_core::{ApiKey, ChatMessage, GenerateRequest, GenerateResponse, LanguageModel};
 use assay_openai::protocol::{
     ApiMessage, ChatChoice, ChatChunk, ChatChunkChoice, ChatDelta, ChatRequest, ChatResponse,
@@ -30,7 +36,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::mpsc;
 use tokio::sync::{mpsc as tmpsc, oneshot};
@@ -44,15 +49,33 @@ pub struct ServeConfig {
     pub served_name: String,
     /// When set, every request must carry `Authorization: Bearer <key>`.
     pub api_key: Option<ApiKey>,
+    /// Most generations decoded together.
+    pub max_batch: usize,
+    /// Most generations waiting for a place in the batch; more get 503.
+    pub max_queue: usize,
 }
+
+impl ServeConfig {
+    pub fn new(served_name: impl Into<String>, api_key: Option<ApiKey>) -> Self {
+        Self {
+            served_name: served_name.into(),
+            api_key,
+            max_batch: 32,
+            max_queue: 256,
+        }
+    }
+}
+
+type ScoreReply = oneshot::Sender<Result<Vec<Vec<TokenScore>>, String>>;
 
 enum Job {
     Score {
         prompts: Vec<Vec<u32>>,
-        reply: oneshot::Sender<Result<Vec<Vec<TokenScore>>, String>>,
+        reply: ScoreReply,
     },
     Generate {
         request: GenerateRequest,
+        ignore_eos: bool,
         stream: Option<tmpsc::UnboundedSender<String>>,
         reply: oneshot::Sender<Result<(GenerateResponse, Option<String>), String>>,
     },
@@ -62,6 +85,8 @@ struct AppState {
     model: Arc<EmbeddedModel>,
     config: ServeConfig,
     jobs: std::sync::Mutex<mpsc::Sender<Job>>,
+    /// Generations submitted and not finished (running or waiting).
+    generations: Arc<std::sync::atomic::AtomicUsize>,
     created: u64,
 }
 
@@ -69,14 +94,18 @@ struct AppState {
 pub fn router(model: Arc<EmbeddedModel>, config: ServeConfig) -> Router {
     let (tx, rx) = mpsc::channel::<Job>();
     let worker_model = model.clone();
+    let generations = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let worker_generations = generations.clone();
+    let max_batch = config.max_batch.max(1);
     std::thread::Builder::new()
         .name("assay-model".into())
-        .spawn(move || worker(&worker_model, rx))
+        .spawn(move || worker(&worker_model, rx, max_batch, &worker_generations))
         .expect("the model thread starts");
     let state = Arc::new(AppState {
         model,
         config,
         jobs: std::sync::Mutex::new(tx),
+        generations,
         created: time::OffsetDateTime::now_utc().unix_timestamp() as u64,
     });
     Router::new()
@@ -113,11 +142,41 @@ pub fn router(model: Arc<EmbeddedModel>, config: ServeConfig) -> Router {
         ))
 }
 
-/// The model thread: takes every job waiting, runs the scoring jobs as one batch, then
-/// the generations in arrival order.
-fn worker(model: &EmbeddedModel, rx: mpsc::Receiver<Job>) {
-    while let Ok(first) = rx.recv() {
-        let mut jobs = vec![first];
+/// A generation the worker holds: where its text and answer go.
+struct Client {
+    stream: Option<tmpsc::UnboundedSender<String>>,
+    reply: oneshot::Sender<Result<(GenerateResponse, Option<String>), String>>,
+}
+
+impl Client {
+    /// The client has gone: its request was dropped or its stream closed.
+    fn gone(&self) -> bool {
+        self.reply.is_closed() || self.stream.as_ref().is_some_and(|s| s.is_closed())
+    }
+}
+
+/// The model thread: takes every job waiting, runs the scoring jobs as one batch, admits
+/// waiting generations to the decoding batch, and runs one decoding step; it sleeps only
+/// when nothing is live.
+fn worker(
+    model: &EmbeddedModel,
+    rx: mpsc::Receiver<Job>,
+    max_batch: usize,
+    generations: &std::sync::atomic::AtomicUsize,
+) {
+    let mut batch = GenerationBatch::new(model, max_batch);
+    let mut waiting: std::collections::VecDeque<Generation> = Default::default();
+    let mut clients: std::collections::HashMap<JobId, Client> = Default::default();
+    let mut next_id: JobId = 0;
+    let mut events = Vec::new();
+    loop {
+        let mut jobs = Vec::new();
+        if batch.is_empty() && waiting.is_empty() {
+            match rx.recv() {
+                Ok(job) => jobs.push(job),
+                Err(_) => return,
+            }
+        }
         while jobs.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(j) => jobs.push(j),
@@ -126,64 +185,95 @@ fn worker(model: &EmbeddedModel, rx: mpsc::Receiver<Job>) {
         }
         let mut prompts = Vec::new();
         let mut replies = Vec::new();
-        let mut generations = Vec::new();
         for job in jobs {
             match job {
                 Job::Score { prompts: p, reply } => {
                     replies.push((p.len(), reply));
                     prompts.extend(p);
                 }
-                g @ Job::Generate { .. } => generations.push(g),
+                Job::Generate {
+                    request,
+                    ignore_eos,
+                    stream,
+                    reply,
+                } => {
+                    next_id += 1;
+                    clients.insert(next_id, Client { stream, reply });
+                    waiting.push_back(Generation {
+                        id: next_id,
+                        request,
+                        ignore_eos,
+                    });
+                }
             }
         }
         if !prompts.is_empty() {
-            match model.prompt_logprobs(&prompts) {
-                Ok(scores) => {
-                    let mut scores = scores.into_iter();
-                    for (n, reply) in replies {
-                        let _ = reply.send(Ok(scores.by_ref().take(n).collect()));
+            score(model, &prompts, replies);
+        }
+        // Clients gone while waiting or running free their place at once.
+        let gone: Vec<JobId> = clients
+            .iter()
+            .filter(|(_, c)| c.gone())
+            .map(|(&id, _)| id)
+            .collect();
+        for id in gone {
+            batch.cancel(id);
+            waiting.retain(|w| w.id != id);
+            clients.remove(&id);
+            generations.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        let joining: Vec<_> = (0..batch.free_slots().min(waiting.len()))
+            .filter_map(|_| waiting.pop_front())
+            .collect();
+        if !joining.is_empty() {
+            batch.admit(joining, &mut events);
+        }
+        if !batch.is_empty() {
+            batch.step(&mut events);
+        }
+        for event in events.drain(..) {
+            match event {
+                GenerationEvent::Text { id, text } => {
+                    if let Some(Client {
+                        stream: Some(s), ..
+                    }) = clients.get(&id)
+                    {
+                        // A closed stream is noticed before the next step.
+                        let _ = s.send(text);
                     }
                 }
-                Err(e) if replies.len() > 1 => {
-                    // One bad prompt must not fail the others: run each alone.
-                    let _ = e;
-                    let mut offset = 0;
-                    for (n, reply) in replies {
-                        let mine = &prompts[offset..offset + n];
-                        offset += n;
-                        let _ = reply.send(model.prompt_logprobs(mine).map_err(|e| e.to_string()));
-                    }
-                }
-                Err(e) => {
-                    for (_, reply) in replies {
-                        let _ = reply.send(Err(e.to_string()));
+                GenerationEvent::Finished { id, result } => {
+                    if let Some(client) = clients.remove(&id) {
+                        generations.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                        let _ = client.reply.send(result.map_err(|e| e.to_string()));
                     }
                 }
             }
         }
-        for job in generations {
-            if let Job::Generate {
-                request,
-                stream,
-                reply,
-            } = job
-            {
-                // A client that has gone (its request dropped, or its stream closed)
-                // stops the generation, so the next request does not wait for it.
-                let result = model
-                    .generate_streaming(&request, &mut |piece| {
-                        let gone = match &stream {
-                            Some(s) => !piece.is_empty() && s.send(piece.to_owned()).is_err(),
-                            None => false,
-                        } || reply.is_closed();
-                        if gone {
-                            ControlFlow::Break(())
-                        } else {
-                            ControlFlow::Continue(())
-                        }
-                    })
-                    .map_err(|e| e.to_string());
-                let _ = reply.send(result);
+    }
+}
+
+/// Scores the prompts of several requests in one batch; one bad prompt does not fail the
+/// others.
+fn score(model: &EmbeddedModel, prompts: &[Vec<u32>], replies: Vec<(usize, ScoreReply)>) {
+    match model.prompt_logprobs(prompts) {
+        Ok(scores) => {
+            let mut scores = scores.into_iter();
+            for (n, reply) in replies {
+                let _ = reply.send(Ok(scores.by_ref().take(n).collect()));
+            }
+        }
+        Err(_) if replies.len() > 1 => {
+            let mut offset = 0;
+            for (n, reply) in replies {
+                let mine = &prompts[offset..offset + n];
+                offset += n;
+                let _ = reply.send(model.prompt_logprobs(mine).map_err(|e| e.to_string()));
+            }
+        }
+        Err(e) => {
+            for (_, reply) in replies {
+                let _ = reply.send(Err(e.to_string()));
             }
         }
     }
@@ -259,11 +349,37 @@ impl AppState {
     }
 
     fn submit(&self, job: Job) -> Result<(), ApiError> {
+        if matches!(job, Job::Generate { .. }) {
+            use std::sync::atomic::Ordering;
+            let limit = self.config.max_batch.max(1) + self.config.max_queue;
+            let taken = self
+                .generations
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                    (n < limit).then_some(n + 1)
+                });
+            if taken.is_err() {
+                return Err(ApiError {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    kind: "server_overloaded",
+                    message: format!(
+                        "the server is busy: {} generations are running and {} waiting (--max-batch, --max-queue); retry later",
+                        self.config.max_batch, self.config.max_queue
+                    ),
+                });
+            }
+        }
+        let generation = matches!(job, Job::Generate { .. });
         self.jobs
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .send(job)
-            .map_err(|_| ApiError::internal("the model worker has stopped"))
+            .map_err(|_| {
+                if generation {
+                    self.generations
+                        .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                }
+                ApiError::internal("the model worker has stopped")
+            })
     }
 
     async fn score(&self, prompts: Vec<Vec<u32>>) -> Result<Vec<Vec<TokenScore>>, ApiError> {
@@ -274,25 +390,39 @@ impl AppState {
             .map_err(ApiError::bad_request)
     }
 
-    /// One generation, unstreamed: its answer and the stop string that ended it.
-    async fn generate(
+    /// Submits one generation, unstreamed; its answer (and the stop string that ended
+    /// it) arrives through [`await_answer`]. Submitting every answer a request needs before
+    /// awaiting any lets them decode in one batch.
+    fn start_generation(
         &self,
         request: GenerateRequest,
-    ) -> Result<(GenerateResponse, Option<String>), ApiError> {
+        ignore_eos: bool,
+    ) -> Result<PendingAnswer, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.submit(Job::Generate {
             request,
+            ignore_eos,
             stream: None,
             reply,
         })?;
-        rx.await
-            .map_err(|_| ApiError::internal("the model worker stopped"))?
-            .map_err(ApiError::bad_request)
+        Ok(rx)
     }
 
     fn token_string(&self, id: u32) -> String {
         String::from_utf8_lossy(&self.model.tokenizer.token_bytes(id)).into_owned()
     }
+}
+
+type PendingAnswer = oneshot::Receiver<Result<(GenerateResponse, Option<String>), String>>;
+
+/// The answer of a generation [`AppState::start_generation`] submitted.
+async fn await_answer(
+    pending: PendingAnswer,
+) -> Result<(GenerateResponse, Option<String>), ApiError> {
+    pending
+        .await
+        .map_err(|_| ApiError::internal("the model worker stopped"))?
+        .map_err(ApiError::bad_request)
 }
 
 /// A request body: JSON (a key given twice is refused, not resolved to either copy).
@@ -586,7 +716,7 @@ async fn completions(
                 "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": finish}],
             })
         };
-        return stream_generation(&state, request, chunk);
+        return stream_generation(&state, request, req.ignore_eos, chunk);
     }
 
     let mut choices = Vec::with_capacity(prompts.len());
@@ -655,7 +785,8 @@ async fn completions(
                 jobs.push((p, max_tokens, k));
             }
         }
-        for (index, (p, max_tokens, k)) in jobs.into_iter().enumerate() {
+        let mut pending = Vec::with_capacity(jobs.len());
+        for (p, max_tokens, k) in jobs {
             let context = p.text(&state)?;
             let request = GenerateRequest {
                 context: context.clone(),
@@ -664,7 +795,11 @@ async fn completions(
                 temperature,
                 seed: nth_seed(req.seed, k),
             };
-            let (answer, matched) = state.generate(request).await?;
+            let started = state.start_generation(request, req.ignore_eos)?;
+            pending.push((p, k, context, started));
+        }
+        for (index, (p, k, context, started)) in pending.into_iter().enumerate() {
+            let (answer, matched) = await_answer(started).await?;
             if k == 0 {
                 prompt_tokens += p.tokens.len() as u64;
             }
@@ -745,6 +880,7 @@ fn finish_reason(answer: &GenerateResponse) -> &'static str {
 fn stream_generation<F>(
     state: &AppState,
     request: GenerateRequest,
+    ignore_eos: bool,
     chunk: F,
 ) -> Result<Response, ApiError>
 where
@@ -754,6 +890,7 @@ where
     let (reply, reply_rx) = oneshot::channel();
     state.submit(Job::Generate {
         request,
+        ignore_eos,
         stream: Some(pieces),
         reply,
     })?;
@@ -831,7 +968,7 @@ async fn chat_completions(
             return Err(ApiError::bad_request("streaming takes n = 1"));
         }
         let first = std::sync::atomic::AtomicBool::new(true);
-        return stream_generation(&state, request, move |piece, finish| {
+        return stream_generation(&state, request, req.ignore_eos, move |piece, finish| {
             let role = first
                 .swap(false, std::sync::atomic::Ordering::Relaxed)
                 .then(|| "assistant".to_owned());
@@ -854,13 +991,19 @@ async fn chat_completions(
     }
     let mut choices = Vec::with_capacity(n);
     let mut completion_tokens = 0u64;
-    for k in 0..n {
-        let (answer, matched) = state
-            .generate(GenerateRequest {
-                seed: nth_seed(request.seed, k),
-                ..request.clone()
-            })
-            .await?;
+    let pending = (0..n)
+        .map(|k| {
+            state.start_generation(
+                GenerateRequest {
+                    seed: nth_seed(request.seed, k),
+                    ..request.clone()
+                },
+                req.ignore_eos,
+            )
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    for (k, started) in pending.into_iter().enumerate() {
+        let (answer, matched) = await_answer(started).await?;
         completion_tokens += answer.tokens as u64;
         choices.push(ChatChoice {
             index: k,

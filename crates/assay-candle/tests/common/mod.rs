@@ -4,19 +4,52 @@ use std::path::PathBuf;
 
 /// The default model, from `ASSAY_TEST_MODEL` or the cache that `assay fetch` fills.
 pub(crate) fn model_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("ASSAY_TEST_MODEL") {
+    cached_model(
+        "ASSAY_TEST_MODEL",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "assay fetch",
+    )
+}
+
+/// Gemma 3 270M, from `ASSAY_TEST_GEMMA` or the cache that `assay fetch gemma3-270m`
+/// fills.
+#[allow(dead_code)]
+pub(crate) fn gemma_path() -> PathBuf {
+    cached_model(
+        "ASSAY_TEST_GEMMA",
+        "gemma-3-270m-q4_k_m.gguf",
+        "assay fetch gemma3-270m",
+    )
+}
+
+fn cached_model(variable: &str, file: &str, fetch: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(variable) {
         return PathBuf::from(p);
     }
     let home = std::env::var_os("ASSAY_CACHE_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/assay"));
-    let path = home.join("models/SmolLM2-135M-Instruct.Q4_1.gguf");
+    let path = home.join("models").join(file);
     assert!(
         path.exists(),
-        "the default model is missing at {}: run `cargo run -p assay -- fetch` first (scripts/test does)",
-        path.display()
+        "{file} is missing at {}: run `cargo run -p assay -- {}` first (scripts/test does)",
+        path.display(),
+        fetch.trim_start_matches("assay ")
     );
     path
+}
+
+/// The default model with `batch_size` sequences per pass.
+#[allow(dead_code)]
+pub(crate) fn load_default(batch_size: usize) -> assay_candle::EmbeddedModel {
+    assay_candle::EmbeddedModel::load(
+        &model_path(),
+        assay_candle::LoadOptions {
+            batch_size,
+            ..assay_candle::LoadOptions::default()
+        },
+    )
+    .unwrap()
 }
 
 /// Writes a small random llama-architecture GGUF unlike the default model: 4 query

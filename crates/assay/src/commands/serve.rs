@@ -39,6 +39,12 @@ pub(crate) struct ServeArgs {
     /// CPU threads. Default: all cores.
     #[arg(long)]
     threads: Option<usize>,
+    /// Most generations decoded together (continuous batching).
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    max_batch: u32,
+    /// Most generations waiting for a place in the batch; past that, requests get 503.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u32).range(0..=100_000))]
+    max_queue: u32,
 }
 
 pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
@@ -60,8 +66,9 @@ pub(crate) fn run(args: ServeArgs) -> Result<ExitCode> {
     let app = assay_serve::router(
         model,
         assay_serve::ServeConfig {
-            served_name: served_name.clone(),
-            api_key,
+            max_batch: args.max_batch as usize,
+            max_queue: args.max_queue as usize,
+            ..assay_serve::ServeConfig::new(served_name.clone(), api_key)
         },
     );
     super::serve_http(app, &args.host, args.port, |addr| {

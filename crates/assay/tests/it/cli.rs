@@ -48,14 +48,14 @@ fn loglikelihoods(dir: &Path, task: &str) -> Vec<f64> {
 const TASKS: &str = "hellaswag,winogrande,arc_challenge,truthfulqa_mc2";
 
 #[test]
-fn threads_and_batch_size_do_not_change_scores() {
+fn threads_and_batch_size_do_not_change_scores_or_greedy_answers() {
     let a = tempfile::tempdir().unwrap();
     let b = tempfile::tempdir().unwrap();
     let o = eval(
         a.path(),
         &[
             "--tasks",
-            TASKS,
+            &format!("{TASKS},gsm8k"),
             "--limit",
             "3",
             "--threads",
@@ -69,7 +69,7 @@ fn threads_and_batch_size_do_not_change_scores() {
         b.path(),
         &[
             "--tasks",
-            TASKS,
+            &format!("{TASKS},gsm8k"),
             "--limit",
             "3",
             "--threads",
@@ -88,6 +88,20 @@ fn threads_and_batch_size_do_not_change_scores() {
             assert!((x - y).abs() < 1e-5, "{task}: {x} vs {y}");
         }
     }
+    // Greedy answers, decoded one at a time on one thread and three together on two,
+    // are the same text.
+    let answers = |dir: &Path| -> Vec<String> {
+        samples(dir, "gsm8k")
+            .iter()
+            .map(|s| s["responses"]["text"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (aa, ab) = (answers(&da), answers(&db));
+    assert_eq!(aa.len(), 3);
+    assert_eq!(
+        aa, ab,
+        "greedy answers differ across threads and batch sizes"
+    );
     let (ra, rb) = (results(&da), results(&db));
     assert_eq!(ra["results"], rb["results"], "identical metrics");
     assert_eq!(

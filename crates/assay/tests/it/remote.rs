@@ -42,8 +42,14 @@ impl Drop for Server {
 
 /// Starts `assay serve` on a free port and waits for its address.
 pub(crate) fn serve() -> Server {
+    serve_with(&[])
+}
+
+/// `assay serve` with more arguments.
+pub(crate) fn serve_with(args: &[&str]) -> Server {
     let mut child = assay()
         .args(["serve", "--port", "0", "--served-model-name", "smol"])
+        .args(args)
         .stderr(Stdio::piped())
         .spawn()
         .expect("assay serve starts");
@@ -244,6 +250,22 @@ pub(crate) fn http_request(base: &str, method: &str, path: &str, body: &str) -> 
         body.to_owned()
     };
     (status, body)
+}
+
+/// Sends a POST and returns the open connection without reading the answer (a client
+/// that may leave early).
+fn start_post(base: &str, path: &str, body: &str) -> std::net::TcpStream {
+    use std::io::Write;
+    let rest = base.strip_prefix("http://").unwrap();
+    let (host, prefix) = rest.split_once('/').unwrap();
+    let mut stream = std::net::TcpStream::connect(host).unwrap();
+    write!(
+        stream,
+        "POST /{prefix}{path} HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    stream
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -488,21 +510,11 @@ fn served_model_refuses_what_it_cannot_answer_and_drops_abandoned_work() {
     // so a short request right after answers at once (it took minutes when the
     // abandoned generation ran to its end).
     {
-        use std::io::Write;
-        let host = base
-            .strip_prefix("http://")
-            .unwrap()
-            .split('/')
-            .next()
-            .unwrap();
-        let body = r#"{"model":"smol","prompt":"Write a long story.","max_tokens":4000,"temperature":1,"stop":["zzqqzz"]}"#;
-        let mut stream = std::net::TcpStream::connect(host).unwrap();
-        write!(
-            stream,
-            "POST /v1/completions HTTP/1.1\r\nhost: {host}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
+        let _stream = start_post(
+            base,
+            "/completions",
+            r#"{"model":"smol","prompt":"Write a long story.","max_tokens":4000,"temperature":1,"stop":["zzqqzz"]}"#,
+        );
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     let started = std::time::Instant::now();
@@ -517,4 +529,103 @@ fn served_model_refuses_what_it_cannot_answer_and_drops_abandoned_work() {
         "the next request waited {:?} behind an abandoned one",
         started.elapsed()
     );
+}
+
+/// The text of a streamed chat: every `delta.content` of its server-sent events, and
+/// whether it ended with `[DONE]`.
+fn streamed_chat(base: &str, content: &str, max_tokens: u32) -> (String, bool) {
+    let body = serde_json::json!({
+        "model": "smol",
+        "messages": [{"role": "user", "content": content}],
+        "max_tokens": max_tokens,
+        "temperature": 0,
+        "stream": true,
+    });
+    let (status, text) = http_post(base, "/chat/completions", &body.to_string());
+    assert_eq!(status, 200, "{text}");
+    let mut out = String::new();
+    let mut done = false;
+    for line in text.lines() {
+        let Some(data) = line.strip_prefix("data: ") else {
+            continue;
+        };
+        if data == "[DONE]" {
+            done = true;
+            continue;
+        }
+        let v: Value = serde_json::from_str(data).unwrap();
+        out.push_str(v["choices"][0]["delta"]["content"].as_str().unwrap_or(""));
+    }
+    (out, done)
+}
+
+#[test]
+fn concurrent_streamed_chats_are_batched_and_each_equals_its_answer_alone() {
+    // 32 streamed chats at once share the decoding batch; each answer, greedy, equals
+    // the one the same server gives when it is the only request.
+    let server = serve_with(&["--max-batch", "32"]);
+    let base = server.1.clone();
+    let questions: Vec<String> = (0..32)
+        .map(|i| format!("In one sentence, what is {} times {}?", i + 2, 7 + i % 5))
+        .collect();
+    let together: Vec<(String, bool)> = std::thread::scope(|s| {
+        let handles: Vec<_> = questions
+            .iter()
+            .map(|q| {
+                let base = base.clone();
+                s.spawn(move || streamed_chat(&base, q, 24))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (q, (text, done)) in questions.iter().zip(&together) {
+        assert!(done, "{q}: the stream ended without [DONE]");
+        assert!(!text.is_empty(), "{q}: no text");
+        let (alone, _) = streamed_chat(&base, q, 24);
+        assert_eq!(text, &alone, "{q}: batched and alone differ");
+    }
+}
+
+#[test]
+fn a_client_that_disconnects_mid_stream_frees_its_slot() {
+    // One place in the batch and none in the queue: while a generation runs, another
+    // request is refused with 503; once its client disconnects mid-stream, the place is
+    // free again long before the abandoned generation could have finished.
+    use std::io::Read;
+    let server = serve_with(&["--max-batch", "1", "--max-queue", "0"]);
+    let base = server.1.as_str();
+    let mut stream = start_post(
+        base,
+        "/chat/completions",
+        r#"{"model":"smol","messages":[{"role":"user","content":"Write a very long story."}],"max_tokens":3000,"temperature":1,"stream":true,"stop":["zzqqzz"]}"#,
+    );
+    // Wait for the first streamed bytes: the generation is running.
+    let mut first = [0u8; 256];
+    let n = stream.read(&mut first).unwrap();
+    assert!(n > 0 && String::from_utf8_lossy(&first[..n]).contains("200"));
+    let (status, text) = http_post(
+        base,
+        "/completions",
+        r#"{"model":"smol","prompt":"Hi","max_tokens":2,"temperature":0}"#,
+    );
+    assert_eq!(status, 503, "{text}");
+    assert!(text.contains("busy"), "{text}");
+    drop(stream);
+    let started = std::time::Instant::now();
+    loop {
+        let (status, text) = http_post(
+            base,
+            "/completions",
+            r#"{"model":"smol","prompt":"Hi","max_tokens":2,"temperature":0}"#,
+        );
+        if status == 200 {
+            break;
+        }
+        assert_eq!(status, 503, "{text}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the slot of a disconnected stream was not freed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
 }
