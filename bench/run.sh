@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 items=${1:-200}; threads=${2:-2}; python=${3:-python3}; perplexity=${4:-llama-perplexity}
 data=${5:-../shared/data}
 cargo build --release -p assay --example speed --quiet
-model=$(target/release/assay fetch 2>&1 | sed -n 's/^default model: //p')
+model=$(target/release/assay fetch 2>&1 | sed -n 's/^model `default`: //p')
 assay_json=$(target/release/examples/speed "$data" "$items" "$threads")
 llama_json=$("$python" bench/llamacpp_speed.py "$model" "$data/hellaswag/hellaswag_val_full.txt" "$items" "$threads" "$perplexity")
 echo "$assay_json"

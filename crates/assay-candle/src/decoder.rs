@@ -126,12 +126,37 @@ pub(crate) enum WeightStorage {
     Native,
 }
 
+impl Weights {
+    /// Bytes of matrices a decoding step reads (every layer's and the output head), for
+    /// comparing a decoding speed with the memory bandwidth.
+    pub(crate) fn bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .flat_map(|l| [&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down])
+            .chain([&self.head])
+            .map(Linear::bytes)
+            .sum()
+    }
+}
+
 /// One weight matrix in the storage chosen for it.
 pub(crate) enum Linear {
     /// candle's: f32 through `gemm`, or the file's own quantized blocks.
     Candle(QMatMul),
     /// 8-bit weights with f32 scales and AVX2 dot products ([`Int8Matrix`]).
     Int8(Int8Matrix),
+}
+
+impl Linear {
+    fn bytes(&self) -> usize {
+        match self {
+            Linear::Int8(m) => m.bytes(),
+            Linear::Candle(QMatMul::QTensor(q)) => q.storage_size_in_bytes(),
+            Linear::Candle(QMatMul::Tensor(t) | QMatMul::TensorF16(t)) => {
+                t.elem_count() * t.dtype().size_in_bytes()
+            }
+        }
+    }
 }
 
 fn convert(q: QTensor, storage: WeightStorage) -> Result<Linear> {

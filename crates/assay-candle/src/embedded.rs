@@ -552,6 +552,11 @@ impl EmbeddedModel {
         self.max_length
     }
 
+    /// Bytes of weight matrices one decoding step reads.
+    pub fn decoding_weight_bytes(&self) -> usize {
+        self.decoding_weights().bytes()
+    }
+
     /// Most sequences in one forward pass (and generated together).
     pub fn batch_size(&self) -> usize {
         self.options.batch_size.max(1)

@@ -63,6 +63,11 @@ impl Int8Matrix {
         self.cols
     }
 
+    /// Memory it holds: one byte per value and four per block scale.
+    pub(crate) fn bytes(&self) -> usize {
+        self.quants.len() + 4 * self.scales.len()
+    }
+
     /// `x @ self^T` for `x` of `n` rows of `cols` values: `n` rows of `rows` values.
     pub(crate) fn matmul(&self, x: &[f32], n: usize) -> Vec<f32> {
         Self::matmul_many(&[self], x, n)

@@ -80,6 +80,7 @@ fn main() -> anyhow::Result<()> {
             "batch_tokens": batch_tokens,
             "batch_s": batch_s,
             "batch_tok_s": batch_tokens as f64 / batch_s,
+            "decoding_weight_bytes": model.decoding_weight_bytes(),
         })
     );
     Ok(())
