@@ -12,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$1; threads=${2:-2}
 export LD_LIBRARY_PATH=$bin
+cargo build --release -p assay --quiet
 cargo build --release -p assay --example generation_speed --quiet
 cc -O3 -march=native -ffast-math -fopenmp bench/bandwidth.c -o target/release/bandwidth
 echo "{\"bandwidth\": \"$(OMP_NUM_THREADS=$threads target/release/bandwidth)\"}"
