@@ -336,19 +336,28 @@ impl KvCache {
     }
 }
 
-/// Keys and values of one sequence being decoded, in buffers allocated once for its
-/// whole length, so a step writes one position in place instead of copying the cache.
+/// Keys and values of one sequence being decoded, in buffers written in place: a step
+/// writes one position instead of copying the cache. The buffers start with room for
+/// the prompt and some answer and double when full (up to the sequence's limit), so a
+/// request for thousands of tokens that ends after ten does not hold memory for all.
 pub(crate) struct DecodeCache {
-    /// Per layer, `[kv_head][position][dim]` with room for `capacity` positions a head.
+    /// Per layer, `[kv_head][position][dim]` with room for `room` positions a head.
     keys: Vec<Vec<f32>>,
     values: Vec<Vec<f32>>,
     len: usize,
+    room: usize,
+    /// Most positions the sequence may reach.
     capacity: usize,
+    heads: usize,
+    dim: usize,
 }
 
+/// Positions of answer a new cache has room for before it first grows.
+const FIRST_ROOM: usize = 128;
+
 impl DecodeCache {
-    /// The cache of a prompt just processed (`prompt` holds its keys and values), with
-    /// room for `capacity` positions in all.
+    /// The cache of a prompt just processed (`prompt` holds its keys and values), which
+    /// may grow to `capacity` positions in all.
     pub(crate) fn from_prompt(
         config: &DecoderConfig,
         prompt: &KvCache,
@@ -356,29 +365,25 @@ impl DecodeCache {
     ) -> Result<Self> {
         let (heads, dim, len) = (config.n_kv_head, config.head_dim, prompt.len());
         let capacity = capacity.max(len);
+        let room = capacity.min(len + FIRST_ROOM);
         let mut keys = Vec::with_capacity(config.n_layer);
         let mut values = Vec::with_capacity(config.n_layer);
         for layer in &prompt.layers {
             let (k, v) = layer
                 .as_ref()
                 .ok_or_else(|| candle_core::Error::Msg("an empty prompt has no cache".into()))?;
-            let copy = |t: &Tensor| -> Result<Vec<f32>> {
-                let data: Vec<f32> = t.flatten_all()?.to_vec1()?;
-                let mut buf = vec![0f32; heads * capacity * dim];
-                for h in 0..heads {
-                    buf[h * capacity * dim..][..len * dim]
-                        .copy_from_slice(&data[h * len * dim..][..len * dim]);
-                }
-                Ok(buf)
-            };
-            keys.push(copy(k)?);
-            values.push(copy(v)?);
+            let data = |t: &Tensor| -> Result<Vec<f32>> { Ok(t.flatten_all()?.to_vec1()?) };
+            keys.push(relayout(&data(k)?, heads, dim, len, len, room));
+            values.push(relayout(&data(v)?, heads, dim, len, len, room));
         }
         Ok(Self {
             keys,
             values,
             len,
+            room,
             capacity,
+            heads,
+            dim,
         })
     }
 
@@ -387,10 +392,40 @@ impl DecodeCache {
         self.len
     }
 
-    /// Positions it has room for.
+    /// Most positions the sequence may reach.
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
+
+    /// Makes room for one more position (doubling the buffers when full).
+    fn reserve_one(&mut self) {
+        if self.len < self.room {
+            return;
+        }
+        let room = (self.room * 2).clamp(self.len + 1, self.capacity.max(self.len + 1));
+        let (heads, dim, len, old) = (self.heads, self.dim, self.len, self.room);
+        for buf in self.keys.iter_mut().chain(self.values.iter_mut()) {
+            *buf = relayout(buf, heads, dim, len, old, room);
+        }
+        self.room = room;
+    }
+}
+
+/// `[head][position][dim]` data with `from` positions a head, copied into a buffer with
+/// `to` positions a head (the first `len` of each).
+fn relayout(
+    data: &[f32],
+    heads: usize,
+    dim: usize,
+    len: usize,
+    from: usize,
+    to: usize,
+) -> Vec<f32> {
+    let mut buf = vec![0f32; heads * to * dim];
+    for h in 0..heads {
+        buf[h * to * dim..][..len * dim].copy_from_slice(&data[h * from * dim..][..len * dim]);
+    }
+    buf
 }
 
 /// A run of new tokens for [`Decoder::forward_segments`]: it continues `past`, then (if
@@ -687,7 +722,7 @@ impl Decoder {
         let cfg = &self.config;
         let (b, hidden, hd) = (tokens.len(), cfg.hidden, cfg.head_dim);
         assert_eq!(b, caches.len(), "one cache per token");
-        for c in caches.iter() {
+        for c in caches.iter_mut() {
             if c.len >= c.capacity || c.len >= cfg.context_length {
                 return Err(candle_core::Error::Msg(format!(
                     "sequence of {} positions is full (room for {}, context {})",
@@ -697,6 +732,7 @@ impl Decoder {
                 ))
                 .into());
             }
+            c.reserve_one();
         }
         let (n_head, n_kv) = (cfg.n_head, cfg.n_kv_head);
         let (q_dim, kv_dim) = (n_head * hd, n_kv * hd);
@@ -752,7 +788,7 @@ impl Decoder {
                 }
             }
             for (s, cache) in caches.iter_mut().enumerate() {
-                let (len, cap) = (cache.len, cache.capacity);
+                let (len, cap) = (cache.len, cache.room);
                 for g in 0..n_kv {
                     let src = s * kv_dim + g * hd;
                     let dst = (g * cap + len) * hd;
@@ -768,7 +804,7 @@ impl Decoder {
                 let cache = &caches_ref[s];
                 let keys_seen = cache.len + 1;
                 let first = keys_seen.saturating_sub(window);
-                let base = (head / group) * cache.capacity * hd;
+                let base = (head / group) * cache.room * hd;
                 attend_one(
                     &q[s * q_dim + head * hd..][..hd],
                     &cache.keys[layer][base..],

@@ -192,3 +192,57 @@ fn f32_weights_decode_through_the_same_step() {
     let together = m.generate(&all[..4]).unwrap();
     assert_eq!(together[0], out[0]);
 }
+
+#[test]
+fn long_answers_stay_right_after_the_cache_grows() {
+    // A cache starts with room for 128 answer tokens and doubles when full. 300 forced
+    // tokens cross two growths; every greedy token must still be what a plain forward
+    // pass over the whole text (the scoring path, f32) ranks first, up to near-ties
+    // between 8-bit and f32 weights.
+    let m = model();
+    let request = GenerateRequest {
+        context: "Once upon a time".into(),
+        until: vec![],
+        max_tokens: 300,
+        temperature: 0.0,
+        seed: None,
+    };
+    let mut batch = GenerationBatch::new(m, 2);
+    let mut events = Vec::new();
+    batch.admit(
+        vec![Generation {
+            id: 0,
+            request,
+            ignore_eos: true,
+        }],
+        &mut events,
+    );
+    let mut answer = None;
+    while answer.is_none() {
+        batch.step(&mut events);
+        for e in events.drain(..) {
+            if let GenerationEvent::Finished { result, .. } = e {
+                answer = Some(result.unwrap().0);
+            }
+        }
+    }
+    let answer = answer.unwrap();
+    assert_eq!(answer.tokens, 300);
+    let prompt = m.tokenize("Once upon a time", true).unwrap();
+    let generated = m.tokenize(&answer.text, false).unwrap();
+    let mut all = prompt.clone();
+    all.extend(&generated);
+    let scores = m
+        .prompt_logprobs(std::slice::from_ref(&all))
+        .unwrap()
+        .remove(0);
+    // Score i predicts token i + 1; the answer's tokens start at `prompt.len()`.
+    let late: Vec<_> = scores[prompt.len() - 1..].iter().skip(200).collect();
+    assert!(late.len() > 50, "{} late tokens", late.len());
+    let agree = late.iter().filter(|s| s.token == s.top_token).count();
+    assert!(
+        agree * 100 >= late.len() * 90,
+        "{agree} of {} late tokens are the full pass's first choice",
+        late.len()
+    );
+}
