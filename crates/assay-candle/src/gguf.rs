@@ -133,48 +133,39 @@ impl GgufFile {
             .collect()
     }
 
-    pub fn bools(&self, key: &str) -> Option<Vec<bool>> {
+    /// An array's entries, each converted by `entry` (`None` when the key is missing,
+    /// not an array, or holds an entry `entry` refuses).
+    fn array<T>(&self, key: &str, entry: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
         let Some(Value::Array(values)) = self.get(key) else {
             return None;
         };
-        values
-            .iter()
-            .map(|v| match v {
-                Value::Bool(x) => Some(*x),
-                _ => None,
-            })
-            .collect()
+        values.iter().map(entry).collect()
+    }
+
+    pub fn bools(&self, key: &str) -> Option<Vec<bool>> {
+        self.array(key, |v| match v {
+            Value::Bool(x) => Some(*x),
+            _ => None,
+        })
     }
 
     pub fn floats(&self, key: &str) -> Option<Vec<f32>> {
-        let Some(Value::Array(values)) = self.get(key) else {
-            return None;
-        };
-        values
-            .iter()
-            .map(|v| match v {
-                Value::F32(x) => Some(*x),
-                Value::F64(x) => Some(*x as f32),
-                _ => None,
-            })
-            .collect()
+        self.array(key, |v| match v {
+            Value::F32(x) => Some(*x),
+            Value::F64(x) => Some(*x as f32),
+            _ => None,
+        })
     }
 
     pub fn ints(&self, key: &str) -> Option<Vec<i64>> {
-        let Some(Value::Array(values)) = self.get(key) else {
-            return None;
-        };
-        values
-            .iter()
-            .map(|v| match v {
-                Value::I32(x) => Some(*x as i64),
-                Value::U32(x) => Some(*x as i64),
-                Value::I8(x) => Some(*x as i64),
-                Value::U8(x) => Some(*x as i64),
-                Value::I64(x) => Some(*x),
-                _ => None,
-            })
-            .collect()
+        self.array(key, |v| match v {
+            Value::I32(x) => Some(*x as i64),
+            Value::U32(x) => Some(*x as i64),
+            Value::I8(x) => Some(*x as i64),
+            Value::U8(x) => Some(*x as i64),
+            Value::I64(x) => Some(*x),
+            _ => None,
+        })
     }
 
     pub fn tensor(&mut self, name: &str) -> Result<candle_core::quantized::QTensor> {

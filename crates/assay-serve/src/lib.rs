@@ -245,7 +245,12 @@ fn worker(
                 GenerationEvent::Finished { id, result } => {
                     if let Some(client) = clients.remove(&id) {
                         generations.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
-                        let _ = client.reply.send(result.map_err(|e| e.to_string()));
+                        // The job number is the worker's own: the reason alone is the
+                        // client's business.
+                        let _ = client.reply.send(result.map_err(|e| match e {
+                            assay_core::ModelError::BadRequest { reason, .. } => reason,
+                            e => e.to_string(),
+                        }));
                     }
                 }
             }
