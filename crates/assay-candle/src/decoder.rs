@@ -705,8 +705,9 @@ impl Decoder {
     }
 
     /// One decoding step for several sequences: `tokens[i]` is the next token of the
-    /// sequence cached in `caches[i]`, which gains its keys and values. Returns the
-    /// `(sequences, vocab)` logits of the next position.
+    /// sequence cached in `caches[i]`, which gains its keys and values. Leaves the
+    /// `(sequences, vocab)` logits of the next position in `logits`, whose memory is
+    /// reused from step to step (with a large vocabulary it is tens of megabytes).
     ///
     /// Plain loops over f32 values: each layer's products are two parallel passes
     /// (queries, keys and values together; gate and up together) plus two, and
@@ -718,7 +719,8 @@ impl Decoder {
         weights: &Weights,
         tokens: &[u32],
         caches: &mut [&mut DecodeCache],
-    ) -> Result<Tensor> {
+        logits: &mut Vec<f32>,
+    ) -> Result<()> {
         let cfg = &self.config;
         let (b, hidden, hd) = (tokens.len(), cfg.hidden, cfg.head_dim);
         assert_eq!(b, caches.len(), "one cache per token");
@@ -850,9 +852,11 @@ impl Decoder {
             c.len += 1;
         }
         let h = rms_norm_rows(&x, &self.plain_output_norm, hidden, eps);
-        let logits = products(&[&weights.head], &h, b)?.remove(0);
-        let vocab = logits.len() / b;
-        Ok(Tensor::from_vec(logits, (b, vocab), &Device::Cpu)?)
+        match &weights.head {
+            Linear::Int8(head) => Int8Matrix::matmul_many_into(&[head], &h, b, &mut [logits]),
+            other => *logits = products(&[other], &h, b)?.remove(0),
+        }
+        Ok(())
     }
 
     /// Runs several segments in one pass: the rows of all segments go through the
@@ -1314,14 +1318,19 @@ fn linear(w: &Linear, x: &Tensor) -> candle_core::Result<Tensor> {
 
 /// Log-softmax of one row of logits, in f64 so sums over long continuations stay exact
 /// to well below the tolerance we promise.
-pub(crate) fn log_softmax_row(row: &[f32]) -> (f64, usize) {
-    let (argmax, max) = row
-        .iter()
+/// The index of the largest value (the first of equals; 0 for an empty row).
+pub(crate) fn argmax(row: &[f32]) -> usize {
+    row.iter()
         .enumerate()
         .fold((0, f32::NEG_INFINITY), |(bi, bv), (i, &v)| {
             if v > bv { (i, v) } else { (bi, bv) }
-        });
-    let max = max as f64;
+        })
+        .0
+}
+
+pub(crate) fn log_softmax_row(row: &[f32]) -> (f64, usize) {
+    let argmax = argmax(row);
+    let max = row[argmax] as f64;
     let sum: f64 = row.iter().map(|&v| ((v as f64) - max).exp()).sum();
     (max + sum.ln(), argmax)
 }

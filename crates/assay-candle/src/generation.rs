@@ -8,7 +8,7 @@
 //! greedy answer is the same bit for bit whether it was generated alone or among 31
 //! others, and whatever the thread count.
 
-use crate::decoder::{DecodeCache, Segment, log_softmax_row};
+use crate::decoder::{DecodeCache, Segment, argmax};
 use crate::embedded::{EmbeddedModel, backend, certain_prefix, first_stop_match, sample};
 use assay_core::{FinishReason, GenerateRequest, GenerateResponse, ModelError};
 use rand::SeedableRng;
@@ -68,6 +68,8 @@ pub struct GenerationBatch<'m> {
     model: &'m EmbeddedModel,
     live: Vec<Live>,
     max_batch: usize,
+    /// The last step's logits, all sequences together; kept to reuse its memory.
+    logits: Vec<f32>,
 }
 
 impl<'m> GenerationBatch<'m> {
@@ -76,6 +78,7 @@ impl<'m> GenerationBatch<'m> {
             model,
             live: Vec::new(),
             max_batch: max_batch.max(1),
+            logits: Vec::new(),
         }
     }
 
@@ -258,16 +261,18 @@ impl<'m> GenerationBatch<'m> {
         // The whole step runs on one of the pool's threads: its many small parallel
         // products then start from a worker, which takes part in them, instead of this
         // thread sleeping and waking around each one (most of a step's cost otherwise).
+        let logits = &mut self.logits;
         let decoded = rayon::scope(|_| {
             model
                 .decoder
-                .decode_step(model.decoding_weights(), &tokens, &mut caches)
-                .and_then(|logits| Ok(logits.to_vec2::<f32>()?))
+                .decode_step(model.decoding_weights(), &tokens, &mut caches, logits)
         });
         match decoded {
-            Ok(rows) => {
-                for ((mut live, _), row) in going.into_iter().zip(rows) {
-                    live.logits = row;
+            Ok(()) => {
+                let vocab = self.logits.len() / going.len();
+                for ((mut live, _), row) in going.into_iter().zip(self.logits.chunks_exact(vocab)) {
+                    live.logits.clear();
+                    live.logits.extend_from_slice(row);
                     self.live.push(live);
                 }
             }
@@ -288,7 +293,7 @@ impl<'m> GenerationBatch<'m> {
 fn advance(model: &EmbeddedModel, live: &mut Live) -> Result<Option<u32>, ModelError> {
     let req = &live.request;
     let next = if req.temperature <= 0.0 {
-        log_softmax_row(&live.logits).1 as u32
+        argmax(&live.logits) as u32
     } else {
         sample(&live.logits, req.temperature, &mut live.rng)
     };

@@ -79,12 +79,19 @@ fn answers_do_not_depend_on_their_batch() {
             .iter()
             .any(|a| a.finish_reason == FinishReason::Length)
     );
-    // The few-shot answers are numbers, cut before the next question.
-    assert!(
-        alone[0].text.trim().starts_with("15"),
-        "{:?}",
-        alone[0].text
-    );
+    // The few-shot answers are numbers, cut before the next question. (Which numbers
+    // depends on the machine: the 135M model's arithmetic is fragile and candle picks
+    // its matrix kernels by processor features; the same build answers "10 + 5" with 15
+    // on an AVX2 machine and 8 on an AVX-512 one.)
+    for a in &alone[..5] {
+        let t = a.text.trim();
+        assert!(
+            !t.is_empty() && t.chars().all(|c| c.is_ascii_digit()),
+            "{:?}",
+            a.text
+        );
+        assert_eq!(a.finish_reason, FinishReason::Stop, "{:?}", a.text);
+    }
 }
 
 #[test]
