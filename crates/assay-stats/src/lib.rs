@@ -98,6 +98,8 @@ pub struct Estimate {
 pub enum IntervalMethod {
     Wilson,
     StudentT,
+    /// Value ± 1.96 standard errors (an asymptotic normal estimate, such as Cohen's kappa).
+    Normal,
     /// Too few samples for an interval (n < 2): the bounds are NaN-free copies of the value.
     None,
 }
@@ -110,6 +112,8 @@ pub enum Error {
     NotFinite(f64),
     #[error("the ratio's denominator sums to zero")]
     ZeroDenominator,
+    #[error("Cohen's kappa is undefined: {0}")]
+    KappaUndefined(&'static str),
 }
 
 fn check(values: &[f64]) -> Result<(), Error> {
@@ -250,6 +254,54 @@ pub fn ratio(numerators: &[f64], denominators: &[f64]) -> Result<Estimate, Error
     })
 }
 
+/// Cohen's kappa of two raters from their confusion table (`table[i][j]`: items the
+/// first rater put in class `i` and the second in class `j`), with the large-sample
+/// standard error of Fleiss, Cohen and Everitt (1969), as statsmodels'
+/// `cohens_kappa(...).std_kappa` computes it, and a normal 95% interval.
+///
+/// Undefined (an error, never NaN) without items, or when chance agreement is already
+/// total (both raters used one and the same class for every item: `1 - p_e = 0`).
+pub fn cohen_kappa(table: &[Vec<u64>]) -> Result<Estimate, Error> {
+    let k = table.len();
+    assert!(table.iter().all(|r| r.len() == k), "a square table");
+    let total: u64 = table.iter().flatten().sum();
+    if total == 0 {
+        return Err(Error::Empty);
+    }
+    let n = total as f64;
+    let p = |i: usize, j: usize| table[i][j] as f64 / n;
+    let rows: Vec<f64> = (0..k).map(|i| (0..k).map(|j| p(i, j)).sum()).collect();
+    let cols: Vec<f64> = (0..k).map(|j| (0..k).map(|i| p(i, j)).sum()).collect();
+    let observed: f64 = (0..k).map(|i| p(i, i)).sum();
+    let chance: f64 = (0..k).map(|i| rows[i] * cols[i]).sum();
+    if 1.0 - chance <= 0.0 {
+        return Err(Error::KappaUndefined(
+            "both raters gave every item the same single class, so chance agreement is 1",
+        ));
+    }
+    let kappa = (observed - chance) / (1.0 - chance);
+    let diagonal: f64 = (0..k)
+        .map(|i| p(i, i) * (1.0 - (rows[i] + cols[i]) * (1.0 - kappa)).powi(2))
+        .sum();
+    let off_diagonal: f64 = (0..k)
+        .flat_map(|i| (0..k).filter(move |&j| j != i).map(move |j| (i, j)))
+        .map(|(i, j)| p(i, j) * (cols[i] + rows[j]).powi(2))
+        .sum::<f64>()
+        * (1.0 - kappa).powi(2);
+    let correction = (kappa - chance * (1.0 - kappa)).powi(2);
+    // Rounding can leave a tiny negative variance when agreement is perfect.
+    let variance = ((diagonal + off_diagonal - correction) / ((1.0 - chance).powi(2) * n)).max(0.0);
+    let stderr = variance.sqrt();
+    Ok(Estimate {
+        value: kappa,
+        stderr,
+        ci_low: kappa - Z95 * stderr,
+        ci_high: kappa + Z95 * stderr,
+        n: total as usize,
+        interval: IntervalMethod::Normal,
+    })
+}
+
 impl Estimate {
     /// Too few samples for an interval: both bounds are the value itself.
     fn without_interval(value: f64, stderr: f64, n: usize) -> Estimate {
@@ -284,6 +336,22 @@ mod tests {
 
     fn close(a: f64, b: f64, tol: f64) {
         assert!((a - b).abs() < tol, "{a} vs {b}");
+    }
+
+    #[test]
+    fn cohen_kappa_by_hand_and_undefined_cases() {
+        // 2x2: 20 items; by hand p_o = 0.75, p_e = 0.5*0.6 + 0.5*0.4 = 0.5, kappa = 0.5.
+        // Standard error from statsmodels 0.15 `cohens_kappa([[8, 2], [3, 7]]).std_kappa`.
+        let k = cohen_kappa(&[vec![8, 2], vec![3, 7]]).unwrap();
+        close(k.value, 0.5, 1e-15);
+        close(k.stderr, 0.192_678_488_679_976_92, 1e-12);
+        assert_eq!(k.interval, IntervalMethod::Normal);
+        assert_eq!(cohen_kappa(&[vec![0, 0], vec![0, 0]]), Err(Error::Empty));
+        // Both raters said "A" for everything: chance agreement is 1, kappa is 0/0.
+        assert!(matches!(
+            cohen_kappa(&[vec![5, 0], vec![0, 0]]),
+            Err(Error::KappaUndefined(_))
+        ));
     }
 
     #[test]
