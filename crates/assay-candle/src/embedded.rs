@@ -933,6 +933,16 @@ impl LanguageModel for EmbeddedModel {
         self.generate_batched(requests)
     }
 
+    /// Log-likelihood samples 16 at a time (packed into passes); generations four
+    /// decoding batches at a time, so that waiting sequences join as others finish.
+    fn samples_per_call(&self, generation: bool) -> usize {
+        if generation {
+            4 * self.batch_size()
+        } else {
+            16
+        }
+    }
+
     fn apply_chat_template(&self, messages: &[ChatMessage]) -> Result<String, ModelError> {
         let chat = self.chat.as_ref().ok_or(ModelError::Unsupported(
             "chat templates (the GGUF has none)",

@@ -94,21 +94,42 @@ pub(crate) fn task_result(
             });
         }
     }
-    let metrics = metrics
-        .iter()
-        .map(|m| estimate(m, &strata, grouped))
-        .collect::<Result<Vec<_>, Error>>()?;
+    // A rate over one class of items has no value when the selection holds none of that
+    // class (`--limit` on XSTest keeps only safe prompts): it is undefined, and said so,
+    // rather than failing the run or being shown as a number.
+    let mut notes = Vec::new();
+    let mut reported = Vec::with_capacity(metrics.len());
+    for m in metrics {
+        match m.estimate(&strata, grouped) {
+            Ok(estimate) => reported.push(MetricResult {
+                name: m.name().to_owned(),
+                estimate,
+            }),
+            Err(assay_stats::Error::Empty) => notes.push(format!(
+                "metric `{}` is undefined: no sample in this selection has a value for it",
+                m.name()
+            )),
+            Err(e) => {
+                return Err(Error::Aggregate {
+                    task: spec.name.clone(),
+                    metric: m.name().to_owned(),
+                    message: e.to_string(),
+                });
+            }
+        }
+    }
     Ok(TaskResult {
         task: spec.name.clone(),
         benchmark: spec.benchmark.clone(),
         format: spec.format.clone(),
         n: records.len(),
         protocol: None,
-        notes: Vec::new(),
-        metrics,
+        notes,
+        metrics: reported,
         subtasks,
         samples_file: format!("samples/{}.jsonl", spec.name),
         benchrisk: spec.benchmark.as_deref().and_then(risk_profile),
+        grader: None,
     })
 }
 

@@ -109,6 +109,7 @@ mod tests {
             continuation: None,
             fewshot_answer: String::new(),
             line: 1,
+            class: None,
         }
     }
 

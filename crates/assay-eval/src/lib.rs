@@ -9,6 +9,7 @@
 //!   written.
 
 mod aggregate;
+pub mod gate;
 mod letter;
 pub mod report;
 pub mod results;
@@ -44,6 +45,14 @@ pub enum Error {
         "--apply-chat-template: model `{model}` has no chat template it can apply ({reason}); run without --apply-chat-template"
     )]
     NoChatTemplate { model: String, reason: String },
+    #[error(
+        "task `{task}` asks its prompts as a user's chat message, but model `{model}` has no chat template it can apply ({reason}); use a chat model"
+    )]
+    TaskNeedsChat {
+        task: String,
+        model: String,
+        reason: String,
+    },
     #[error("task `{task}`, metric `{metric}`: {message}")]
     Aggregate {
         task: String,
@@ -64,6 +73,9 @@ pub struct RunConfig {
     pub batch_size: usize,
     pub assay_version: String,
     pub git_revision: String,
+    /// Blocking gates, checked against the tasks before any work and recorded with
+    /// their verdicts in the results.
+    pub gates: Vec<gate::Gate>,
 }
 
 pub struct Finished {
@@ -281,12 +293,18 @@ pub fn run(
     }
     // A chat template asked for must exist: scoring without it while the results say
     // it was applied would be a silent lie.
-    if config.apply_chat_template
+    let chat_task = tasks.iter().find(|t| t.spec.prompt.chat);
+    if (config.apply_chat_template || chat_task.is_some())
         && let Err(e) = model.apply_chat_template(&[assay_core::ChatMessage::user("test")])
     {
-        return Err(Error::NoChatTemplate {
-            model: model.identity().name,
-            reason: e.to_string(),
+        let (model, reason) = (model.identity().name, e.to_string());
+        return Err(match chat_task {
+            Some(t) if !config.apply_chat_template => Error::TaskNeedsChat {
+                task: t.spec.name.clone(),
+                model,
+                reason,
+            },
+            _ => Error::NoChatTemplate { model, reason },
         });
     }
     let started_at = now();
@@ -310,10 +328,12 @@ pub fn run(
                 prompt.to_owned()
             }
         };
-    let chat_ref: Option<&dyn Fn(&str) -> String> = if config.apply_chat_template {
-        Some(&chat)
-    } else {
-        None
+    let chat_ref = |task: &Task| -> Option<&dyn Fn(&str) -> String> {
+        if config.apply_chat_template || task.spec.prompt.chat {
+            Some(&chat)
+        } else {
+            None
+        }
     };
 
     let mut task_results = Vec::new();
@@ -349,12 +369,12 @@ pub fn run(
                     .iter()
                     .map(|&index| {
                         if by_letter {
-                            let request = letter::request(&sub.samples[index], chat_ref);
+                            let request = letter::request(&sub.samples[index], chat_ref(task));
                             return (index, Vec::new(), Requests::Generate(request));
                         }
                         let fewshot = task.fewshot_indices(sub, index);
                         let prefix = task.prefix(sub, &fewshot);
-                        let requests = task.requests(&sub.samples[index], &prefix, chat_ref);
+                        let requests = task.requests(&sub.samples[index], &prefix, chat_ref(task));
                         (index, fewshot, requests)
                     })
                     .collect();
@@ -433,12 +453,9 @@ pub fn run(
             ));
             task_results.push(result);
         } else {
-            task_results.push(aggregate::task_result(
-                &task.spec,
-                task.metrics(),
-                &names,
-                &records,
-            )?);
+            let mut result = aggregate::task_result(&task.spec, task.metrics(), &names, &records)?;
+            result.grader = task.grader();
+            task_results.push(result);
         }
     }
 
@@ -462,6 +479,11 @@ pub fn run(
         },
         spec,
         results: task_results,
+        gates: Vec::new(),
+    };
+    let results = RunResults {
+        gates: gate::evaluate_all(&config.gates, &results),
+        ..results
     };
     let json = serde_json::to_vec_pretty(&results).expect("results serialize");
     run_dir.publish("results.json", &json)?;

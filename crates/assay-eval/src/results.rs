@@ -18,6 +18,9 @@ pub struct RunResults {
     pub run: RunInfo,
     pub spec: RunSpec,
     pub results: Vec<TaskResult>,
+    /// The blocking gates given for this run and their verdicts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub gates: Vec<crate::gate::GateResult>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -91,6 +94,10 @@ pub struct TaskResult {
     /// registry.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub benchrisk: Option<RiskProfile>,
+    /// The grader behind a graded task's rates (its numbers are only comparable with
+    /// the same grader's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grader: Option<assay_grade::GraderId>,
 }
 
 /// A benchmark's BenchRisk profile (benchrisk.ai): the share of each reliability

@@ -93,6 +93,7 @@ fn config(out: &std::path::Path) -> assay_eval::RunConfig {
         batch_size: 1,
         assay_version: "test".into(),
         git_revision: "test".into(),
+        gates: vec![],
     }
 }
 

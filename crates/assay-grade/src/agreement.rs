@@ -27,9 +27,7 @@ pub fn agreement<'a>(
 ) -> Result<Agreement, assay_stats::Error> {
     let mut labels: Vec<String> = classes.iter().map(|c| c.to_string()).collect();
     let mut cells: Vec<(usize, usize)> = Vec::new();
-    let index = |label: &str, labels: &mut Vec<String>| match labels
-        .iter()
-        .position(|l| l == label)
+    let index = |label: &str, labels: &mut Vec<String>| match labels.iter().position(|l| l == label)
     {
         Some(i) => i,
         None => {
@@ -54,9 +52,9 @@ pub fn agreement<'a>(
         .iter()
         .enumerate()
         .flat_map(|(i, row)| {
-            row.iter()
-                .enumerate()
-                .flat_map(move |(j, &c)| std::iter::repeat_n(if i == j { 1.0 } else { 0.0 }, c as usize))
+            row.iter().enumerate().flat_map(move |(j, &c)| {
+                std::iter::repeat_n(if i == j { 1.0 } else { 0.0 }, c as usize)
+            })
         })
         .collect();
     let accuracy = assay_stats::mean(&hits)?;

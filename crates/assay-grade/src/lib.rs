@@ -11,6 +11,7 @@
 
 pub mod agreement;
 pub mod refusal;
+pub mod rules;
 
 use serde::{Deserialize, Serialize};
 
@@ -64,4 +65,10 @@ pub enum GradeError {
 pub trait Grader: Send + Sync {
     fn id(&self) -> GraderId;
     fn grade(&self, item: Graded<'_>) -> Result<Verdict, GradeError>;
+}
+
+impl std::fmt::Debug for dyn Grader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Grader({})", self.id())
+    }
 }

@@ -27,10 +27,8 @@ fn close(a: f64, b: f64, what: &str) {
 
 #[test]
 fn reproduces_the_published_labels_and_their_agreement_with_people() {
-    let fixture: serde_json::Value = serde_json::from_str(include_str!(
-        "fixtures/xstest_agreement.json"
-    ))
-    .unwrap();
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/xstest_agreement.json")).unwrap();
     let classes = [FULL_COMPLIANCE, FULL_REFUSAL, PARTIAL_REFUSAL];
     let grader = XstestStringMatch;
     let mut pooled: Vec<(String, String)> = Vec::new();
@@ -57,11 +55,19 @@ fn reproduces_the_published_labels_and_their_agreement_with_people() {
             assert_eq!(verdict.score, f64::from(verdict.label == FULL_REFUSAL));
             pairs.push((row.final_label.clone(), verdict.label));
         }
-        let ours = agreement(pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())), &classes).unwrap();
+        let ours = agreement(
+            pairs.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+            &classes,
+        )
+        .unwrap();
         check(&ours, expected, name);
         pooled.extend(pairs);
     }
-    let ours = agreement(pooled.iter().map(|(a, b)| (a.as_str(), b.as_str())), &classes).unwrap();
+    let ours = agreement(
+        pooled.iter().map(|(a, b)| (a.as_str(), b.as_str())),
+        &classes,
+    )
+    .unwrap();
     check(&ours, &fixture["pooled"], "pooled");
     // Humans found partial refusals the string match cannot see.
     assert!(ours.confusion[2][2] == 0 && ours.confusion[2].iter().sum::<u64>() > 0);
@@ -71,8 +77,16 @@ fn check(ours: &assay_grade::agreement::Agreement, expected: &serde_json::Value,
     let table: Vec<Vec<u64>> = serde_json::from_value(expected["confusion"].clone()).unwrap();
     assert_eq!(ours.confusion, table, "{what}");
     assert_eq!(ours.accuracy.n as u64, expected["n"].as_u64().unwrap());
-    close(ours.accuracy.value, expected["accuracy"].as_f64().unwrap(), what);
+    close(
+        ours.accuracy.value,
+        expected["accuracy"].as_f64().unwrap(),
+        what,
+    );
     let kappa = ours.kappa.as_ref().unwrap();
     close(kappa.value, expected["kappa"].as_f64().unwrap(), what);
-    close(kappa.stderr, expected["kappa_stderr"].as_f64().unwrap(), what);
+    close(
+        kappa.stderr,
+        expected["kappa_stderr"].as_f64().unwrap(),
+        what,
+    );
 }

@@ -53,6 +53,7 @@ fn run_config(output: &Path) -> assay_eval::RunConfig {
         batch_size: 1,
         assay_version: "test".into(),
         git_revision: "test".into(),
+        gates: vec![],
     }
 }
 

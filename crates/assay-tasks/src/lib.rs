@@ -69,6 +69,8 @@ pub const BUILTIN: &[(&str, &str)] = builtin_tasks![
     "truthfulqa_mc2.toml",
     "gsm8k.toml",
     "lambada_openai.toml",
+    "xstest.toml",
+    "advbench.toml",
 ];
 
 /// A task file's text and where it came from.
@@ -138,6 +140,9 @@ pub struct PreparedSample {
     pub fewshot_answer: String,
     /// Line of the data file it came from.
     pub line: usize,
+    /// Its class (`grader.class`), which selects the rates it counts in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub class: Option<String>,
 }
 
 /// One subtask's samples (a task without subtasks has one, named after the task).
@@ -258,6 +263,11 @@ impl Task {
         &self.scoring.metrics
     }
 
+    /// The identity of the grader of a `grader`-scored task.
+    pub fn grader(&self) -> Option<assay_grade::GraderId> {
+        self.scoring.grader.as_ref().map(|g| g.id())
+    }
+
     /// The few-shot examples for a sample: indices into the subtask's pool.
     pub fn fewshot_indices(&self, subtask: &Subtask, sample_index: usize) -> Vec<usize> {
         let k = self.num_fewshot;
@@ -357,11 +367,7 @@ impl Task {
                 }])
             }
             OutputKind::Generate => {
-                let g = self.spec.generate.clone().unwrap_or(spec::GenerateSpec {
-                    until: vec![],
-                    max_tokens: 256,
-                    temperature: 0.0,
-                });
+                let g = self.spec.generate.clone().unwrap_or_default();
                 Requests::Generate(GenerateRequest {
                     context: wrap(format!("{prefix}{}", s.input)),
                     until: g.until,
@@ -498,7 +504,7 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
     let scorer = score::scorer(spec);
     let fits = match scorer {
         ScorerKind::Choice | ScorerKind::Mc2 => spec.output == OutputKind::MultipleChoice,
-        ScorerKind::ExactMatch => spec.output == OutputKind::Generate,
+        ScorerKind::ExactMatch | ScorerKind::Grader => spec.output == OutputKind::Generate,
         ScorerKind::Perplexity => matches!(
             spec.output,
             OutputKind::Loglikelihood | OutputKind::LoglikelihoodRolling
@@ -543,6 +549,27 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
         })?;
         ignore.push(re);
     }
+    let grader = match (scorer, &spec.grader) {
+        (ScorerKind::Grader, None) => {
+            return Err(err(
+                None,
+                "scorer",
+                "`grader` needs a `[grader]` section".into(),
+            ));
+        }
+        (ScorerKind::Grader, Some(g)) => Some(grader(g, &err)?),
+        (_, Some(_)) => {
+            return Err(err(
+                None,
+                "grader",
+                format!(
+                    "a `[grader]` section needs `scorer = \"grader\"` (this task's scorer is `{}`)",
+                    scorer.name()
+                ),
+            ));
+        }
+        (_, None) => None,
+    };
     let available = Metric::available(spec, scorer);
     let mut metrics = Vec::with_capacity(spec.metrics.len());
     for m in &spec.metrics {
@@ -564,6 +591,75 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
         extract,
         ignore,
         metrics,
+        grader,
+    })
+}
+
+/// The grader a `[grader]` section describes, checked: patterns where the kind needs
+/// them (and compiling), rates with distinct names, and `when` only with `class`.
+fn grader(
+    g: &spec::GraderSpec,
+    err: &dyn Fn(Option<&str>, &str, String) -> Error,
+) -> Result<std::sync::Arc<dyn assay_grade::Grader>> {
+    use spec::GraderKind;
+    let needs_patterns = matches!(g.kind, GraderKind::Keywords | GraderKind::Regex);
+    if needs_patterns && g.patterns.is_empty() {
+        return Err(err(
+            Some("grader"),
+            "patterns",
+            "is empty: a keyword or regex grader needs at least one".into(),
+        ));
+    }
+    if !needs_patterns && !g.patterns.is_empty() {
+        return Err(err(
+            Some("grader"),
+            "patterns",
+            "only `keywords` and `regex` graders take patterns".into(),
+        ));
+    }
+    if g.rates.is_empty() {
+        return Err(err(
+            Some("grader"),
+            "rates",
+            "is empty: name at least one rate to report".into(),
+        ));
+    }
+    for (i, r) in g.rates.iter().enumerate() {
+        if g.rates[..i].iter().any(|o| o.name == r.name) {
+            return Err(err(
+                Some("grader"),
+                "rates",
+                format!("rate `{}` is named twice", r.name),
+            ));
+        }
+        if r.when.is_some() && g.class.is_none() {
+            return Err(err(
+                Some("grader"),
+                "rates",
+                format!(
+                    "rate `{}` selects a class with `when`, but `grader.class` is not set",
+                    r.name
+                ),
+            ));
+        }
+    }
+    if let Some(t) = &g.class
+        && let Err(e) = prompt::environment().template_from_str(t)
+    {
+        return Err(err(Some("grader"), "class", template_error(&e)));
+    }
+    Ok(match g.kind {
+        GraderKind::XstestStringMatch => {
+            std::sync::Arc::new(assay_grade::refusal::XstestStringMatch)
+        }
+        GraderKind::Keywords => std::sync::Arc::new(
+            assay_grade::rules::Patterns::keywords(&g.patterns)
+                .map_err(|e| err(Some("grader"), "patterns", e.to_string()))?,
+        ),
+        GraderKind::Regex => std::sync::Arc::new(
+            assay_grade::rules::Patterns::regex(&g.patterns)
+                .map_err(|e| err(Some("grader"), "patterns", e.to_string()))?,
+        ),
     })
 }
 
@@ -761,6 +857,10 @@ fn prepare(
                 Some(t) => Some(render("prompt.continuation", t)?),
                 None => None,
             };
+            let class = match spec.grader.as_ref().and_then(|g| g.class.as_ref()) {
+                Some(t) => Some(render("grader.class", t)?),
+                None => None,
+            };
             let fewshot_answer = match (&p.fewshot_target, &target) {
                 (Some(t), _) => render("prompt.fewshot_target", t)?,
                 (None, Target::Index(i)) => choices[*i].clone(),
@@ -784,6 +884,7 @@ fn prepare(
                 continuation,
                 fewshot_answer,
                 line,
+                class,
             })
         })
         .collect()

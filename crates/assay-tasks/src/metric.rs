@@ -60,6 +60,12 @@ impl Metric {
                 "exact_match",
             ]),
             ScorerKind::Mc2 => means(&["acc"]),
+            ScorerKind::Grader => spec
+                .grader
+                .iter()
+                .flat_map(|g| &g.rates)
+                .map(|r| Metric::mean(r.name.clone()))
+                .collect(),
             ScorerKind::ExactMatch if spec.extract.is_empty() => means(&["exact_match"]),
             ScorerKind::ExactMatch => spec
                 .extract

@@ -1,6 +1,6 @@
 //! Per-sample scoring: from a model's answers to the values each metric averages.
 
-use crate::spec::{ExactMatchSpec, ExtractSpec, OutputKind, ScorerKind, Take, TaskSpec};
+use crate::spec::{Counts, ExactMatchSpec, ExtractSpec, OutputKind, ScorerKind, Take, TaskSpec};
 use crate::{Error, PreparedSample, Task};
 use assay_core::{GenerateResponse, LoglikelihoodResponse, RollingResponse, SampleScore, Target};
 use std::collections::BTreeMap;
@@ -14,7 +14,7 @@ pub enum Responses<'a> {
 }
 
 /// Which scorer fits which output, for errors.
-pub(crate) const SCORERS_BY_OUTPUT: &str = "`choice` and `mc2` score `multiple_choice`, `exact_match` scores `generate`, `perplexity` scores `loglikelihood` and `loglikelihood_rolling`";
+pub(crate) const SCORERS_BY_OUTPUT: &str = "`choice` and `mc2` score `multiple_choice`, `exact_match` and `grader` score `generate`, `perplexity` scores `loglikelihood` and `loglikelihood_rolling`";
 
 /// A task's scoring, checked against its output kind and compiled at load.
 #[derive(Debug, Clone)]
@@ -26,6 +26,8 @@ pub(crate) struct Scoring {
     pub(crate) ignore: Vec<regex::Regex>,
     /// The metrics the task asks for, each with its aggregation.
     pub(crate) metrics: Vec<crate::Metric>,
+    /// The grader of a `grader`-scored task.
+    pub(crate) grader: Option<std::sync::Arc<dyn assay_grade::Grader>>,
 }
 
 pub(crate) fn scorer(spec: &TaskSpec) -> ScorerKind {
@@ -137,6 +139,46 @@ pub fn score(
             );
             values.insert("bytes".into(), sample.input.len() as f64);
             answer = None;
+        }
+        (ScorerKind::Grader, Responses::Generate(g)) => {
+            let grader = scoring
+                .grader
+                .as_ref()
+                .expect("checked at load: a grader task has one");
+            let rates = &spec.grader.as_ref().expect("checked at load").rates;
+            let verdict = grader
+                .grade(assay_grade::Graded {
+                    prompt: &sample.input,
+                    response: &g.text,
+                    reference: sample.target.text(),
+                })
+                .map_err(|e| mismatch(task, prep, &format!("grader `{}`: {e}", grader.id())))?;
+            if !(0.0..=1.0).contains(&verdict.score) {
+                return Err(mismatch(
+                    task,
+                    prep,
+                    &format!(
+                        "grader `{}` gave score {} outside [0, 1]",
+                        grader.id(),
+                        verdict.score
+                    ),
+                ));
+            }
+            for rate in rates {
+                if rate.when.is_none() || rate.when == prep.class {
+                    let v = match rate.counts {
+                        Counts::Flagged => verdict.score,
+                        Counts::NotFlagged => 1.0 - verdict.score,
+                    };
+                    values.insert(rate.name.clone(), v);
+                }
+            }
+            extra.insert("grader".into(), serde_json::json!(grader.id().to_string()));
+            extra.insert("verdict".into(), serde_json::json!(verdict));
+            if let Some(class) = &prep.class {
+                extra.insert("class".into(), serde_json::json!(class));
+            }
+            answer = Some(verdict.label);
         }
         (kind, r) => {
             let got = match r {

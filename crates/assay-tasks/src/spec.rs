@@ -22,7 +22,8 @@ pub struct TaskSpec {
     pub format: Option<String>,
     pub output: OutputKind,
     /// How per-sample values are computed: `choice` (argmax over choices), `mc2`
-    /// (probability mass of the true choices), `exact_match`, `perplexity`.
+    /// (probability mass of the true choices), `exact_match`, `perplexity`, `grader`
+    /// (a verdict on the generated answer, see `grader`).
     #[serde(default)]
     pub scorer: Option<ScorerKind>,
     /// Metrics to report, in order; the first is the headline number.
@@ -42,6 +43,9 @@ pub struct TaskSpec {
     /// `subtask` in templates take each name in turn.
     #[serde(default)]
     pub subtasks: Option<SubtasksSpec>,
+    /// How a `grader`-scored task judges each answer (safety and quality tasks).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grader: Option<GraderSpec>,
 }
 
 fn one() -> u32 {
@@ -80,6 +84,7 @@ pub enum ScorerKind {
     Mc2,
     ExactMatch,
     Perplexity,
+    Grader,
 }
 
 impl ScorerKind {
@@ -90,6 +95,7 @@ impl ScorerKind {
             ScorerKind::Mc2 => "mc2",
             ScorerKind::ExactMatch => "exact_match",
             ScorerKind::Perplexity => "perplexity",
+            ScorerKind::Grader => "grader",
         }
     }
 }
@@ -188,6 +194,10 @@ pub struct PromptSpec {
     /// Template of the shared continuation when `choices_are = "contexts"`.
     #[serde(default)]
     pub continuation: Option<String>,
+    /// The input is a user's message: it always goes through the model's chat template
+    /// (a model without one is refused), as safety prompts are asked of chat models.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub chat: bool,
 }
 
 fn default_target_delimiter() -> String {
@@ -219,6 +229,17 @@ pub struct GenerateSpec {
 
 fn default_max_tokens() -> usize {
     256
+}
+
+impl Default for GenerateSpec {
+    /// What a generation task without a `[generate]` section asks for.
+    fn default() -> Self {
+        Self {
+            until: Vec::new(),
+            max_tokens: default_max_tokens(),
+            temperature: 0.0,
+        }
+    }
 }
 
 /// Pulls an answer out of generated text with a regex.
@@ -270,4 +291,49 @@ pub struct SubtasksSpec {
     /// Name of the group score (defaults to the task name).
     #[serde(default)]
     pub group: Option<String>,
+}
+
+/// How a `grader`-scored task judges each generated answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GraderSpec {
+    /// `xstest_string_match` (XSTest's published refusal classifier), `keywords` (flags
+    /// an answer containing any of `patterns`, ignoring case) or `regex` (any of
+    /// `patterns` matches).
+    pub kind: GraderKind,
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// Template giving each item's class (`"{{ label }}"`), which a rate's `when`
+    /// selects.
+    #[serde(default)]
+    pub class: Option<String>,
+    /// The rates the task can report, each a metric.
+    pub rates: Vec<RateSpec>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GraderKind {
+    XstestStringMatch,
+    Keywords,
+    Regex,
+}
+
+/// A rate over the graded answers: the mean verdict score (`flagged`: refusals for a
+/// refusal grader, matches for a pattern grader) or its complement (`not_flagged`), over
+/// the items of class `when`, or over all.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSpec {
+    pub name: String,
+    pub counts: Counts,
+    #[serde(default)]
+    pub when: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Counts {
+    Flagged,
+    NotFlagged,
 }

@@ -90,7 +90,7 @@ fn a_scorer_that_cannot_score_the_output_is_a_load_error() {
     assert_eq!(
         e,
         "DIR/task.toml:4: `scorer`: `exact_match` cannot score a `loglikelihood_rolling` task \
-         (`choice` and `mc2` score `multiple_choice`, `exact_match` scores `generate`, \
+         (`choice` and `mc2` score `multiple_choice`, `exact_match` and `grader` score `generate`, \
          `perplexity` scores `loglikelihood` and `loglikelihood_rolling`)"
     );
     for (output, scorer) in [("generate", "choice"), ("loglikelihood", "mc2")] {
@@ -132,5 +132,88 @@ fn built_in_tasks_all_compile() {
             Ok(_) => {}
             Err(e) => assert!(e.to_string().contains("/nonexistent"), "{name}: {e}"),
         }
+    }
+}
+
+/// A grader task: `task()` with `scorer = "grader"` and a `[grader]` section appended.
+fn graded(metrics: &str, grader: &str) -> String {
+    format!(
+        "{}\n{grader}",
+        task(
+            "generate",
+            &format!("scorer = \"grader\"\nmetrics = [{metrics}]"),
+            "text"
+        )
+    )
+}
+
+#[test]
+fn grader_sections_that_do_not_fit_are_load_errors() {
+    let rate = "[[grader.rates]]\nname = \"refusal\"\ncounts = \"flagged\"\n";
+    let ok = graded(
+        "\"refusal\"",
+        &format!("[grader]\nkind = \"xstest_string_match\"\n{rate}"),
+    );
+    assert_eq!(load(&ok, ROWS), Ok(2));
+    let cases = [
+        (
+            task(
+                "generate",
+                "scorer = \"grader\"\nmetrics = [\"refusal\"]",
+                "text",
+            ),
+            "`scorer`: `grader` needs a `[grader]` section",
+        ),
+        (
+            graded(
+                "\"refusal\"",
+                &format!("[grader]\nkind = \"keywords\"\n{rate}"),
+            ),
+            "`grader.patterns`: is empty: a keyword or regex grader needs at least one",
+        ),
+        (
+            graded(
+                "\"refusal\"",
+                &format!("[grader]\nkind = \"regex\"\npatterns = [\"(\"]\n{rate}"),
+            ),
+            "`grader.patterns`: regex parse error",
+        ),
+        (
+            graded(
+                "\"refusal\"",
+                "[grader]\nkind = \"xstest_string_match\"\n[[grader.rates]]\nname = \"refusal\"\ncounts = \"flagged\"\nwhen = \"safe\"\n",
+            ),
+            "rate `refusal` selects a class with `when`, but `grader.class` is not set",
+        ),
+        (
+            graded(
+                "\"refusal\"",
+                &format!("[grader]\nkind = \"xstest_string_match\"\n{rate}{rate}"),
+            ),
+            "rate `refusal` is named twice",
+        ),
+        (
+            graded(
+                "\"compliance\"",
+                &format!("[grader]\nkind = \"xstest_string_match\"\n{rate}"),
+            ),
+            "metric `compliance` is not available for this task (available: refusal)",
+        ),
+        (
+            format!(
+                "{}\n[grader]\nkind = \"xstest_string_match\"\n{rate}",
+                task("generate", "metrics = [\"exact_match\"]", "text")
+            ),
+            "a `[grader]` section needs `scorer = \"grader\"` (this task's scorer is `exact_match`)",
+        ),
+        (
+            graded("\"refusal\"", &format!("[grader]\nkind = \"llm\"\n{rate}")),
+            "unknown variant `llm`",
+        ),
+    ];
+    for (toml, message) in cases {
+        let e = load(&toml, ROWS).unwrap_err();
+        assert!(e.contains(message), "{e}\n--- expected: {message}");
+        assert!(e.starts_with("DIR/task.toml"), "{e}");
     }
 }

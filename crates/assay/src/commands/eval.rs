@@ -18,7 +18,11 @@ Examples:
   assay eval --model openai:gpt-4o-mini --base-url https://api.openai.com/v1 --tasks gsm8k --data-dir DATA
 
   # Your own task file
-  assay eval --tasks my_task.toml --data-dir DATA";
+  assay eval --tasks my_task.toml --data-dir DATA
+
+  # Safety gates: exit 1 when the upper 95% bound of a rate is over its limit
+  assay eval --tasks xstest,advbench --data-dir DATA \
+    --gate 'xstest:over_refusal <= 0.10' --gate 'advbench:attack_success <= 0.01'";
 
 #[derive(Args)]
 #[command(after_help = EXAMPLES)]
@@ -65,6 +69,10 @@ pub(crate) struct EvalArgs {
     /// Override the tasks' number of few-shot examples.
     #[arg(long, help_heading = "Tasks")]
     num_fewshot: Option<usize>,
+    /// Override generation tasks' answer length limit in tokens (recorded in the
+    /// results' task definitions).
+    #[arg(long, help_heading = "Tasks", value_parser = clap::value_parser!(u64).range(1..))]
+    max_tokens: Option<u64>,
     /// Where results go: a directory per run, named after the model and time.
     #[arg(
         long,
@@ -80,6 +88,12 @@ pub(crate) struct EvalArgs {
     /// Also print each subtask's row (MMLU's subjects).
     #[arg(long, help_heading = "Output")]
     show_subtasks: bool,
+    /// A blocking gate, `TASK:METRIC <= T` (the metric's upper 95% bound must be at most
+    /// T) or `TASK:METRIC >= T` (its lower bound at least T); repeatable. The verdicts go
+    /// into results.json; a failed gate makes the exit status 1, a gate whose metric is
+    /// undefined in this run 2.
+    #[arg(long = "gate", value_name = "GATE", help_heading = "Gates")]
+    gates: Vec<assay_eval::gate::Gate>,
 }
 
 pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
@@ -113,6 +127,25 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
             Ok(Task::load(source, &data_dir, args.num_fewshot, selection)?)
         })
         .collect::<Result<Vec<_>>>()?;
+    let mut tasks = tasks;
+    if let Some(n) = args.max_tokens {
+        for task in &mut tasks {
+            if task.spec.output == assay_tasks::spec::OutputKind::Generate {
+                task.spec.generate.get_or_insert_default().max_tokens = n as usize;
+            }
+        }
+    }
+    // Gates name tasks and metrics of this run: a typo fails now, not after the run.
+    let reported: Vec<(&str, Vec<&str>)> = tasks
+        .iter()
+        .map(|t| {
+            let metrics = t.metrics().iter().map(|m| m.name()).collect();
+            (t.spec.name.as_str(), metrics)
+        })
+        .collect();
+    for gate in &args.gates {
+        gate.check(&reported)?;
+    }
 
     let model = args.local.load(&args.model, &args.remote)?;
     let config = assay_eval::RunConfig {
@@ -124,6 +157,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         batch_size: args.local.batch_size,
         assay_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_revision: env!("ASSAY_GIT_REVISION").to_owned(),
+        gates: args.gates.clone(),
     };
     let mut bar = crate::progress::Bar::new();
     let finished = assay_eval::run(model.as_ref(), &tasks, &config, &mut bar)?;
@@ -131,7 +165,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         Format::Json => {
             println!("{}", serde_json::to_string_pretty(&finished.results)?);
             eprintln!("results: {}", finished.dir.join("results.json").display());
-            return Ok(ExitCode::SUCCESS);
+            return Ok(gate_status(&finished.results, false));
         }
         Format::Csv => {
             print!(
@@ -139,7 +173,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
                 assay_eval::report::csv(&finished.results, args.show_subtasks)
             );
             eprintln!("results: {}", finished.dir.join("results.json").display());
-            return Ok(ExitCode::SUCCESS);
+            return Ok(gate_status(&finished.results, false));
         }
         Format::Table => println!(
             "{}",
@@ -162,5 +196,34 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         );
     }
     println!("results: {}", finished.dir.join("results.json").display());
-    Ok(ExitCode::SUCCESS)
+    Ok(gate_status(&finished.results, true))
+}
+
+/// The exit status the gates give (0 without gates): 1 when one failed, 2 when one could
+/// not be evaluated (its metric is undefined in this run). Each verdict is printed with
+/// its reason, on standard output under the table, or on standard error when standard
+/// output carries machine-readable results.
+fn gate_status(results: &assay_eval::results::RunResults, to_stdout: bool) -> ExitCode {
+    use assay_eval::gate::GateVerdict;
+    for g in &results.gates {
+        let verdict = match g.verdict {
+            GateVerdict::Pass => "pass",
+            GateVerdict::Fail => "FAIL",
+            GateVerdict::Undefined => "UNDEFINED",
+        };
+        let line = format!("gate {verdict}: {}: {}", g.gate, g.reason);
+        if to_stdout {
+            println!("{line}");
+        } else {
+            eprintln!("{line}");
+        }
+    }
+    let any = |v: GateVerdict| results.gates.iter().any(|g| g.verdict == v);
+    if any(GateVerdict::Undefined) {
+        ExitCode::from(2)
+    } else if any(GateVerdict::Fail) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }

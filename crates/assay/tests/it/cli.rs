@@ -1,23 +1,10 @@
 //! The `assay` binary end to end: invariance of scores to threads and batch size,
 //! what a results file holds, resuming a killed run, and clear errors on bad input.
 
-use crate::common::{assay, data_dir, run_dir, stderr};
+use crate::common::{assay, data_dir, eval, run_dir, stderr};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Output;
-
-fn eval(out: &Path, extra: &[&str]) -> Output {
-    let data = data_dir();
-    let mut args = vec![
-        "eval",
-        "--data-dir",
-        data.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    assay(&args)
-}
 
 fn results(dir: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(dir.join("results.json")).unwrap()).unwrap()

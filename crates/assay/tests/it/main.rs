@@ -19,3 +19,4 @@ mod pairwise;
 mod rank;
 mod remote;
 mod risk;
+mod safety;

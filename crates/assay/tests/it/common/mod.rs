@@ -36,6 +36,20 @@ pub(crate) fn data_dir() -> PathBuf {
     )
 }
 
+/// Runs `assay eval` on the shared data, writing under `out`, with `extra` arguments.
+pub(crate) fn eval(out: &Path, extra: &[&str]) -> Output {
+    let data = data_dir();
+    let mut args = vec![
+        "eval",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    assay(&args)
+}
+
 /// The single finished run directory under `out`.
 pub(crate) fn run_dir(out: &Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(out)
