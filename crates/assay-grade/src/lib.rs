@@ -10,6 +10,7 @@
 //! confusion table) where such labels exist.
 
 pub mod agreement;
+pub mod ailuminate;
 pub mod refusal;
 pub mod rules;
 
