@@ -5,9 +5,16 @@
 //! shows, at 95% confidence, that the rate is no higher than allowed); `>=` when its lower
 //! bound is at least `T`. A point estimate under the limit with an interval over it does
 //! not pass: too few items to be sure is a failure of the evidence, not a pass.
+//!
+//! `TASK:METRIC >= baseline - M` (or `<= baseline + M`) is non-inferiority against a
+//! baseline run of the same task (`--baseline DIR`): the per-item differences, candidate
+//! minus baseline on the items both answered, must have a lower 95% bound of at least
+//! `-M` (an upper bound of at most `M`). Pairing by item is what makes a small margin
+//! testable: the items' own difficulty cancels.
 
 use crate::results::{RunResults, TaskResult};
 use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
 
 /// Which way the limit goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,15 +33,29 @@ pub struct Gate {
     pub task: String,
     pub metric: String,
     pub direction: Direction,
+    /// The limit; for a baseline gate, the margin.
     pub threshold: f64,
+    /// Whether the limit is relative to the baseline run (non-inferiority).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub baseline: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GateError {
     #[error(
-        "gate `{0}`: expected `TASK:METRIC <= THRESHOLD` or `TASK:METRIC >= THRESHOLD` (e.g. `xstest:over_refusal <= 0.10`)"
+        "gate `{0}`: expected `TASK:METRIC <= THRESHOLD` or `TASK:METRIC >= THRESHOLD` (e.g. `xstest:over_refusal <= 0.10`), or a margin against the baseline run (`arc_easy:acc >= baseline - 0.02`)"
     )]
     Syntax(String),
+    #[error(
+        "gate `{0}` compares with a baseline run: pass --baseline DIR (a finished `assay eval` run)"
+    )]
+    NoBaseline(String),
+    #[error(
+        "gate `{gate}`: metric `{metric}` is not a mean of per-item values, so it cannot be compared item by item with the baseline"
+    )]
+    NotPaired { gate: String, metric: String },
+    #[error("gate `{gate}`: the baseline run {problem}")]
+    BaselineMismatch { gate: String, problem: String },
     #[error("gate `{gate}`: threshold `{value}` is not a finite number")]
     Threshold { gate: String, value: String },
     #[error("gate `{gate}`: task `{task}` is not among this run's tasks ({tasks})")]
@@ -67,19 +88,37 @@ impl std::str::FromStr for Gate {
         if task.is_empty() || metric.is_empty() || threshold.contains(['<', '>', '=']) {
             return Err(syntax());
         }
-        let threshold = threshold
+        // `baseline`, `baseline + M` or `baseline - M`: the margin M, in the direction
+        // the gate allows (worse by at most M).
+        let (baseline, limit) = match threshold.strip_prefix("baseline") {
+            Some(rest) => {
+                let rest = rest.trim();
+                let allowed = match direction {
+                    Direction::AtMost => '+',
+                    Direction::AtLeast => '-',
+                };
+                match rest.chars().next() {
+                    None => (true, "0"),
+                    Some(c) if c == allowed => (true, rest[1..].trim()),
+                    Some(_) => return Err(syntax()),
+                }
+            }
+            None => (false, threshold),
+        };
+        let threshold = limit
             .parse::<f64>()
             .ok()
-            .filter(|t| t.is_finite())
+            .filter(|t| t.is_finite() && (!baseline || *t >= 0.0))
             .ok_or_else(|| GateError::Threshold {
                 gate: text.to_owned(),
-                value: threshold.to_owned(),
+                value: limit.to_owned(),
             })?;
         Ok(Gate {
             task: task.to_owned(),
             metric: metric.to_owned(),
             direction,
             threshold,
+            baseline,
         })
     }
 }
@@ -90,11 +129,76 @@ impl std::fmt::Display for Gate {
             Direction::AtMost => "<=",
             Direction::AtLeast => ">=",
         };
-        write!(f, "{}:{} {op} {}", self.task, self.metric, self.threshold)
+        match (self.baseline, self.direction) {
+            (false, _) => write!(f, "{}:{} {op} {}", self.task, self.metric, self.threshold),
+            (true, Direction::AtMost) => {
+                write!(
+                    f,
+                    "{}:{} {op} baseline + {}",
+                    self.task, self.metric, self.threshold
+                )
+            }
+            (true, Direction::AtLeast) => {
+                write!(
+                    f,
+                    "{}:{} {op} baseline - {}",
+                    self.task, self.metric, self.threshold
+                )
+            }
+        }
     }
 }
 
 impl Gate {
+    /// Checks, before any work, that a baseline gate has a baseline run of the same task
+    /// definition and names a metric that is a mean of per-item values (`paired`).
+    pub fn check_baseline(
+        &self,
+        paired: bool,
+        definition_sha256: &str,
+        baseline: Option<&Baseline>,
+    ) -> Result<(), GateError> {
+        if !self.baseline {
+            return Ok(());
+        }
+        let Some(baseline) = baseline else {
+            return Err(GateError::NoBaseline(self.to_string()));
+        };
+        if !paired {
+            return Err(GateError::NotPaired {
+                gate: self.to_string(),
+                metric: self.metric.clone(),
+            });
+        }
+        let mismatch = |problem: String| GateError::BaselineMismatch {
+            gate: self.to_string(),
+            problem,
+        };
+        let Some(record) = baseline
+            .results
+            .spec
+            .tasks
+            .iter()
+            .find(|t| t.name == self.task)
+        else {
+            return Err(mismatch(format!(
+                "`{}` did not run task `{}`",
+                baseline.dir.display(),
+                self.task
+            )));
+        };
+        if record.definition_sha256 != definition_sha256 {
+            return Err(mismatch(format!(
+                "`{}` ran another definition of task `{}` (sha256 {} against {}): its items or prompts may differ",
+                baseline.dir.display(),
+                self.task,
+                &record.definition_sha256[..12.min(record.definition_sha256.len())],
+                &definition_sha256[..12.min(definition_sha256.len())]
+            )));
+        }
+        Ok(())
+    }
+
     /// Checks, before any work, that the gate names one of the run's tasks and a metric
     /// that task reports (`tasks`: each task's name and metric names).
     pub fn check(&self, tasks: &[(&str, Vec<&str>)]) -> Result<(), GateError> {
@@ -116,35 +220,58 @@ impl Gate {
         Ok(())
     }
 
-    /// The gate's verdict on finished results.
-    pub fn evaluate(&self, results: &[TaskResult]) -> GateResult {
-        let task = results.iter().find(|t| t.task == self.task);
-        let metric = task.and_then(|t| t.metrics.iter().find(|m| m.name == self.metric));
-        let Some(m) = metric else {
-            let why = task
-                .and_then(|t| {
-                    t.notes
-                        .iter()
-                        .find(|n| n.contains(&format!("`{}`", self.metric)))
-                })
-                .cloned()
-                .unwrap_or_else(|| {
-                    format!("task `{}` reported no metric `{}`", self.task, self.metric)
-                });
-            return GateResult {
-                gate: self.clone(),
-                verdict: GateVerdict::Undefined,
-                estimate: None,
-                ci_low: None,
-                ci_high: None,
-                compared: None,
-                reason: format!("cannot be evaluated: {why}"),
-            };
+    /// A baseline gate's verdict from the per-item values of the candidate and the
+    /// baseline (keyed by subtask and item id): the mean paired difference.
+    fn evaluate_paired(&self, candidate: &SampleValues, baseline: &SampleValues) -> GateResult {
+        let differences: Vec<f64> = candidate
+            .iter()
+            .filter_map(|(key, c)| baseline.get(key).map(|b| c - b))
+            .collect();
+        let e = match assay_stats::mean_t(&differences) {
+            Ok(e) if e.n >= 2 => e,
+            Ok(_) | Err(assay_stats::Error::Empty) => {
+                return GateResult::undefined(
+                    self,
+                    format!(
+                        "{} item(s) have `{}` in both runs; at least 2 are needed for an interval",
+                        differences.len(),
+                        self.metric
+                    ),
+                );
+            }
+            Err(e) => return GateResult::undefined(self, e),
         };
-        let e = &m.estimate;
+        let limit = match self.direction {
+            Direction::AtMost => self.threshold,
+            Direction::AtLeast => -self.threshold,
+        };
+        let what = format!(
+            "{} minus baseline = {:+.4} [{:+.4}, {:+.4}] over {} paired items",
+            self.metric, e.value, e.ci_low, e.ci_high, e.n
+        );
+        self.judge(
+            &e,
+            limit,
+            what,
+            |v| format!("{v:+.4}"),
+            |v| format!("{v:+}"),
+        )
+    }
+
+    /// Compares the estimate's 95% bound on the gate's side (upper for `<=`, lower for
+    /// `>=`) with `limit`; `what` describes the estimate, and the two formats print the
+    /// bound and the limit.
+    fn judge(
+        &self,
+        e: &assay_stats::Estimate,
+        limit: f64,
+        what: String,
+        bound_text: impl Fn(f64) -> String,
+        limit_text: impl Fn(f64) -> String,
+    ) -> GateResult {
         let (bound, name, holds) = match self.direction {
-            Direction::AtMost => (e.ci_high, "upper", e.ci_high <= self.threshold),
-            Direction::AtLeast => (e.ci_low, "lower", e.ci_low >= self.threshold),
+            Direction::AtMost => (e.ci_high, "upper", e.ci_high <= limit),
+            Direction::AtLeast => (e.ci_low, "lower", e.ci_low >= limit),
         };
         let op = match (self.direction, holds) {
             (Direction::AtMost, true) => "<=",
@@ -164,10 +291,42 @@ impl Gate {
             ci_high: Some(e.ci_high),
             compared: Some(bound),
             reason: format!(
-                "{} = {:.4} [{:.4}, {:.4}] (n = {}): {name} 95% bound {:.4} {op} {}",
-                self.metric, e.value, e.ci_low, e.ci_high, e.n, bound, self.threshold
+                "{what}: {name} 95% bound {} {op} {}",
+                bound_text(bound),
+                limit_text(limit)
             ),
         }
+    }
+
+    /// The gate's verdict on finished results.
+    pub fn evaluate(&self, results: &[TaskResult]) -> GateResult {
+        let task = results.iter().find(|t| t.task == self.task);
+        let metric = task.and_then(|t| t.metrics.iter().find(|m| m.name == self.metric));
+        let Some(m) = metric else {
+            let why = task
+                .and_then(|t| {
+                    t.notes
+                        .iter()
+                        .find(|n| n.contains(&format!("`{}`", self.metric)))
+                })
+                .cloned()
+                .unwrap_or_else(|| {
+                    format!("task `{}` reported no metric `{}`", self.task, self.metric)
+                });
+            return GateResult::undefined(self, why);
+        };
+        let e = &m.estimate;
+        let what = format!(
+            "{} = {:.4} [{:.4}, {:.4}] (n = {})",
+            self.metric, e.value, e.ci_low, e.ci_high, e.n
+        );
+        self.judge(
+            e,
+            self.threshold,
+            what,
+            |v| format!("{v:.4}"),
+            |v| format!("{v}"),
+        )
     }
 }
 
@@ -198,9 +357,118 @@ pub struct GateResult {
     pub reason: String,
 }
 
-/// The gates' verdicts on a finished run.
-pub fn evaluate_all(gates: &[Gate], results: &RunResults) -> Vec<GateResult> {
-    gates.iter().map(|g| g.evaluate(&results.results)).collect()
+/// Per-item values of one metric: (subtask, item id) to value.
+pub type SampleValues = std::collections::HashMap<(String, String), f64>;
+
+/// The per-item values of `metric` in a samples file (`samples/<task>.jsonl`).
+pub fn sample_values(records: &[crate::results::SampleRecord], metric: &str) -> SampleValues {
+    records
+        .iter()
+        .filter_map(|r| {
+            let v = r.score.values.get(metric)?;
+            Some(((r.subtask.clone(), r.id.clone()), *v))
+        })
+        .collect()
+}
+
+/// A finished run that baseline gates compare with.
+#[derive(Debug)]
+pub struct Baseline {
+    pub dir: PathBuf,
+    pub results: RunResults,
+}
+
+impl Baseline {
+    /// Opens a finished run: its directory, or its `results.json`.
+    pub fn open(path: &Path) -> Result<Self, BaselineError> {
+        let dir = if path.is_dir() {
+            path.to_owned()
+        } else if path.is_file() && path.file_name().is_some_and(|n| n == "results.json") {
+            path.parent().unwrap_or(Path::new(".")).to_owned()
+        } else {
+            return Err(BaselineError::NotARun(path.to_owned()));
+        };
+        let file = dir.join("results.json");
+        let text = std::fs::read(&file).map_err(|source| BaselineError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let results = serde_json::from_slice(&text).map_err(|e| BaselineError::Parse {
+            path: file.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Self { dir, results })
+    }
+
+    /// The baseline's per-item records of a task.
+    pub fn records(&self, task: &str) -> Result<Vec<crate::results::SampleRecord>, BaselineError> {
+        let path = self.dir.join("samples").join(format!("{task}.jsonl"));
+        let text = std::fs::read_to_string(&path).map_err(|source| BaselineError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        text.lines()
+            .enumerate()
+            .map(|(i, line)| {
+                serde_json::from_str(line).map_err(|e| BaselineError::Parse {
+                    path: path.clone(),
+                    message: format!("line {}: {e}", i + 1),
+                })
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BaselineError {
+    #[error("--baseline: `{}` is neither a run directory nor its results.json", .0.display())]
+    NotARun(PathBuf),
+    #[error("--baseline: cannot read `{}`: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("--baseline: `{}` is not an assay results file: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+}
+
+impl GateResult {
+    /// A gate that could not be judged, and why.
+    fn undefined(gate: &Gate, why: impl std::fmt::Display) -> Self {
+        GateResult {
+            gate: gate.clone(),
+            verdict: GateVerdict::Undefined,
+            estimate: None,
+            ci_low: None,
+            ci_high: None,
+            compared: None,
+            reason: format!("cannot be evaluated: {why}"),
+        }
+    }
+}
+
+/// The gates' verdicts on a finished run; `records(task)` gives the run's own per-item
+/// records of a task, for baseline gates.
+pub fn evaluate_all(
+    gates: &[Gate],
+    results: &RunResults,
+    records: &dyn Fn(&str) -> Vec<crate::results::SampleRecord>,
+    baseline: Option<&Baseline>,
+) -> Vec<GateResult> {
+    gates
+        .iter()
+        .map(|g| match (g.baseline, baseline) {
+            (false, _) => g.evaluate(&results.results),
+            (true, Some(b)) => match b.records(&g.task) {
+                Ok(theirs) => g.evaluate_paired(
+                    &sample_values(&records(&g.task), &g.metric),
+                    &sample_values(&theirs, &g.metric),
+                ),
+                Err(e) => GateResult::undefined(g, e),
+            },
+            (true, None) => GateResult::undefined(g, "no baseline run was given"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -280,6 +548,77 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("it reports: over_refusal, unsafe_compliance")
+        );
+    }
+
+    #[test]
+    fn baseline_gates_parse_with_their_margin() {
+        let g: Gate = "arc_easy:acc >= baseline - 0.02".parse().unwrap();
+        assert!(g.baseline);
+        assert_eq!((g.direction, g.threshold), (Direction::AtLeast, 0.02));
+        assert_eq!(g.to_string(), "arc_easy:acc >= baseline - 0.02");
+        let g: Gate = "xstest:over_refusal <= baseline+0.05".parse().unwrap();
+        assert_eq!(
+            (g.direction, g.threshold, g.baseline),
+            (Direction::AtMost, 0.05, true)
+        );
+        let g: Gate = "t:m >= baseline".parse().unwrap();
+        assert_eq!((g.threshold, g.baseline), (0.0, true));
+        // A margin in the direction that would make the gate easier than "not worse" is
+        // a syntax error, a negative or missing one a bad threshold.
+        assert!(matches!(
+            "t:m >= baseline + 0.02".parse::<Gate>(),
+            Err(GateError::Syntax(_))
+        ));
+        assert!(matches!(
+            "t:m <= baseline - 0.02".parse::<Gate>(),
+            Err(GateError::Syntax(_))
+        ));
+        assert!(matches!(
+            "t:m <= baseline + -1".parse::<Gate>(),
+            Err(GateError::Threshold { .. })
+        ));
+        assert!(matches!(
+            "t:m <= baseline +".parse::<Gate>(),
+            Err(GateError::Threshold { .. })
+        ));
+        assert!(matches!(
+            g.check_baseline(true, "abc", None),
+            Err(GateError::NoBaseline(_))
+        ));
+    }
+
+    #[test]
+    fn baseline_gates_pair_items_and_judge_the_difference() {
+        let key = |i: usize| ("t".to_string(), format!("{i}"));
+        // 40 items; the candidate loses 2 the baseline got right and wins 1: by hand the
+        // mean difference is -1/40 with sample sd sqrt((3 - 40 * (1/40)^2) / 39).
+        let baseline: SampleValues = (0..40).map(|i| (key(i), f64::from(i % 2 == 0))).collect();
+        let mut candidate = baseline.clone();
+        candidate.insert(key(0), 0.0);
+        candidate.insert(key(2), 0.0);
+        candidate.insert(key(1), 1.0);
+        // An item only one run has is not paired.
+        candidate.insert(key(99), 1.0);
+        let gate: Gate = "t:acc >= baseline - 0.12".parse().unwrap();
+        let r = gate.evaluate_paired(&candidate, &baseline);
+        let sd = ((3.0 - 40.0 * (1.0f64 / 40.0).powi(2)) / 39.0).sqrt();
+        let half = assay_stats::t975(39.0) * sd / 40f64.sqrt();
+        assert!((r.estimate.unwrap() + 0.025).abs() < 1e-12);
+        assert!((r.ci_low.unwrap() - (-0.025 - half)).abs() < 1e-12);
+        assert_eq!(r.verdict, GateVerdict::Pass, "{}", r.reason);
+        assert!(r.reason.contains("over 40 paired items"), "{}", r.reason);
+        // The lower bound is about -0.113: a margin of 0.10 is tighter, and fails.
+        let tight: Gate = "t:acc >= baseline - 0.10".parse().unwrap();
+        assert_eq!(
+            tight.evaluate_paired(&candidate, &baseline).verdict,
+            GateVerdict::Fail
+        );
+        // Nothing in common: undefined, not a number.
+        let other: SampleValues = [(key(500), 1.0)].into_iter().collect();
+        assert_eq!(
+            gate.evaluate_paired(&other, &baseline).verdict,
+            GateVerdict::Undefined
         );
     }
 

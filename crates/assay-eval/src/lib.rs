@@ -53,6 +53,10 @@ pub enum Error {
         model: String,
         reason: String,
     },
+    #[error(transparent)]
+    Gate(#[from] gate::GateError),
+    #[error(transparent)]
+    Baseline(#[from] gate::BaselineError),
     #[error("task `{task}`, metric `{metric}`: {message}")]
     Aggregate {
         task: String,
@@ -76,6 +80,8 @@ pub struct RunConfig {
     /// Blocking gates, checked against the tasks before any work and recorded with
     /// their verdicts in the results.
     pub gates: Vec<gate::Gate>,
+    /// The finished run that baseline gates compare with.
+    pub baseline: Option<PathBuf>,
 }
 
 pub struct Finished {
@@ -307,6 +313,12 @@ pub fn run(
             _ => Error::NoChatTemplate { model, reason },
         });
     }
+    let baseline = config
+        .baseline
+        .as_deref()
+        .map(gate::Baseline::open)
+        .transpose()?;
+    check_gates(tasks, &config.gates, baseline.as_ref())?;
     let started_at = now();
     let clock = Instant::now();
     let spec = run_spec(model, tasks, config);
@@ -337,6 +349,9 @@ pub fn run(
     };
 
     let mut task_results = Vec::new();
+    // The per-item records baseline gates compare, by task.
+    let mut gate_records: std::collections::HashMap<String, Vec<SampleRecord>> =
+        std::collections::HashMap::new();
     let (mut run_count, mut resumed_count) = (0, 0);
     for task in tasks {
         let name = &task.spec.name;
@@ -440,6 +455,9 @@ pub fn run(
             lines.push(b'\n');
         }
         run_dir.publish(&journal_name, &lines)?;
+        if config.gates.iter().any(|g| g.baseline && g.task == *name) {
+            gate_records.insert(name.clone(), records.clone());
+        }
         let names: Vec<String> = task.subtasks.iter().map(|s| s.name.clone()).collect();
         if by_letter {
             let metrics = [assay_tasks::Metric::mean("acc")];
@@ -481,8 +499,9 @@ pub fn run(
         results: task_results,
         gates: Vec::new(),
     };
+    let own = |task: &str| gate_records.get(task).cloned().unwrap_or_default();
     let results = RunResults {
-        gates: gate::evaluate_all(&config.gates, &results),
+        gates: gate::evaluate_all(&config.gates, &results, &own, baseline.as_ref()),
         ..results
     };
     let json = serde_json::to_vec_pretty(&results).expect("results serialize");
@@ -493,6 +512,36 @@ pub fn run(
         results,
         dir: run_dir.path().to_owned(),
     })
+}
+
+/// Every gate names a task of the run and a metric it reports; a baseline gate also
+/// needs a baseline run of the same task definition and a per-item mean metric.
+pub fn check_gates(
+    tasks: &[Task],
+    gates: &[gate::Gate],
+    baseline: Option<&gate::Baseline>,
+) -> Result<(), gate::GateError> {
+    let reported: Vec<(&str, Vec<&str>)> = tasks
+        .iter()
+        .map(|t| {
+            (
+                t.spec.name.as_str(),
+                t.metrics().iter().map(|m| m.name()).collect(),
+            )
+        })
+        .collect();
+    for g in gates {
+        g.check(&reported)?;
+        let task = tasks
+            .iter()
+            .find(|t| t.spec.name == g.task)
+            .expect("checked: the gate names a task of the run");
+        let paired = task.metrics().iter().any(|m| {
+            m.name() == g.metric && m.aggregation() == assay_tasks::metric::Aggregation::Mean
+        });
+        g.check_baseline(paired, &sha256_hex(task.source.text.as_bytes()), baseline)?;
+    }
+    Ok(())
 }
 
 fn final_dir(output: &Path, model: &str) -> PathBuf {

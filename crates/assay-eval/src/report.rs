@@ -4,12 +4,13 @@ use crate::results::{MetricResult, RunResults};
 use assay_risk::score::display_integer;
 use std::fmt::Write;
 
-fn row(out: &mut String, task: &str, n: usize, m: &MetricResult) {
+/// One metric's line, with its own n (a rate over one class of items counts only those).
+fn row(out: &mut String, task: &str, m: &MetricResult) {
     let e = &m.estimate;
     let _ = writeln!(
         out,
-        "| {task} | {} | {:.4} | {:.4} | [{:.4}, {:.4}] | {n} |",
-        m.name, e.value, e.stderr, e.ci_low, e.ci_high
+        "| {task} | {} | {:.4} | {:.4} | [{:.4}, {:.4}] | {} |",
+        m.name, e.value, e.stderr, e.ci_low, e.ci_high, e.n
     );
 }
 
@@ -21,7 +22,7 @@ pub fn csv(results: &RunResults, with_subtasks: bool) -> String {
         "task", "subtask", "protocol", "metric", "value", "stderr", "ci_low", "ci_high", "n",
     ];
     w.write_record(header).expect("writing to memory");
-    let mut row = |task: &str, subtask: &str, protocol: &str, n: usize, m: &MetricResult| {
+    let mut row = |task: &str, subtask: &str, protocol: &str, m: &MetricResult| {
         let e = &m.estimate;
         w.write_record([
             task.to_owned(),
@@ -32,19 +33,19 @@ pub fn csv(results: &RunResults, with_subtasks: bool) -> String {
             e.stderr.to_string(),
             e.ci_low.to_string(),
             e.ci_high.to_string(),
-            n.to_string(),
+            e.n.to_string(),
         ])
         .expect("writing to memory");
     };
     for t in &results.results {
         let protocol = t.protocol.as_deref().unwrap_or("");
         for m in &t.metrics {
-            row(&t.task, "", protocol, t.n, m);
+            row(&t.task, "", protocol, m);
         }
         if with_subtasks {
             for s in &t.subtasks {
                 for m in &s.metrics {
-                    row(&t.task, &s.name, protocol, s.n, m);
+                    row(&t.task, &s.name, protocol, m);
                 }
             }
         }
@@ -64,13 +65,13 @@ pub fn markdown(results: &RunResults, with_subtasks: bool) -> String {
             None => t.task.clone(),
         };
         for m in &t.metrics {
-            row(&mut out, &label, t.n, m);
+            row(&mut out, &label, m);
         }
         notes.extend(t.notes.iter().map(|n| format!("{}: {n}", t.task)));
         if with_subtasks {
             for s in &t.subtasks {
                 for m in &s.metrics {
-                    row(&mut out, &format!(" - {}", s.name), s.n, m);
+                    row(&mut out, &format!(" - {}", s.name), m);
                 }
             }
         }

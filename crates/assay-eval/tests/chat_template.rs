@@ -94,6 +94,7 @@ fn config(out: &std::path::Path) -> assay_eval::RunConfig {
         assay_version: "test".into(),
         git_revision: "test".into(),
         gates: vec![],
+        baseline: None,
     }
 }
 

@@ -54,6 +54,7 @@ fn run_config(output: &Path) -> assay_eval::RunConfig {
         assay_version: "test".into(),
         git_revision: "test".into(),
         gates: vec![],
+        baseline: None,
     }
 }
 

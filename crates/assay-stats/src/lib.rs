@@ -157,6 +157,16 @@ pub fn wilson(successes: f64, n: usize) -> (f64, f64) {
 
 /// Mean of per-sample values.
 pub fn mean(values: &[f64]) -> Result<Estimate, Error> {
+    mean_of(values, true)
+}
+
+/// Mean of values that are not proportions (paired differences, which may all be 0 or
+/// 1 by chance): always Student's t interval.
+pub fn mean_t(values: &[f64]) -> Result<Estimate, Error> {
+    mean_of(values, false)
+}
+
+fn mean_of(values: &[f64], wilson_for_binary: bool) -> Result<Estimate, Error> {
     check(values)?;
     let n = values.len();
     let value = values.iter().sum::<f64>() / n as f64;
@@ -164,7 +174,7 @@ pub fn mean(values: &[f64]) -> Result<Estimate, Error> {
     if n < 2 {
         return Ok(Estimate::without_interval(value, stderr, n));
     }
-    let binary = values.iter().all(|&v| v == 0.0 || v == 1.0);
+    let binary = wilson_for_binary && values.iter().all(|&v| v == 0.0 || v == 1.0);
     let ((ci_low, ci_high), interval) = if binary {
         (wilson(value * n as f64, n), IntervalMethod::Wilson)
     } else {

@@ -94,6 +94,12 @@ pub(crate) struct EvalArgs {
     /// undefined in this run 2.
     #[arg(long = "gate", value_name = "GATE", help_heading = "Gates")]
     gates: Vec<assay_eval::gate::Gate>,
+    /// A finished run (its directory or results.json) for gates written against it:
+    /// `TASK:METRIC >= baseline - M` holds when the lower 95% bound of the per-item
+    /// difference (this run minus the baseline, on the items both answered) is at least
+    /// -M; `<= baseline + M` when its upper bound is at most M.
+    #[arg(long, value_name = "RUN", help_heading = "Gates")]
+    baseline: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
@@ -135,17 +141,14 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
             }
         }
     }
-    // Gates name tasks and metrics of this run: a typo fails now, not after the run.
-    let reported: Vec<(&str, Vec<&str>)> = tasks
-        .iter()
-        .map(|t| {
-            let metrics = t.metrics().iter().map(|m| m.name()).collect();
-            (t.spec.name.as_str(), metrics)
-        })
-        .collect();
-    for gate in &args.gates {
-        gate.check(&reported)?;
-    }
+    // Gates name tasks and metrics of this run (and a baseline that ran the same task
+    // definitions): a typo fails now, not after the run.
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(assay_eval::gate::Baseline::open)
+        .transpose()?;
+    assay_eval::check_gates(&tasks, &args.gates, baseline.as_ref())?;
 
     let model = args.local.load(&args.model, &args.remote)?;
     let config = assay_eval::RunConfig {
@@ -158,6 +161,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         assay_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_revision: env!("ASSAY_GIT_REVISION").to_owned(),
         gates: args.gates.clone(),
+        baseline: args.baseline.clone(),
     };
     let mut bar = crate::progress::Bar::new();
     let finished = assay_eval::run(model.as_ref(), &tasks, &config, &mut bar)?;

@@ -162,3 +162,74 @@ fn gates_are_checked_before_work_and_undefined_ones_exit_2() {
     );
     assert!(run_dir(&out).join("results.json").exists());
 }
+
+/// Two items of ARC-Easy with a gate against a baseline.
+const ARC_GATE: [&str; 6] = [
+    "--tasks",
+    "arc_easy",
+    "--limit",
+    "2",
+    "--gate",
+    "arc_easy:acc >= baseline - 0.1",
+];
+
+/// A run gated against a baseline run of the same items: the same model gives the same
+/// answers, so the paired difference is exactly 0 and `>= baseline - 0` holds; gates
+/// against a baseline that is missing or ran something else fail before any work.
+#[test]
+fn baseline_gates_compare_item_by_item() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("first");
+    let o = eval(&first, &["--tasks", "arc_easy", "--limit", "30"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let baseline = run_dir(&first);
+    let second = tmp.path().join("second");
+    let args = |gate: &'static str| {
+        vec![
+            "--tasks",
+            "arc_easy",
+            "--limit",
+            "30",
+            "--gate",
+            gate,
+            "--baseline",
+            baseline.to_str().unwrap(),
+        ]
+    };
+    let o = eval(&second, &args("arc_easy:acc >= baseline - 0"));
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("gate pass: arc_easy:acc >= baseline - 0: acc minus baseline = +0.0000 [+0.0000, +0.0000] over 30 paired items"),
+        "{}",
+        stdout(&o)
+    );
+    for (extra, message) in [
+        (
+            vec![
+                "--tasks",
+                "piqa",
+                "--limit",
+                "2",
+                "--gate",
+                "piqa:acc >= baseline - 0.1",
+                "--baseline",
+                baseline.to_str().unwrap(),
+            ],
+            "did not run task `piqa`",
+        ),
+        (
+            [ARC_GATE.as_slice(), &[]].concat(),
+            "compares with a baseline run: pass --baseline DIR",
+        ),
+        (
+            [ARC_GATE.as_slice(), &["--baseline", "/nonexistent/run"]].concat(),
+            "--baseline: `/nonexistent/run` is neither a run directory nor its results.json",
+        ),
+    ] {
+        let out = tmp.path().join("refused");
+        let o = eval(&out, &extra);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        assert!(stderr(&o).contains(message), "{}", stderr(&o));
+        assert!(!out.exists());
+    }
+}
