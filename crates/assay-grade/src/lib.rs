@@ -11,6 +11,7 @@
 
 pub mod agreement;
 pub mod ailuminate;
+pub mod guard;
 pub mod refusal;
 pub mod rules;
 
