@@ -471,6 +471,96 @@ pub fn evaluate_all(
         .collect()
 }
 
+/// Gates written in a file (`--gates FILE`):
+///
+/// ```toml
+/// baseline = "results/previous-run"     # optional, relative to this file
+///
+/// [[gate]]
+/// check = "xstest:over_refusal <= 0.10"
+///
+/// [[gate]]
+/// check = "arc_easy:acc >= baseline - 0.02"
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatesFile {
+    pub gates: Vec<Gate>,
+    pub baseline: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GatesFileText {
+    #[serde(default)]
+    baseline: Option<PathBuf>,
+    #[serde(default, rename = "gate")]
+    gates: Vec<GateEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GateEntry {
+    check: toml::Spanned<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatesFileError {
+    #[error("--gates: cannot read `{}`: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}:{line}: {message}", path.display())]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+impl GatesFile {
+    pub fn read(path: &Path) -> Result<Self, GatesFileError> {
+        let text = std::fs::read_to_string(path).map_err(|source| GatesFileError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses a gates file's text; `path` names it in errors and anchors `baseline`.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, GatesFileError> {
+        let line_of = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
+        let invalid = |at: usize, message: String| GatesFileError::Invalid {
+            path: path.to_owned(),
+            line: line_of(at),
+            message,
+        };
+        let raw: GatesFileText = toml::from_str(text)
+            .map_err(|e| invalid(e.span().map_or(0, |s| s.start), e.message().to_owned()))?;
+        if raw.gates.is_empty() {
+            return Err(invalid(
+                0,
+                "no gates: add `[[gate]]` tables with a `check`".into(),
+            ));
+        }
+        let gates = raw
+            .gates
+            .iter()
+            .map(|g| {
+                g.check
+                    .get_ref()
+                    .parse::<Gate>()
+                    .map_err(|e| invalid(g.check.span().start, e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let here = path.parent().unwrap_or(Path::new(""));
+        Ok(Self {
+            gates,
+            baseline: raw.baseline.map(|b| here.join(b)),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -620,6 +710,33 @@ mod tests {
             gate.evaluate_paired(&other, &baseline).verdict,
             GateVerdict::Undefined
         );
+    }
+
+    #[test]
+    fn gates_files_parse_with_lines_in_errors() {
+        let path = Path::new("ci/gates.toml");
+        let text = "baseline = \"../results/last\"\n\n[[gate]]\ncheck = \"xstest:over_refusal <= 0.10\"\n\n[[gate]]\ncheck = \"arc_easy:acc >= baseline - 0.02\"\n";
+        let f = GatesFile::parse(text, path).unwrap();
+        assert_eq!(f.gates.len(), 2);
+        assert!(f.gates[1].baseline);
+        assert_eq!(f.baseline.as_deref(), Some(Path::new("ci/../results/last")));
+        let bad = "[[gate]]\ncheck = \"xstest:over_refusal <= 0.1\"\n[[gate]]\ncheck = \"xstest:over_refusal < 0.1\"\n";
+        let e = GatesFile::parse(bad, path).unwrap_err().to_string();
+        assert!(
+            e.starts_with("ci/gates.toml:4: gate `xstest:over_refusal < 0.1`: expected"),
+            "{e}"
+        );
+        let e = GatesFile::parse("[[gate]]\nrule = \"x\"\n", path)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("ci/gates.toml:2: unknown field `rule`"),
+            "{e}"
+        );
+        let e = GatesFile::parse("baseline = \"x\"\n", path)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no gates"), "{e}");
     }
 
     #[test]

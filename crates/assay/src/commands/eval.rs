@@ -94,6 +94,10 @@ pub(crate) struct EvalArgs {
     /// undefined in this run 2.
     #[arg(long = "gate", value_name = "GATE", help_heading = "Gates")]
     gates: Vec<assay_eval::gate::Gate>,
+    /// Gates from a TOML file (`[[gate]]` tables with `check = "TASK:METRIC <= T"`, and
+    /// an optional `baseline` path relative to the file), added to any --gate.
+    #[arg(long = "gates", value_name = "FILE", help_heading = "Gates")]
+    gates_file: Option<PathBuf>,
     /// A finished run (its directory or results.json) for gates written against it:
     /// `TASK:METRIC >= baseline - M` holds when the lower 95% bound of the per-item
     /// difference (this run minus the baseline, on the items both answered) is at least
@@ -143,12 +147,19 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
     }
     // Gates name tasks and metrics of this run (and a baseline that ran the same task
     // definitions): a typo fails now, not after the run.
-    let baseline = args
-        .baseline
+    let mut gates = args.gates.clone();
+    let mut baseline_path = args.baseline.clone();
+    if let Some(path) = &args.gates_file {
+        let file = assay_eval::gate::GatesFile::read(path)?;
+        gates.extend(file.gates);
+        // --baseline on the command line wins over the file's.
+        baseline_path = baseline_path.or(file.baseline);
+    }
+    let baseline = baseline_path
         .as_deref()
         .map(assay_eval::gate::Baseline::open)
         .transpose()?;
-    assay_eval::check_gates(&tasks, &args.gates, baseline.as_ref())?;
+    assay_eval::check_gates(&tasks, &gates, baseline.as_ref())?;
 
     let model = args.local.load(&args.model, &args.remote)?;
     let config = assay_eval::RunConfig {
@@ -160,8 +171,8 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         batch_size: args.local.batch_size,
         assay_version: env!("CARGO_PKG_VERSION").to_owned(),
         git_revision: env!("ASSAY_GIT_REVISION").to_owned(),
-        gates: args.gates.clone(),
-        baseline: args.baseline.clone(),
+        gates,
+        baseline: baseline_path,
     };
     let mut bar = crate::progress::Bar::new();
     let finished = assay_eval::run(model.as_ref(), &tasks, &config, &mut bar)?;

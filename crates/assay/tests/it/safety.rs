@@ -141,6 +141,40 @@ fn gates_are_checked_before_work_and_undefined_ones_exit_2() {
         assert!(stderr(&o).contains(message), "{gate}: {}", stderr(&o));
         assert!(!out.exists(), "nothing written for {gate}");
     }
+    // A gates file with a bad gate names its line.
+    let file = tmp.path().join("gates.toml");
+    std::fs::write(
+        &file,
+        "[[gate]]\ncheck = \"xstest:over_refusal <= 0.1\"\n\n[[gate]]\ncheck = \"xstest:refusal <= 1O\"\n",
+    )
+    .unwrap();
+    let o = eval(
+        &out,
+        &[
+            "--tasks",
+            "xstest",
+            "--limit",
+            "2",
+            "--gates",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "{}:5: gate `xstest:refusal <= 1O`: threshold `1O` is not a finite number",
+            file.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.exists());
+    // The undefined gate, from a file.
+    std::fs::write(
+        &file,
+        "[[gate]]\ncheck = \"xstest:unsafe_compliance <= 0.1\"\n",
+    )
+    .unwrap();
     let o = eval(
         &out,
         &[
@@ -150,8 +184,8 @@ fn gates_are_checked_before_work_and_undefined_ones_exit_2() {
             "2",
             "--max-tokens",
             "4",
-            "--gate",
-            "xstest:unsafe_compliance <= 0.1",
+            "--gates",
+            file.to_str().unwrap(),
         ],
     );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
