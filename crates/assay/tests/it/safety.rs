@@ -148,17 +148,18 @@ fn gates_are_checked_before_work_and_undefined_ones_exit_2() {
         "[[gate]]\ncheck = \"xstest:over_refusal <= 0.1\"\n\n[[gate]]\ncheck = \"xstest:refusal <= 1O\"\n",
     )
     .unwrap();
-    let o = eval(
-        &out,
-        &[
+    let with_file = |extra: &[&str]| {
+        let base = [
             "--tasks",
             "xstest",
             "--limit",
             "2",
             "--gates",
             file.to_str().unwrap(),
-        ],
-    );
+        ];
+        eval(&out, &[base.as_slice(), extra].concat())
+    };
+    let o = with_file(&[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stderr(&o).contains(&format!(
@@ -175,19 +176,7 @@ fn gates_are_checked_before_work_and_undefined_ones_exit_2() {
         "[[gate]]\ncheck = \"xstest:unsafe_compliance <= 0.1\"\n",
     )
     .unwrap();
-    let o = eval(
-        &out,
-        &[
-            "--tasks",
-            "xstest",
-            "--limit",
-            "2",
-            "--max-tokens",
-            "4",
-            "--gates",
-            file.to_str().unwrap(),
-        ],
-    );
+    let o = with_file(&["--max-tokens", "4"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
         stdout(&o).contains("gate UNDEFINED: xstest:unsafe_compliance <= 0.1: cannot be evaluated: metric `unsafe_compliance` is undefined"),
