@@ -93,13 +93,24 @@ impl Int8Matrix {
         n: usize,
         outs: &mut [&mut Vec<f32>],
     ) {
+        Self::matmul_with(kernels(), matrices, x, n, outs);
+    }
+
+    /// [`matmul_many_into`](Self::matmul_many_into) with the given kernels (tests run
+    /// every path on one machine).
+    fn matmul_with(
+        kernels: Kernels,
+        matrices: &[&Int8Matrix],
+        x: &[f32],
+        n: usize,
+        outs: &mut [&mut Vec<f32>],
+    ) {
         let cols = matrices[0].cols;
         assert!(matrices.iter().all(|m| m.cols == cols) && x.len() == n * cols);
         let blocks = cols / BLOCK;
         let mut xq = vec![0i8; n * cols];
         let mut xs = vec![0f32; n * blocks];
         quantize(x, &mut xq, &mut xs);
-        let kernels = kernels();
         let wide = kernels
             .wide
             .map(|tile| (tile, WideActivations::new(&xq, &xs, n, cols)));
@@ -568,6 +579,16 @@ mod tests {
                 }
             }
         }
+        // Whole products through each path give the same bits: with the 512-bit tiles
+        // where the processor has them, and with the row-by-row AVX2 (or scalar) loop.
+        let x7: Vec<f32> = (0..7 * cols).map(|_| next()).collect();
+        let mut by_path = Vec::new();
+        for kernels in [k, Kernels { wide: None, ..k }] {
+            let mut out = Vec::new();
+            Int8Matrix::matmul_with(kernels, &[&m], &x7, 7, &mut [&mut out]);
+            by_path.push(out);
+        }
+        assert_eq!(by_path[0], by_path[1]);
         // Five rows of activations: one group of four and one alone, equal to alone.
         let x5: Vec<f32> = (0..5 * cols).map(|_| next()).collect();
         let five = m.matmul(&x5, 5);
