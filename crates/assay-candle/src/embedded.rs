@@ -74,6 +74,8 @@ pub struct EmbeddedModel {
     decoding: Option<Weights>,
     pub tokenizer: GgufTokenizer,
     chat: Option<ChatTemplate>,
+    /// Whether `chat` was given by the user rather than read from the GGUF.
+    chat_template_overridden: bool,
     path: PathBuf,
     sha256: String,
     name: String,
@@ -147,6 +149,7 @@ impl EmbeddedModel {
             decoding,
             tokenizer,
             chat,
+            chat_template_overridden: false,
             path: path.to_owned(),
             name,
             general_name,
@@ -542,6 +545,25 @@ impl EmbeddedModel {
         self.tokenizer.decode(ids)
     }
 
+    /// Uses `source` (Jinja, as GGUF files carry) as the chat template instead of the
+    /// GGUF's own, or for a GGUF without one (a base model asked chat prompts). The
+    /// model's identity then records the template, so results say which was used.
+    pub fn set_chat_template(&mut self, source: &str) -> Result<()> {
+        let token = |id: Option<u32>| {
+            id.and_then(|i| self.tokenizer.token_text(i))
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let template = ChatTemplate::new(
+            source,
+            &token(self.tokenizer.bos_token),
+            &token(self.tokenizer.eos_token),
+        )?;
+        self.chat = Some(template);
+        self.chat_template_overridden = true;
+        Ok(())
+    }
+
     /// The GGUF's chat template, if it has one.
     pub fn chat_template_source(&self) -> Option<&str> {
         self.chat.as_ref().map(|c| c.source.as_str())
@@ -877,6 +899,11 @@ impl LanguageModel for EmbeddedModel {
             serde_json::json!(self.tokenizer.pre),
         );
         settings.insert("config".into(), serde_json::json!(self.decoder.config));
+        if self.chat_template_overridden
+            && let Some(chat) = &self.chat
+        {
+            settings.insert("chat_template".into(), serde_json::json!(chat.source));
+        }
         ModelIdentity {
             name: self.name.clone(),
             backend: format!("candle {}", "0.11"),

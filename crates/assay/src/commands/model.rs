@@ -24,6 +24,10 @@ pub(crate) struct LocalArgs {
     /// Longest sequence scored, in tokens (default: the model's context length).
     #[arg(long, value_parser = clap::value_parser!(u32).range(2..))]
     pub(crate) max_length: Option<u32>,
+    /// A chat template (Jinja, as GGUF files carry) used instead of the GGUF's own, or for
+    /// a model whose GGUF has none; recorded with the model in the results.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) chat_template: Option<PathBuf>,
 }
 
 impl Default for LocalArgs {
@@ -32,6 +36,7 @@ impl Default for LocalArgs {
             batch_size: 32,
             weight_format: WeightFormat::Auto,
             max_length: None,
+            chat_template: None,
         }
     }
 }
@@ -115,8 +120,16 @@ impl LocalArgs {
             batch_size: self.batch_size,
             max_length: self.max_length.map(|n| n as usize),
         };
-        EmbeddedModel::load(&path, options)
-            .with_context(|| format!("loading model `{}`", path.display()))
+        let mut embedded = EmbeddedModel::load(&path, options)
+            .with_context(|| format!("loading model `{}`", path.display()))?;
+        if let Some(file) = &self.chat_template {
+            let source = std::fs::read_to_string(file)
+                .with_context(|| format!("--chat-template: cannot read `{}`", file.display()))?;
+            embedded
+                .set_chat_template(&source)
+                .with_context(|| format!("--chat-template `{}`", file.display()))?;
+        }
+        Ok(embedded)
     }
 
     /// The model a command names: embedded, or remote when `openai:NAME`.
