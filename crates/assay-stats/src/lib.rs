@@ -152,7 +152,19 @@ pub fn wilson(successes: f64, n: usize) -> (f64, f64) {
     let denom = 1.0 + z2 / n;
     let center = (p + z2 / (2.0 * n)) / denom;
     let half = Z95 * (p * (1.0 - p) / n + z2 / (4.0 * n * n)).sqrt() / denom;
-    ((center - half).max(0.0), (center + half).min(1.0))
+    // At 0 or n successes one end is exactly 0 or 1; computed, it misses by rounding
+    // (8.7e-19 for 0 of 250).
+    let low = if successes == 0.0 {
+        0.0
+    } else {
+        (center - half).max(0.0)
+    };
+    let high = if successes == n {
+        1.0
+    } else {
+        (center + half).min(1.0)
+    };
+    (low, high)
 }
 
 /// Mean of per-sample values.
@@ -362,6 +374,14 @@ mod tests {
             cohen_kappa(&[vec![5, 0], vec![0, 0]]),
             Err(Error::KappaUndefined(_))
         ));
+    }
+
+    #[test]
+    fn wilson_ends_are_exact_at_none_and_all() {
+        assert_eq!(wilson(0.0, 250).0, 0.0);
+        assert_eq!(wilson(250.0, 250).1, 1.0);
+        // statsmodels 0.15 `proportion_confint(0, 250, method="wilson")[1]`.
+        close(wilson(0.0, 250).1, 0.015_133_299_495_444_574, 1e-15);
     }
 
     #[test]
