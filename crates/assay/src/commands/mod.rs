@@ -2,6 +2,7 @@ pub(crate) mod ab;
 pub(crate) mod annotate;
 pub(crate) mod cache;
 pub(crate) mod eval;
+pub(crate) mod grade;
 pub(crate) mod model;
 pub(crate) mod pairwise;
 pub(crate) mod rank;

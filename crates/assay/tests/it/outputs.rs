@@ -21,6 +21,7 @@ fn assay(args: &[&str]) -> Output {
 const COMMANDS: &[&[&str]] = &[
     &[],
     &["eval"],
+    &["grade"],
     &["serve"],
     &["pairwise"],
     &["annotate"],

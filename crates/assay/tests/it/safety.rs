@@ -311,3 +311,43 @@ fn a_chat_template_file_lets_a_base_model_take_chat_prompts() {
             .contains("<start_of_turn>model")
     );
 }
+
+/// `assay grade` on the XSTest authors' GPT-4 completions: the agreement with the human
+/// labels equals the statsmodels fixture; a missing column is named with the file's.
+#[test]
+fn grade_reports_agreement_with_human_labels() {
+    let file = crate::common::data_dir().join("xstest/completions/gpt4_human_and_strmatch.csv");
+    let file = file.to_str().unwrap();
+    let o = crate::common::assay(&[
+        "grade",
+        file,
+        "--labels-column",
+        "final_label",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let fixture: Value = serde_json::from_str(include_str!(
+        "../../../assay-grade/tests/fixtures/xstest_agreement.json"
+    ))
+    .unwrap();
+    let want = &fixture["files"]["gpt4_human_and_strmatch.csv"];
+    assert_eq!(got["grader"]["name"], "xstest_string_match");
+    assert_eq!(got["agreement"]["confusion"], want["confusion"]);
+    for (ours, theirs) in [
+        (&got["agreement"]["accuracy"]["value"], &want["accuracy"]),
+        (&got["agreement"]["kappa"]["value"], &want["kappa"]),
+        (&got["agreement"]["kappa"]["stderr"], &want["kappa_stderr"]),
+    ] {
+        assert!((ours.as_f64().unwrap() - theirs.as_f64().unwrap()).abs() < 1e-12);
+    }
+    let o = crate::common::assay(&["grade", file, "--response-column", "answer"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--response-column `answer`: `")
+            && stderr(&o).contains("has no such column (it has: id, type, prompt, completion,"),
+        "{}",
+        stderr(&o)
+    );
+}

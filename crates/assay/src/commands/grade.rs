@@ -1,0 +1,181 @@
+//! `assay grade`: a grader over a CSV file of responses, and its agreement with
+//! reference (human) labels when the file has them.
+
+use super::SummaryFormat;
+use anyhow::{Context, Result, bail};
+use assay_grade::{Graded, Grader};
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+const EXAMPLES: &str = "\
+Examples:
+  # XSTest's string-match grader on GPT-4's published completions, against the human labels
+  assay grade ../shared/data/xstest/completions/gpt4_human_and_strmatch.csv --labels-column final_label
+
+  # Your own answers, one per row in column `answer`, as JSON
+  assay grade answers.csv --response-column answer --format json";
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GraderName {
+    /// XSTest's published refusal classifier (full refusal or full compliance).
+    XstestStringMatch,
+}
+
+#[derive(Args)]
+#[command(after_help = EXAMPLES)]
+pub(crate) struct GradeArgs {
+    /// A CSV file with a header, one response per row.
+    file: PathBuf,
+    /// Which grader judges each response.
+    #[arg(long, value_enum, default_value_t = GraderName::XstestStringMatch)]
+    grader: GraderName,
+    /// The column holding the responses.
+    #[arg(long, default_value = "completion")]
+    response_column: String,
+    /// The column holding the prompts (graders that read them).
+    #[arg(long)]
+    prompt_column: Option<String>,
+    /// A column of reference labels (people's), in the grader's vocabulary: report the
+    /// grader's agreement with them (accuracy, Cohen's kappa, confusion table).
+    #[arg(long)]
+    labels_column: Option<String>,
+    /// A Markdown summary, or JSON with every field.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    format: SummaryFormat,
+}
+
+pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
+    let grader: Box<dyn Grader> = match args.grader {
+        GraderName::XstestStringMatch => Box::new(assay_grade::refusal::XstestStringMatch),
+    };
+    let file = args.file.display().to_string();
+    let mut reader =
+        csv::Reader::from_path(&args.file).with_context(|| format!("cannot read `{file}`"))?;
+    let header: Vec<String> = reader
+        .headers()
+        .with_context(|| format!("`{file}`: no header row"))?
+        .iter()
+        .map(str::to_owned)
+        .collect();
+    if let Some((name, a, b)) =
+        assay_core::input::repeated_column(header.iter().map(String::as_str))
+    {
+        bail!("`{file}`: column `{name}` appears twice (columns {a} and {b})");
+    }
+    let column = |flag: &str, name: &str| -> Result<usize> {
+        header.iter().position(|h| h == name).with_context(|| {
+            format!(
+                "{flag} `{name}`: `{file}` has no such column (it has: {})",
+                header.join(", ")
+            )
+        })
+    };
+    let response = column("--response-column", &args.response_column)?;
+    let prompt = args
+        .prompt_column
+        .as_deref()
+        .map(|c| column("--prompt-column", c))
+        .transpose()?;
+    let labels = args
+        .labels_column
+        .as_deref()
+        .map(|c| column("--labels-column", c))
+        .transpose()?;
+    let mut verdicts = Vec::new();
+    let mut references = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let row = row.with_context(|| format!("`{file}`: row {}", i + 2))?;
+        let field = |c: usize| row.get(c).unwrap_or_default();
+        let verdict = grader
+            .grade(Graded {
+                prompt: prompt.map_or("", field),
+                response: field(response),
+                reference: None,
+            })
+            .with_context(|| format!("`{file}`: row {}", i + 2))?;
+        verdicts.push(verdict);
+        if let Some(c) = labels {
+            references.push(field(c).to_owned());
+        }
+    }
+    if verdicts.is_empty() {
+        bail!("`{file}`: no rows to grade");
+    }
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for v in &verdicts {
+        match counts.iter_mut().find(|(l, _)| *l == v.label) {
+            Some((_, n)) => *n += 1,
+            None => counts.push((v.label.clone(), 1)),
+        }
+    }
+    counts.sort();
+    let agreement = match labels {
+        Some(_) => {
+            let mut classes: Vec<&str> = references.iter().map(String::as_str).collect();
+            classes.sort_unstable();
+            classes.dedup();
+            Some(assay_grade::agreement::agreement(
+                references
+                    .iter()
+                    .map(String::as_str)
+                    .zip(verdicts.iter().map(|v| v.label.as_str())),
+                &classes,
+            )?)
+        }
+        None => None,
+    };
+    let id = grader.id();
+    match args.format {
+        SummaryFormat::Json => {
+            let value = serde_json::json!({
+                "grader": id,
+                "file": file,
+                "n": verdicts.len(),
+                "labels": counts.iter().map(|(l, n)| serde_json::json!({"label": l, "count": n})).collect::<Vec<_>>(),
+                "agreement": agreement.as_ref().map(|a| serde_json::json!({
+                    "reference_column": args.labels_column,
+                    "labels": a.labels,
+                    "confusion": a.confusion,
+                    "accuracy": a.accuracy,
+                    "kappa": a.kappa.as_ref().ok(),
+                    "kappa_undefined": a.kappa.as_ref().err(),
+                })),
+            });
+            println!("{}", serde_json::to_string_pretty(&value)?);
+        }
+        SummaryFormat::Table => {
+            println!("grader: {id} on {} responses of `{file}`\n", verdicts.len());
+            println!("| Label | Count | Share |\n|---|---:|---:|");
+            for (label, n) in &counts {
+                println!(
+                    "| {label} | {n} | {:.4} |",
+                    *n as f64 / verdicts.len() as f64
+                );
+            }
+            if let Some(a) = &agreement {
+                let column = args.labels_column.as_deref().unwrap_or_default();
+                let e = &a.accuracy;
+                println!(
+                    "\nagreement with `{column}` (n = {}): accuracy {:.4} [{:.4}, {:.4}]",
+                    e.n, e.value, e.ci_low, e.ci_high
+                );
+                match &a.kappa {
+                    Ok(k) => println!(
+                        "Cohen's kappa {:.4} [{:.4}, {:.4}] (standard error {:.4})",
+                        k.value, k.ci_low, k.ci_high, k.stderr
+                    ),
+                    Err(why) => println!("Cohen's kappa: {why}"),
+                }
+                println!("\nrows: `{column}`; columns: the grader\n");
+                println!("| | {} |", a.labels.join(" | "));
+                println!("|---|{}", "---:|".repeat(a.labels.len()));
+                for (label, row) in a.labels.iter().zip(&a.confusion) {
+                    let cells: Vec<String> = row.iter().map(u64::to_string).collect();
+                    println!("| {label} | {} |", cells.join(" | "));
+                }
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
