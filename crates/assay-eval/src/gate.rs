@@ -316,6 +316,15 @@ impl Gate {
             return GateResult::undefined(self, why);
         };
         let e = &m.estimate;
+        if e.interval == assay_stats::IntervalMethod::None {
+            return GateResult::undefined(
+                self,
+                format!(
+                    "`{}` rests on {} item(s), too few for an interval",
+                    self.metric, e.n
+                ),
+            );
+        }
         let what = format!(
             "{} = {:.4} [{:.4}, {:.4}] (n = {})",
             self.metric, e.value, e.ci_low, e.ci_high, e.n
@@ -764,6 +773,11 @@ mod tests {
             at_least.evaluate(&result(0.05, 0.009, 0.2)).verdict,
             GateVerdict::Fail
         );
+        let mut one = result(0.0, 0.0, 0.0);
+        one[0].metrics[0].estimate.interval = IntervalMethod::None;
+        let r = at_most.evaluate(&one);
+        assert_eq!(r.verdict, GateVerdict::Undefined);
+        assert!(r.reason.contains("too few for an interval"), "{}", r.reason);
         let missing: Gate = "xstest:unsafe_compliance <= 0.1".parse().unwrap();
         let r = missing.evaluate(&result(0.05, 0.01, 0.2));
         assert_eq!(r.verdict, GateVerdict::Undefined);

@@ -58,6 +58,9 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
         .iter()
         .map(str::to_owned)
         .collect();
+    if header.is_empty() {
+        bail!("`{file}` is empty: expected a header row naming its columns");
+    }
     if let Some((name, a, b)) =
         assay_core::input::repeated_column(header.iter().map(String::as_str))
     {
@@ -102,14 +105,10 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
     if verdicts.is_empty() {
         bail!("`{file}`: no rows to grade");
     }
-    let mut counts: Vec<(String, usize)> = Vec::new();
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for v in &verdicts {
-        match counts.iter_mut().find(|(l, _)| *l == v.label) {
-            Some((_, n)) => *n += 1,
-            None => counts.push((v.label.clone(), 1)),
-        }
+        *counts.entry(v.label.as_str()).or_default() += 1;
     }
-    counts.sort();
     let agreement = match labels {
         Some(_) => {
             let mut classes: Vec<&str> = references.iter().map(String::as_str).collect();

@@ -342,6 +342,14 @@ fn grade_reports_agreement_with_human_labels() {
     ] {
         assert!((ours.as_f64().unwrap() - theirs.as_f64().unwrap()).abs() < 1e-12);
     }
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    let o = crate::common::assay(&["grade", empty.path().to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is empty: expected a header row"),
+        "{}",
+        stderr(&o)
+    );
     let o = crate::common::assay(&["grade", file, "--response-column", "answer"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
