@@ -65,6 +65,20 @@ impl Default for LoadOptions {
     }
 }
 
+/// A chat template with the tokenizer's BOS and EOS texts, which templates may print.
+fn chat_template(source: &str, tokenizer: &GgufTokenizer) -> Result<ChatTemplate> {
+    let text = |id: Option<u32>| {
+        id.and_then(|i| tokenizer.token_text(i))
+            .unwrap_or_default()
+            .to_owned()
+    };
+    ChatTemplate::new(
+        source,
+        &text(tokenizer.bos_token),
+        &text(tokenizer.eos_token),
+    )
+}
+
 /// Columns per forward pass when a sequence is long: bounds the attention matrix's memory.
 pub(crate) const CHUNK: usize = 512;
 
@@ -110,17 +124,8 @@ impl EmbeddedModel {
         let (decoder, mut sets) = Decoder::load(&mut file, &storages)?;
         let decoding = (sets.len() > 1).then(|| sets.pop()).flatten();
         let scoring = sets.pop().expect("one weight set was requested");
-        let token = |id: Option<u32>| {
-            id.and_then(|i| tokenizer.token_text(i))
-                .unwrap_or_default()
-                .to_owned()
-        };
         let chat = match file.opt_string("tokenizer.chat_template") {
-            Some(src) => Some(ChatTemplate::new(
-                src,
-                &token(tokenizer.bos_token),
-                &token(tokenizer.eos_token),
-            )?),
+            Some(src) => Some(chat_template(src, &tokenizer)?),
             None => None,
         };
         // The file name says which model and quantisation; `general.name` is kept in the
@@ -549,17 +554,7 @@ impl EmbeddedModel {
     /// GGUF's own, or for a GGUF without one (a base model asked chat prompts). The
     /// model's identity then records the template, so results say which was used.
     pub fn set_chat_template(&mut self, source: &str) -> Result<()> {
-        let token = |id: Option<u32>| {
-            id.and_then(|i| self.tokenizer.token_text(i))
-                .unwrap_or_default()
-                .to_owned()
-        };
-        let template = ChatTemplate::new(
-            source,
-            &token(self.tokenizer.bos_token),
-            &token(self.tokenizer.eos_token),
-        )?;
-        self.chat = Some(template);
+        self.chat = Some(chat_template(source, &self.tokenizer)?);
         self.chat_template_overridden = true;
         Ok(())
     }
