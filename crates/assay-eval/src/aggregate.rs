@@ -60,23 +60,44 @@ pub(crate) fn task_result(
             .or_default()
             .push(&r.score);
     }
-    let estimate = |m: &Metric, strata: &[Vec<&SampleScore>], stratified: bool| {
-        Ok(MetricResult {
-            name: m.name().to_owned(),
-            estimate: m
-                .estimate(strata, stratified)
-                .map_err(|e| Error::Aggregate {
-                    task: spec.name.clone(),
-                    metric: m.name().to_owned(),
-                    message: e.to_string(),
-                })?,
-        })
+    // A metric can be undefined on a selection: a rate over one class of items when the
+    // selection holds none of that class (`--limit` on XSTest keeps only safe prompts),
+    // a ratio whose denominator is zero (BBQ's bias score when every answer was
+    // "unknown"). It is then left out and said so, rather than failing the run or being
+    // shown as a number.
+    let mut notes = Vec::new();
+    let mut estimate = |m: &Metric, strata: &[Vec<&SampleScore>], stratified: bool, scope: &str| {
+        match m.estimate(strata, stratified) {
+            Ok(estimate) => Ok(Some(MetricResult {
+                name: m.name().to_owned(),
+                estimate,
+            })),
+            Err(assay_stats::Error::NotFinite(v)) => Err(Error::Aggregate {
+                task: spec.name.clone(),
+                metric: m.name().to_owned(),
+                message: format!("a per-sample value is not finite: {v}"),
+            }),
+            Err(e) => {
+                let why = match e {
+                    assay_stats::Error::Empty => {
+                        "no sample in this selection has a value for it".to_owned()
+                    }
+                    other => other.to_string(),
+                };
+                notes.push(format!("metric `{}`{scope} is undefined: {why}", m.name()));
+                Ok(None)
+            }
+        }
     };
     let grouped = spec.subtasks.is_some();
     let strata: Vec<Vec<&SampleScore>> = subtask_names
         .iter()
         .filter_map(|n| by_subtask.get(n.as_str()).cloned())
         .collect();
+    let mut reported = Vec::with_capacity(metrics.len());
+    for m in metrics {
+        reported.extend(estimate(m, &strata, grouped, "")?);
+    }
     let mut subtasks = Vec::new();
     if grouped {
         for (name, scores) in subtask_names
@@ -84,38 +105,15 @@ pub(crate) fn task_result(
             .filter_map(|n| by_subtask.get(n.as_str()).map(|s| (n, s)))
         {
             let one = std::slice::from_ref(scores);
+            let mut results = Vec::new();
+            for m in metrics {
+                results.extend(estimate(m, one, false, &format!(" on `{name}`"))?);
+            }
             subtasks.push(SubtaskResult {
                 name: name.clone(),
                 n: scores.len(),
-                metrics: metrics
-                    .iter()
-                    .map(|m| estimate(m, one, false))
-                    .collect::<Result<Vec<_>, Error>>()?,
+                metrics: results,
             });
-        }
-    }
-    // A rate over one class of items has no value when the selection holds none of that
-    // class (`--limit` on XSTest keeps only safe prompts): it is undefined, and said so,
-    // rather than failing the run or being shown as a number.
-    let mut notes = Vec::new();
-    let mut reported = Vec::with_capacity(metrics.len());
-    for m in metrics {
-        match m.estimate(&strata, grouped) {
-            Ok(estimate) => reported.push(MetricResult {
-                name: m.name().to_owned(),
-                estimate,
-            }),
-            Err(assay_stats::Error::Empty) => notes.push(format!(
-                "metric `{}` is undefined: no sample in this selection has a value for it",
-                m.name()
-            )),
-            Err(e) => {
-                return Err(Error::Aggregate {
-                    task: spec.name.clone(),
-                    metric: m.name().to_owned(),
-                    message: e.to_string(),
-                });
-            }
         }
     }
     Ok(TaskResult {

@@ -110,6 +110,7 @@ mod tests {
             fewshot_answer: String::new(),
             line: 1,
             class: None,
+            bias: None,
         }
     }
 

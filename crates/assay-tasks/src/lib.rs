@@ -6,6 +6,7 @@
 //! lm-evaluation-harness's formats, and their `_lighteval` variants the formats that
 //! model cards (SmolLM2's among them) publish.
 
+mod bbq;
 pub mod data;
 pub mod metric;
 pub mod prompt;
@@ -71,6 +72,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin_tasks![
     "lambada_openai.toml",
     "xstest.toml",
     "advbench.toml",
+    "bbq.toml",
 ];
 
 /// A task file's text and where it came from.
@@ -143,6 +145,20 @@ pub struct PreparedSample {
     /// Its class (`grader.class`), which selects the rates it counts in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub class: Option<String>,
+    /// What the bias scores need (a task with a `[bias]` section).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bias: Option<BiasItem>,
+}
+
+/// One item's part in BBQ-style bias scores.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BiasItem {
+    /// Choices that follow the stereotype.
+    pub biased: Vec<usize>,
+    /// Choices that say the answer is unknown.
+    pub unknown: Vec<usize>,
+    /// An ambiguous context (the right answer is "unknown"), or a disambiguated one.
+    pub ambiguous: bool,
 }
 
 /// One subtask's samples (a task without subtasks has one, named after the task).
@@ -570,6 +586,16 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
         }
         (_, None) => None,
     };
+    if spec.bias.is_some() && scorer != ScorerKind::Choice {
+        return Err(err(
+            None,
+            "bias",
+            format!(
+                "a `[bias]` section needs a multiple-choice task scored by `choice` (this task's scorer is `{}`)",
+                scorer.name()
+            ),
+        ));
+    }
     let available = Metric::available(spec, scorer);
     let mut metrics = Vec::with_capacity(spec.metrics.len());
     for m in &spec.metrics {
@@ -732,7 +758,9 @@ fn check_fields(
         }
     }
     for (name, key) in uses {
-        if name == "subtask" {
+        // Functions the environment provides (`range`, `bbq_choices`) are not fields.
+        let root = name.split('.').next().unwrap_or_default();
+        if name == "subtask" || env.globals().any(|(g, _)| g == root) {
             continue;
         }
         let mut value = Some(serde_json::Value::Object(row.fields.clone()));
@@ -861,6 +889,45 @@ fn prepare(
                 Some(t) => Some(render("grader.class", t)?),
                 None => None,
             };
+            let bias = match &spec.bias {
+                Some(b) => {
+                    let indices = |what: &str, expr: &str| -> Result<Vec<usize>> {
+                        let v = eval(what, expr)?;
+                        let list: Option<Vec<usize>> = v
+                            .try_iter()
+                            .ok()
+                            .map(|it| it.map(|x| usize::try_from(x).ok()).collect())
+                            .and_then(|x: Option<Vec<usize>>| x);
+                        match list {
+                            Some(l) if l.iter().all(|&i| i < choices.len()) => Ok(l),
+                            _ => Err(fail(
+                                what,
+                                &format!(
+                                    "`{v}` is not a list of choice indices (0 to {})",
+                                    choices.len().saturating_sub(1)
+                                ),
+                            )),
+                        }
+                    };
+                    let context = render("bias.context", &b.context)?;
+                    let ambiguous = match context.as_str() {
+                        "ambig" => true,
+                        "disambig" => false,
+                        other => {
+                            return Err(fail(
+                                "bias.context",
+                                &format!("`{other}` is neither `ambig` nor `disambig`"),
+                            ));
+                        }
+                    };
+                    Some(BiasItem {
+                        biased: indices("bias.biased", &b.biased)?,
+                        unknown: indices("bias.unknown", &b.unknown)?,
+                        ambiguous,
+                    })
+                }
+                None => None,
+            };
             let fewshot_answer = match (&p.fewshot_target, &target) {
                 (Some(t), _) => render("prompt.fewshot_target", t)?,
                 (None, Target::Index(i)) => choices[*i].clone(),
@@ -885,6 +952,7 @@ fn prepare(
                 fewshot_answer,
                 line,
                 class,
+                bias,
             })
         })
         .collect()

@@ -152,6 +152,10 @@ pub fn environment() -> Environment<'static> {
     env.add_filter("values", values);
     env.add_filter("before_blank", before_blank);
     env.add_filter("after_blank", after_blank);
+    env.add_function("bbq_choices", crate::bbq::choices);
+    env.add_function("bbq_targets", crate::bbq::targets);
+    env.add_function("bbq_biased", crate::bbq::biased);
+    env.add_filter("bbq_unknown_indices", crate::bbq::unknown_indices);
     env
 }
 

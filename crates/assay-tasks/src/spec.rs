@@ -46,6 +46,23 @@ pub struct TaskSpec {
     /// How a `grader`-scored task judges each answer (safety and quality tasks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grader: Option<GraderSpec>,
+    /// Bias scores of a multiple-choice task in BBQ's design (ambiguous and
+    /// disambiguated contexts, stereotyped answers, "unknown" answers).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bias: Option<BiasSpec>,
+}
+
+/// What BBQ's bias scores need from each item: which choices follow the stereotype,
+/// which say "unknown", and whether the context is ambiguous.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BiasSpec {
+    /// Expression giving the indices of the stereotyped choices.
+    pub biased: String,
+    /// Expression giving the indices of the "unknown" choices.
+    pub unknown: String,
+    /// Template giving `ambig` or `disambig`.
+    pub context: String,
 }
 
 fn one() -> u32 {
