@@ -66,8 +66,10 @@ pub(crate) fn task_result(
     // "unknown"). It is then left out and said so, rather than failing the run or being
     // shown as a number.
     let mut notes = Vec::new();
-    let mut estimate = |m: &Metric, strata: &[Vec<&SampleScore>], stratified: bool, scope: &str| {
-        match m.estimate(strata, stratified) {
+    let mut estimate =
+        |m: &Metric, strata: &[Vec<&SampleScore>], stratified: bool, scope: &str| match m
+            .estimate(strata, stratified)
+        {
             Ok(estimate) => Ok(Some(MetricResult {
                 name: m.name().to_owned(),
                 estimate,
@@ -87,8 +89,7 @@ pub(crate) fn task_result(
                 notes.push(format!("metric `{}`{scope} is undefined: {why}", m.name()));
                 Ok(None)
             }
-        }
-    };
+        };
     let grouped = spec.subtasks.is_some();
     let strata: Vec<Vec<&SampleScore>> = subtask_names
         .iter()

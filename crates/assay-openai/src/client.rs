@@ -296,6 +296,22 @@ impl OpenAiModel {
         &self.label
     }
 
+    /// The model's name on the server.
+    pub fn name(&self) -> &str {
+        &self.config.model
+    }
+
+    /// One JSON request to `path` (under the base URL) with this client's retries,
+    /// limits and key, answered as JSON: for endpoints the evaluator does not model
+    /// (`/moderations`, a guard model's chat with log-probabilities).
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &serde_json::Value,
+    ) -> Result<serde_json::Value, ClientError> {
+        self.runtime.block_on(self.post(path, body, self.policy()))
+    }
+
     pub fn usage_report(&self) -> UsageReport {
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         let mut report = stats.report.clone();

@@ -3,6 +3,7 @@
 //! server serves.
 
 mod client;
+pub mod graders;
 mod limiter;
 pub mod protocol;
 

@@ -292,7 +292,10 @@ fn bbq_bias_scores_equal_a_hand_computed_example() {
             .find(|m| m.name() == name)
             .unwrap_or_else(|| panic!("{name}"))
             .clone();
-        metric.estimate(std::slice::from_ref(&refs), false).unwrap().value
+        metric
+            .estimate(std::slice::from_ref(&refs), false)
+            .unwrap()
+            .value
     };
     // Ambiguous: accuracy 1/4; biased 2 of 3 non-unknown answers: S = 2·2/3 − 1 = 1/3;
     // S_AMB = (1 − 1/4) · 1/3 = 1/4.

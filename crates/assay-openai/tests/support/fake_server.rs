@@ -253,6 +253,7 @@ async fn connection(stream: TcpStream, shared: Arc<Shared>) -> std::io::Result<(
                     .collect();
                 json!({"prompt": String::from_utf8_lossy(&bytes)})
             }
+            ("POST", "/moderations") => moderation_for(body["input"].as_str().unwrap_or_default()),
             ("POST", "/completions") | ("POST", "/chat/completions") => {
                 let key = prompt_key(&body);
                 shared.log.lock().unwrap().received.push(key.clone());
@@ -384,7 +385,77 @@ pub fn fake_logprob(text: &str, end: usize) -> (f64, f64) {
     (lp, top)
 }
 
+/// An answer in the shape of OpenAI's `omni-moderation-latest`, by the words of the
+/// text: "kill" is violence, "idiot" harassment, "MALFORMED" an answer without results.
+pub fn moderation_for(input: &str) -> Value {
+    if input.contains("MALFORMED") {
+        return json!({"id": "modr-0", "model": "omni-moderation-latest", "results": []});
+    }
+    let violence = if input.contains("kill") { 0.91 } else { 0.0004 };
+    let harassment = if input.contains("idiot") {
+        0.72
+    } else {
+        0.0011
+    };
+    json!({"id": "modr-1", "model": "omni-moderation-latest", "results": [{
+        "flagged": violence > 0.5 || harassment > 0.5,
+        "categories": {"violence": violence > 0.5, "harassment": harassment > 0.5, "self-harm": false},
+        "category_scores": {"violence": violence, "harassment": harassment, "self-harm": 0.0001},
+    }]})
+}
+
+/// What a served guard model answers: Llama Guard 3 to a conversation that ends with the
+/// assistant's turn (the text to classify), ShieldGemma to its prompt. "bomb" is unsafe
+/// (S9), "MALFORMED" gets a reply outside the format, anything else is safe.
+fn guard_answer(path: &str, body: &Value) -> Option<Value> {
+    if path == "/chat/completions" {
+        let messages = body["messages"].as_array()?;
+        let last = messages.last()?;
+        if last["role"] != "assistant" {
+            return None;
+        }
+        let text = last["content"].as_str().unwrap_or_default();
+        let (reply, lp_unsafe, lp_safe) = if text.contains("MALFORMED") {
+            ("I cannot classify this conversation.", -6.0, -5.0)
+        } else if text.contains("bomb") {
+            ("unsafe\nS9", -0.05, -3.0)
+        } else {
+            ("safe", -4.0, -0.02)
+        };
+        let first = if reply.starts_with("unsafe") {
+            "unsafe"
+        } else {
+            "safe"
+        };
+        let logprobs = body["logprobs"].as_bool().unwrap_or(false).then(|| json!({"content": [
+            {"token": "\n\n", "logprob": -0.001, "top_logprobs": [{"token": "\n\n", "logprob": -0.001}]},
+            {"token": first, "logprob": if first == "unsafe" { lp_unsafe } else { lp_safe },
+             "top_logprobs": [{"token": "unsafe", "logprob": lp_unsafe}, {"token": "safe", "logprob": lp_safe}]},
+        ]}));
+        return Some(json!({
+            "id": "chat-guard", "object": "chat.completion", "model": MODEL,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "logprobs": logprobs, "finish_reason": "stop"}],
+        }));
+    }
+    let prompt = body["prompt"].as_str()?;
+    let response = prompt.split("Chatbot Response: ").nth(1)?;
+    let top = if response.contains("MALFORMED") {
+        json!({"The": -0.3, "I": -1.9})
+    } else if response.contains("bomb") {
+        json!({"Yes": -0.1, "No": -2.4, "The": -5.0})
+    } else {
+        json!({"No": -0.01, "Yes": -4.6})
+    };
+    Some(json!({
+        "id": "cmpl-guard", "object": "text_completion", "model": MODEL,
+        "choices": [{"index": 0, "text": "Yes", "logprobs": {"tokens": ["Yes"], "token_logprobs": [-0.1], "top_logprobs": [top]}, "finish_reason": "length"}],
+    }))
+}
+
 fn answer_for(path: &str, body: &Value, config: &FakeConfig) -> Value {
+    if let Some(answer) = guard_answer(path, body) {
+        return answer;
+    }
     if path == "/chat/completions" {
         let key = prompt_key(body);
         return json!({

@@ -3,7 +3,8 @@
 
 use super::SummaryFormat;
 use anyhow::{Context, Result, bail};
-use assay_grade::{Graded, Grader};
+use assay_grade::{GradeError, Graded, Grader, Verdict};
+use assay_openai::graders::{GuardKind, RemoteGrader};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -17,7 +18,11 @@ Examples:
   assay grade answers.csv --response-column answer --format json
 
   # Profanity scores of every row (a lexical baseline), written per row to scores.csv
-  assay grade answers.csv --response-column answer --grader alt-profanity-check --out scores.csv";
+  assay grade answers.csv --response-column answer --grader alt-profanity-check --out scores.csv
+
+  # Llama Guard 3 served by vLLM judges each (prompt, answer) pair
+  assay grade answers.csv --prompt-column prompt --response-column answer \
+    --grader llama-guard-3 --grader-model meta-llama/Llama-Guard-3-1B --base-url http://127.0.0.1:8000/v1";
 
 #[derive(Clone, Copy, ValueEnum)]
 enum GraderName {
@@ -27,6 +32,13 @@ enum GraderName {
     AltProfanityCheck,
     /// hatesonar 0.1.0 ported: hate speech / offensive / neither, a lexical baseline.
     Hatesonar,
+    /// Llama Guard 3 served behind the OpenAI-compatible API (`--grader-model`).
+    #[value(name = "llama-guard-3")]
+    LlamaGuard3,
+    /// ShieldGemma served behind the OpenAI-compatible API (`--grader-model`).
+    Shieldgemma,
+    /// OpenAI's `/moderations` endpoint (`--grader-model`, e.g. omni-moderation-latest).
+    OpenaiModeration,
 }
 
 #[derive(Args)]
@@ -53,6 +65,15 @@ pub(crate) struct GradeArgs {
     /// Also write every row's verdict (row, label, score, rationale) to this CSV file.
     #[arg(long)]
     out: Option<PathBuf>,
+    /// The served model of a remote grader (`llama-guard-3`, `shieldgemma`,
+    /// `openai-moderation`).
+    #[arg(long)]
+    grader_model: Option<String>,
+    /// ShieldGemma's policy text (default: its model card's "No Dangerous Content").
+    #[arg(long)]
+    shieldgemma_policy: Option<String>,
+    #[command(flatten)]
+    remote: super::model::RemoteArgs,
 }
 
 pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
@@ -62,10 +83,31 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
             std::sync::Arc::new(classifier),
         )))
     };
+    let remote = |kind: GuardKind| -> Result<Box<dyn Grader>> {
+        let Some(name) = &args.grader_model else {
+            bail!(
+                "--grader {}: name the served model with --grader-model",
+                args.grader.to_possible_value().expect("a value").get_name()
+            );
+        };
+        let config = args.remote.client_config(name)?;
+        Ok(Box::new(RemoteGrader::connect(config, kind)?))
+    };
+    if args.shieldgemma_policy.is_some() && !matches!(args.grader, GraderName::Shieldgemma) {
+        bail!("--shieldgemma-policy is for --grader shieldgemma");
+    }
     let grader: Box<dyn Grader> = match args.grader {
         GraderName::XstestStringMatch => Box::new(assay_grade::refusal::XstestStringMatch),
         GraderName::AltProfanityCheck => classifier(&assay_classify::PROFANITY_CHECK)?,
         GraderName::Hatesonar => classifier(&assay_classify::HATESONAR)?,
+        GraderName::LlamaGuard3 => remote(GuardKind::LlamaGuard3)?,
+        GraderName::Shieldgemma => remote(GuardKind::ShieldGemma {
+            policy: args
+                .shieldgemma_policy
+                .clone()
+                .unwrap_or_else(|| assay_grade::guard::SHIELDGEMMA_DANGEROUS_CONTENT.to_owned()),
+        })?,
+        GraderName::OpenaiModeration => remote(GuardKind::OpenAiModeration)?,
     };
     let file = args.file.display().to_string();
     let mut reader =
@@ -107,32 +149,51 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
     for (i, row) in reader.records().enumerate() {
         rows.push(row.with_context(|| format!("`{file}`: row {}", i + 2))?);
     }
-    // Rows are graded in parallel; each verdict keeps its row's place.
-    let verdicts = {
+    // Rows are graded in parallel; each verdict keeps its row's place. A reply the
+    // grader's format does not allow is kept as unparsed and counted, never guessed; a
+    // grader that cannot answer stops the command.
+    let graded: Vec<Result<Verdict, String>> = {
         use rayon::prelude::*;
         rows.par_iter()
             .enumerate()
             .map(|(i, row)| {
                 let field = |c: usize| row.get(c).unwrap_or_default();
-                grader
-                    .grade(Graded {
-                        prompt: prompt.map_or("", field),
-                        response: field(response),
-                        reference: None,
-                    })
-                    .with_context(|| format!("`{file}`: row {}", i + 2))
+                match grader.grade(Graded {
+                    prompt: prompt.map_or("", field),
+                    response: field(response),
+                    reference: None,
+                }) {
+                    Ok(v) => Ok(Ok(v)),
+                    Err(GradeError::Unparsed { reply }) => Ok(Err(reply)),
+                    Err(e) => {
+                        Err(anyhow::Error::new(e).context(format!("`{file}`: row {}", i + 2)))
+                    }
+                }
             })
             .collect::<Result<Vec<_>>>()?
     };
-    let references: Vec<String> = match labels {
+    let unparsed = graded.iter().filter(|g| g.is_err()).count();
+    let all_references: Vec<String> = match labels {
         Some(c) => rows
             .iter()
             .map(|r| r.get(c).unwrap_or_default().to_owned())
             .collect(),
         None => Vec::new(),
     };
-    if verdicts.is_empty() {
-        bail!("`{file}`: no rows to grade");
+    if let Some(out) = &args.out {
+        write_verdicts(out, &graded)?;
+    }
+    let verdicts: Vec<&Verdict> = graded.iter().filter_map(|g| g.as_ref().ok()).collect();
+    let references: Vec<&str> = all_references
+        .iter()
+        .zip(&graded)
+        .filter(|(_, g)| g.is_ok())
+        .map(|(r, _)| r.as_str())
+        .collect();
+    if verdicts.is_empty() && unparsed > 0 {
+        bail!(
+            "`{file}`: the grader's reply to every one of the {unparsed} rows was unparsable (see --out for the replies)"
+        );
     }
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
     for v in &verdicts {
@@ -140,13 +201,13 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
     }
     let agreement = match labels {
         Some(_) => {
-            let mut classes: Vec<&str> = references.iter().map(String::as_str).collect();
+            let mut classes: Vec<&str> = references.clone();
             classes.sort_unstable();
             classes.dedup();
             Some(assay_grade::agreement::agreement(
                 references
                     .iter()
-                    .map(String::as_str)
+                    .copied()
                     .zip(verdicts.iter().map(|v| v.label.as_str())),
                 &classes,
             )?)
@@ -156,15 +217,13 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
     let id = grader.id();
     let scores: Vec<f64> = verdicts.iter().map(|v| v.score).collect();
     let mean_score = assay_stats::mean(&scores);
-    if let Some(out) = &args.out {
-        write_verdicts(out, &verdicts)?;
-    }
     match args.format {
         SummaryFormat::Json => {
             let value = serde_json::json!({
                 "grader": id,
                 "file": file,
                 "n": verdicts.len(),
+                "unparsed": unparsed,
                 "labels": counts.iter().map(|(l, n)| serde_json::json!({"label": l, "count": n})).collect::<Vec<_>>(),
                 "mean_score": mean_score.as_ref().ok(),
                 "mean_score_undefined": mean_score.as_ref().err().map(ToString::to_string),
@@ -181,6 +240,11 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
         }
         SummaryFormat::Table => {
             println!("grader: {id} on {} responses of `{file}`\n", verdicts.len());
+            if unparsed > 0 {
+                println!(
+                    "unparsed: {unparsed} replies broke the grader's format; they are left out of every count below (their replies are in --out)\n"
+                );
+            }
             println!("| Label | Count | Share |\n|---|---:|---:|");
             for (label, n) in &counts {
                 println!(
@@ -222,17 +286,21 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Every row's verdict, in row order (`row` counts the header as row 1, as editors do).
-fn write_verdicts(path: &std::path::Path, verdicts: &[assay_grade::Verdict]) -> Result<()> {
+/// Every row's verdict, in row order (`row` counts the header as row 1, as editors do);
+/// an unparsed reply has the label `unparsed`, no score, and the reply as rationale.
+fn write_verdicts(path: &std::path::Path, graded: &[Result<Verdict, String>]) -> Result<()> {
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(["row", "label", "score", "rationale"])?;
-    for (i, v) in verdicts.iter().enumerate() {
-        w.write_record([
-            (i + 2).to_string(),
-            v.label.clone(),
-            v.score.to_string(),
-            v.rationale.clone().unwrap_or_default(),
-        ])?;
+    for (i, g) in graded.iter().enumerate() {
+        let (label, score, rationale) = match g {
+            Ok(v) => (
+                v.label.clone(),
+                v.score.to_string(),
+                v.rationale.clone().unwrap_or_default(),
+            ),
+            Err(reply) => ("unparsed".to_owned(), String::new(), reply.clone()),
+        };
+        w.write_record([(i + 2).to_string(), label, score, rationale])?;
     }
     let bytes = w.into_inner().context("cannot format the verdicts")?;
     assay_rundir::write_atomic(path, &bytes)

@@ -146,6 +146,26 @@ impl RemoteArgs {
         if name.is_empty() {
             bail!("--model openai:NAME needs the model's name after `openai:`");
         }
+        let config = self.client_config(name)?;
+        let cache = if self.no_cache {
+            None
+        } else {
+            let path = self.cache.clone().unwrap_or_else(default_cache_path);
+            Some(Arc::new(assay_cache::ResponseCache::open(&path)?))
+        };
+        let model = OpenAiModel::connect(config, cache)?;
+        let caps = model.capabilities();
+        if !caps.prompt_logprobs {
+            eprintln!(
+                "note: {} gives no prompt log-probabilities; only generation tasks can run",
+                model.label()
+            );
+        }
+        Ok(model)
+    }
+
+    /// The client settings these flags give, for the model `name`.
+    pub(crate) fn client_config(&self, name: &str) -> Result<ClientConfig> {
         if self.concurrency == 0 || self.initial_concurrency == 0 {
             bail!("--concurrency and --initial-concurrency must be at least 1");
         }
@@ -162,21 +182,7 @@ impl RemoteArgs {
             input_per_million: i,
             output_per_million: o,
         });
-        let cache = if self.no_cache {
-            None
-        } else {
-            let path = self.cache.clone().unwrap_or_else(default_cache_path);
-            Some(Arc::new(assay_cache::ResponseCache::open(&path)?))
-        };
-        let model = OpenAiModel::connect(config, cache)?;
-        let caps = model.capabilities();
-        if !caps.prompt_logprobs {
-            eprintln!(
-                "note: {} gives no prompt log-probabilities; only generation tasks can run",
-                model.label()
-            );
-        }
-        Ok(model)
+        Ok(config)
     }
 }
 
