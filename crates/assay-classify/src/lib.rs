@@ -87,6 +87,15 @@ pub fn classifier_named(name: &str) -> Option<&'static Catalogued> {
     CLASSIFIERS.iter().find(|c| c.name == name)
 }
 
+/// The names of [`CLASSIFIERS`], for messages.
+pub fn classifier_names() -> String {
+    CLASSIFIERS
+        .iter()
+        .map(|c| c.name)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]

@@ -79,6 +79,9 @@ pub(crate) fn task_result(
                 metric: m.name().to_owned(),
                 message: format!("a per-sample value is not finite: {v}"),
             }),
+            // Within a subtask, a metric no item has a value for does not apply there
+            // (a rate over hateful prompts in a neutral subtask): left out silently.
+            Err(assay_stats::Error::Empty) if !scope.is_empty() => Ok(None),
             Err(e) => {
                 let why = match e {
                     assay_stats::Error::Empty => {

@@ -155,10 +155,15 @@ fn request_record(requests: &Requests) -> (Option<String>, serde_json::Value) {
             serde_json::json!(reqs.iter().map(|r| &r.continuation).collect::<Vec<_>>()),
         ),
         Requests::Loglikelihood(reqs) => (None, serde_json::json!(reqs)),
-        Requests::Generate(g) => (
-            Some(g.context.clone()),
-            serde_json::json!({"until": g.until, "max_tokens": g.max_tokens, "temperature": g.temperature, "seed": g.seed}),
-        ),
+        Requests::Generate(all) => {
+            let g = &all[0];
+            let mut record = serde_json::json!({"until": g.until, "max_tokens": g.max_tokens, "temperature": g.temperature, "seed": g.seed});
+            if all.len() > 1 {
+                record["seeds"] = serde_json::json!(all.iter().map(|r| r.seed).collect::<Vec<_>>());
+                record["seed"] = serde_json::Value::Null;
+            }
+            (Some(g.context.clone()), record)
+        }
         Requests::Rolling(r) => (Some(r.text.clone()), serde_json::Value::Null),
     }
 }
@@ -166,7 +171,7 @@ fn request_record(requests: &Requests) -> (Option<String>, serde_json::Value) {
 /// A model's answers to one sample.
 enum Answer {
     Loglikelihood(Vec<assay_core::LoglikelihoodResponse>),
-    Generate(assay_core::GenerateResponse),
+    Generate(Vec<assay_core::GenerateResponse>),
     Rolling(assay_core::RollingResponse),
 }
 
@@ -174,6 +179,9 @@ impl Answer {
     fn to_json(&self) -> serde_json::Value {
         match self {
             Answer::Loglikelihood(r) => serde_json::json!(r),
+            // One answer as an object (as before sampled answers existed), several as
+            // a list.
+            Answer::Generate(g) if g.len() == 1 => serde_json::json!(g[0]),
             Answer::Generate(g) => serde_json::json!(g),
             Answer::Rolling(r) => serde_json::json!(r),
         }
@@ -246,13 +254,13 @@ fn answer(
     let generate = call_kind(
         samples,
         |r| match r {
-            Requests::Generate(g) => Some(std::slice::from_ref(g)),
+            Requests::Generate(g) => Some(g.as_slice()),
             _ => None,
         },
         |flat| model.generate(flat),
     )?;
-    for (i, mut a) in generate {
-        answers[i] = Some(Answer::Generate(a.remove(0)));
+    for (i, a) in generate {
+        answers[i] = Some(Answer::Generate(a));
     }
     let rolling = call_kind(
         samples,
@@ -378,14 +386,20 @@ pub fn run(
             // journaled as soon as its call returns.
             let generation =
                 by_letter || matches!(task.spec.output, assay_tasks::spec::OutputKind::Generate);
-            let per_call = model.samples_per_call(generation).max(1);
+            // A model's share per call counts answers, so items with several sampled
+            // answers go fewer at a time.
+            let answers_per_item = match &task.spec.generate {
+                Some(g) if generation => g.samples.max(1),
+                _ => 1,
+            };
+            let per_call = (model.samples_per_call(generation) / answers_per_item).max(1);
             for chunk in pending.chunks(per_call) {
                 let prepared: Vec<(usize, Vec<usize>, Requests)> = chunk
                     .iter()
                     .map(|&index| {
                         if by_letter {
                             let request = letter::request(&sub.samples[index], chat_ref(task));
-                            return (index, Vec::new(), Requests::Generate(request));
+                            return (index, Vec::new(), Requests::Generate(vec![request]));
                         }
                         let fewshot = task.fewshot_indices(sub, index);
                         let prefix = task.prefix(sub, &fewshot);
@@ -408,7 +422,7 @@ pub fn run(
                 for ((index, fewshot, requests), responses) in prepared.into_iter().zip(answers) {
                     let prep = &sub.samples[index];
                     let score = match &responses {
-                        Answer::Generate(g) if by_letter => letter::score(prep, &g.text),
+                        Answer::Generate(g) if by_letter => letter::score(prep, &g[0].text),
                         Answer::Loglikelihood(r) => {
                             assay_tasks::score(task, prep, Responses::Loglikelihood(r))?
                         }

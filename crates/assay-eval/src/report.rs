@@ -7,6 +7,16 @@ use std::fmt::Write;
 /// One metric's line, with its own n (a rate over one class of items counts only those).
 fn row(out: &mut String, task: &str, m: &MetricResult) {
     let e = &m.estimate;
+    // Too few items for an interval (one item, or one per stratum): say so rather than
+    // print a zero-width interval that looks like certainty.
+    if e.interval == assay_stats::IntervalMethod::None {
+        let _ = writeln!(
+            out,
+            "| {task} | {} | {:.4} | — | no interval (too few items) | {} |",
+            m.name, e.value, e.n
+        );
+        return;
+    }
     let _ = writeln!(
         out,
         "| {task} | {} | {:.4} | {:.4} | [{:.4}, {:.4}] | {} |",

@@ -212,6 +212,13 @@ pub fn stratified_mean(strata: &[&[f64]]) -> Result<Estimate, Error> {
     if n == 0 {
         return Err(Error::Empty);
     }
+    // A stratum of one item has no variance to estimate (`--limit 1` on a task of many
+    // subtasks): the strata are then pooled. The size-weighted mean is the plain mean,
+    // so only the standard error changes, to the unstratified (conservative) one.
+    if strata.iter().any(|s| s.len() < 2) {
+        let all: Vec<f64> = strata.iter().flat_map(|s| s.iter().copied()).collect();
+        return mean(&all);
+    }
     let mut value = 0.0;
     let mut variance = 0.0;
     for s in &strata {

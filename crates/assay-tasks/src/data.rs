@@ -62,6 +62,7 @@ pub fn read_rows(
         DataFormat::Json => json_array(path, text)?,
         DataFormat::Csv => csv_rows(path, text, columns)?,
         DataFormat::HellaswagText => hellaswag_text(path, text)?,
+        DataFormat::Lines => lines(text),
     };
     let mut files = vec![DataFile {
         path: path.to_owned(),
@@ -125,6 +126,22 @@ fn jsonl(path: &Path, text: &str) -> Result<Vec<Row>> {
         });
     }
     Ok(rows)
+}
+
+/// One item per non-blank line, as field `text` (ToxiGen's prompt files).
+fn lines(text: &str) -> Vec<Row> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            let mut fields = Map::new();
+            fields.insert("text".into(), Value::String(l.to_owned()));
+            Row {
+                line: i + 1,
+                fields,
+            }
+        })
+        .collect()
 }
 
 fn json_array(path: &Path, text: &str) -> Result<Vec<Row>> {

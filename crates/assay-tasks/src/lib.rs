@@ -73,6 +73,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin_tasks![
     "xstest.toml",
     "advbench.toml",
     "bbq.toml",
+    "toxigen.toml",
 ];
 
 /// A task file's text and where it came from.
@@ -384,13 +385,31 @@ impl Task {
             }
             OutputKind::Generate => {
                 let g = self.spec.generate.clone().unwrap_or_default();
-                Requests::Generate(GenerateRequest {
-                    context: wrap(format!("{prefix}{}", s.input)),
-                    until: g.until,
+                let context = wrap(format!("{prefix}{}", s.input));
+                let request = |seed| GenerateRequest {
+                    context: context.clone(),
+                    until: g.until.clone(),
                     max_tokens: g.max_tokens,
                     temperature: g.temperature,
-                    seed: None,
-                })
+                    seed,
+                };
+                if g.samples <= 1 {
+                    Requests::Generate(vec![request(None)])
+                } else {
+                    // Each answer's seed comes from the task, the item and its number,
+                    // so a resumed or repeated run samples the same answers.
+                    Requests::Generate(
+                        (0..g.samples)
+                            .map(|j| {
+                                let key = format!("{}\u{0}{}\u{0}{j}", self.spec.name, s.id);
+                                let digest = assay_rundir::sha256(key.as_bytes());
+                                let seed =
+                                    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"));
+                                request(Some(seed))
+                            })
+                            .collect(),
+                    )
+                }
             }
             OutputKind::LoglikelihoodRolling => Requests::Rolling(RollingRequest {
                 text: s.input.clone(),
@@ -412,7 +431,8 @@ impl Task {
 #[serde(rename_all = "snake_case")]
 pub enum Requests {
     Loglikelihood(Vec<LoglikelihoodRequest>),
-    Generate(GenerateRequest),
+    /// One answer, or several sampled ones (`generate.samples`).
+    Generate(Vec<GenerateRequest>),
     Rolling(RollingRequest),
 }
 
@@ -586,6 +606,36 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
         }
         (_, None) => None,
     };
+    if let Some(g) = &spec.generate {
+        if g.samples == 0 {
+            return Err(err(
+                Some("generate"),
+                "samples",
+                "is 0: an item needs at least one answer".into(),
+            ));
+        }
+        if g.samples > 1 && scorer != ScorerKind::Grader {
+            return Err(err(
+                Some("generate"),
+                "samples",
+                format!(
+                    "is {}: several answers per item are graded (`scorer = \"grader\"`), not `{}`",
+                    g.samples,
+                    scorer.name()
+                ),
+            ));
+        }
+        if g.samples > 1 && g.temperature <= 0.0 {
+            return Err(err(
+                Some("generate"),
+                "samples",
+                format!(
+                    "is {}, but greedy decoding (temperature 0) gives the same answer every time: set a temperature above 0",
+                    g.samples
+                ),
+            ));
+        }
+    }
     if spec.bias.is_some() && scorer != ScorerKind::Choice {
         return Err(err(
             None,
@@ -668,6 +718,25 @@ fn grader(
                 ),
             ));
         }
+        if let Some(t) = r.threshold
+            && !(0.0..=1.0).contains(&t)
+        {
+            return Err(err(
+                Some("grader"),
+                "rates",
+                format!("rate `{}`: threshold {t} is not in [0, 1]", r.name),
+            ));
+        }
+    }
+    if (g.kind == GraderKind::Classifier) != g.classifier.is_some() {
+        return Err(err(
+            Some("grader"),
+            "classifier",
+            format!(
+                "a `classifier` grader names one (`classifier = \"NAME\"`, one of: {}), and only it does",
+                assay_classify::classifier_names()
+            ),
+        ));
     }
     if let Some(t) = &g.class
         && let Err(e) = prompt::environment().template_from_str(t)
@@ -686,6 +755,27 @@ fn grader(
             assay_grade::rules::Patterns::regex(&g.patterns)
                 .map_err(|e| err(Some("grader"), "patterns", e.to_string()))?,
         ),
+        GraderKind::Classifier => {
+            let name = g.classifier.as_deref().expect("checked above");
+            let catalogued = assay_classify::classifier_named(name).ok_or_else(|| {
+                err(
+                    Some("grader"),
+                    "classifier",
+                    format!(
+                        "no classifier is called `{name}` (assay has: {})",
+                        assay_classify::classifier_names()
+                    ),
+                )
+            })?;
+            // Fetched and converted at first use, like the default model (quietly: a
+            // library does not print; `assay fetch NAME` shows the steps).
+            let classifier = catalogued
+                .ensure(&mut |_| {})
+                .map_err(|e| err(Some("grader"), "classifier", e.to_string()))?;
+            std::sync::Arc::new(assay_classify::ClassifierGrader::new(std::sync::Arc::new(
+                classifier,
+            )))
+        }
     })
 }
 

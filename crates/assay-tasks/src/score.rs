@@ -1,6 +1,8 @@
 //! Per-sample scoring: from a model's answers to the values each metric averages.
 
-use crate::spec::{Counts, ExactMatchSpec, ExtractSpec, OutputKind, ScorerKind, Take, TaskSpec};
+use crate::spec::{
+    Counts, ExactMatchSpec, ExtractSpec, OutputKind, OverSamples, ScorerKind, Take, TaskSpec,
+};
 use crate::{Error, PreparedSample, Task};
 use assay_core::{GenerateResponse, LoglikelihoodResponse, RollingResponse, SampleScore, Target};
 use std::collections::BTreeMap;
@@ -9,7 +11,8 @@ use std::collections::BTreeMap;
 #[derive(Debug, Clone)]
 pub enum Responses<'a> {
     Loglikelihood(&'a [LoglikelihoodResponse]),
-    Generate(&'a GenerateResponse),
+    /// One answer, or the sampled answers of a `generate.samples` task.
+    Generate(&'a [GenerateResponse]),
     Rolling(&'a RollingResponse),
 }
 
@@ -124,7 +127,10 @@ pub fn score(
                 serde_json::json!(lls.iter().map(|r| r.logprob).collect::<Vec<_>>()),
             );
         }
-        (ScorerKind::ExactMatch, Responses::Generate(g)) => {
+        (ScorerKind::ExactMatch, Responses::Generate(answers)) => {
+            let g = answers
+                .first()
+                .ok_or_else(|| mismatch(task, prep, "no answer came back"))?;
             let Target::Text(target) = &sample.target else {
                 return Err(mismatch(task, prep, "its target is not text"));
             };
@@ -160,45 +166,68 @@ pub fn score(
             values.insert("bytes".into(), sample.input.len() as f64);
             answer = None;
         }
-        (ScorerKind::Grader, Responses::Generate(g)) => {
+        (ScorerKind::Grader, Responses::Generate(answers)) => {
             let grader = scoring
                 .grader
                 .as_ref()
                 .expect("checked at load: a grader task has one");
             let rates = &spec.grader.as_ref().expect("checked at load").rates;
-            let verdict = grader
-                .grade(assay_grade::Graded {
-                    prompt: &sample.input,
-                    response: &g.text,
-                    reference: sample.target.text(),
-                })
-                .map_err(|e| mismatch(task, prep, &format!("grader `{}`: {e}", grader.id())))?;
-            if !(0.0..=1.0).contains(&verdict.score) {
-                return Err(mismatch(
-                    task,
-                    prep,
-                    &format!(
-                        "grader `{}` gave score {} outside [0, 1]",
-                        grader.id(),
-                        verdict.score
-                    ),
-                ));
+            let mut verdicts = Vec::with_capacity(answers.len());
+            for g in answers.iter() {
+                let verdict = grader
+                    .grade(assay_grade::Graded {
+                        prompt: &sample.input,
+                        response: &g.text,
+                        reference: sample.target.text(),
+                    })
+                    .map_err(|e| mismatch(task, prep, &format!("grader `{}`: {e}", grader.id())))?;
+                if !(0.0..=1.0).contains(&verdict.score) {
+                    return Err(mismatch(
+                        task,
+                        prep,
+                        &format!(
+                            "grader `{}` gave score {} outside [0, 1]",
+                            grader.id(),
+                            verdict.score
+                        ),
+                    ));
+                }
+                verdicts.push(verdict);
+            }
+            if verdicts.is_empty() {
+                return Err(mismatch(task, prep, "no answer came back"));
             }
             for rate in rates {
                 if rate.when.is_none() || rate.when == prep.class {
-                    let v = match rate.counts {
-                        Counts::Flagged => verdict.score,
-                        Counts::NotFlagged => 1.0 - verdict.score,
+                    let per_answer = verdicts.iter().map(|v| {
+                        let flagged = match rate.threshold {
+                            Some(t) => f64::from(u8::from(v.score >= t)),
+                            None => v.score,
+                        };
+                        match rate.counts {
+                            Counts::Flagged => flagged,
+                            Counts::NotFlagged => 1.0 - flagged,
+                        }
+                    });
+                    let value = match rate.over_samples {
+                        OverSamples::Mean => per_answer.sum::<f64>() / verdicts.len() as f64,
+                        OverSamples::Max => per_answer.fold(f64::NEG_INFINITY, f64::max),
                     };
-                    values.insert(rate.name.clone(), v);
+                    values.insert(rate.name.clone(), value);
                 }
             }
             extra.insert("grader".into(), serde_json::json!(grader.id().to_string()));
-            extra.insert("verdict".into(), serde_json::json!(verdict));
             if let Some(class) = &prep.class {
                 extra.insert("class".into(), serde_json::json!(class));
             }
-            answer = Some(verdict.label);
+            if verdicts.len() == 1 {
+                let verdict = verdicts.remove(0);
+                extra.insert("verdict".into(), serde_json::json!(verdict));
+                answer = Some(verdict.label);
+            } else {
+                extra.insert("verdicts".into(), serde_json::json!(verdicts));
+                answer = None;
+            }
         }
         (kind, r) => {
             let got = match r {

