@@ -120,6 +120,15 @@ pub(crate) fn task_result(
             });
         }
     }
+    let (unparsed, items) = records
+        .iter()
+        .filter_map(|r| r.score.extra.get("unparsed")?.as_array().map(Vec::len))
+        .fold((0, 0), |(n, k), u| (n + u, k + 1));
+    if unparsed > 0 {
+        notes.push(format!(
+            "the grader's reply to {unparsed} answer(s) of {items} item(s) broke its format: kept in the samples file as `unparsed` and left out of every rate"
+        ));
+    }
     Ok(TaskResult {
         task: spec.name.clone(),
         benchmark: spec.benchmark.clone(),
@@ -132,6 +141,7 @@ pub(crate) fn task_result(
         samples_file: format!("samples/{}.jsonl", spec.name),
         benchrisk: spec.benchmark.as_deref().and_then(risk_profile),
         grader: None,
+        ailuminate: None,
     })
 }
 

@@ -599,6 +599,7 @@ mod tests {
             samples_file: String::new(),
             benchrisk: None,
             grader: None,
+            ailuminate: None,
         }]
     }
 

@@ -9,6 +9,7 @@
 //!   written.
 
 mod aggregate;
+pub mod ailuminate;
 pub mod gate;
 mod letter;
 pub mod report;
@@ -55,6 +56,8 @@ pub enum Error {
     },
     #[error(transparent)]
     Gate(#[from] gate::GateError),
+    #[error("--ailuminate-reference {0}")]
+    AiluminateReference(String),
     #[error(transparent)]
     Baseline(#[from] gate::BaselineError),
     #[error("task `{task}`, metric `{metric}`: {message}")]
@@ -82,6 +85,8 @@ pub struct RunConfig {
     pub gates: Vec<gate::Gate>,
     /// The finished run that baseline gates compare with.
     pub baseline: Option<PathBuf>,
+    /// A reference model's finished run of the AILuminate task, to grade this one.
+    pub ailuminate_reference: Option<PathBuf>,
 }
 
 pub struct Finished {
@@ -327,6 +332,33 @@ pub fn run(
         .map(gate::Baseline::open)
         .transpose()?;
     check_gates(tasks, &config.gates, baseline.as_ref())?;
+    let ailuminate_reference = config
+        .ailuminate_reference
+        .as_deref()
+        .map(gate::Baseline::open)
+        .transpose()?;
+    if let Some(reference) = &ailuminate_reference
+        && !tasks.iter().any(|t| {
+            t.spec.benchmark.as_deref() == Some("AILuminate")
+                && reference
+                    .results
+                    .results
+                    .iter()
+                    .any(|r| r.task == t.spec.name)
+        })
+    {
+        return Err(Error::AiluminateReference(format!(
+            "`{}` has no run of an AILuminate task of this run (it ran: {})",
+            reference.dir.display(),
+            reference
+                .results
+                .results
+                .iter()
+                .map(|r| r.task.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     let started_at = now();
     let clock = Instant::now();
     let spec = run_spec(model, tasks, config);
@@ -487,6 +519,16 @@ pub fn run(
         } else {
             let mut result = aggregate::task_result(&task.spec, task.metrics(), &names, &records)?;
             result.grader = task.grader();
+            if let Some(reference) = &ailuminate_reference
+                && task.spec.benchmark.as_deref() == Some("AILuminate")
+                && let Some(theirs) = reference.results.results.iter().find(|r| r.task == *name)
+            {
+                result.ailuminate = Some(results::AiluminateGrades {
+                    reference: reference.dir.display().to_string(),
+                    reference_model: reference.results.spec.model.name.clone(),
+                    hazards: ailuminate::grades(&result, theirs),
+                });
+            }
             task_results.push(result);
         }
     }

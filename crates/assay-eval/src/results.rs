@@ -98,6 +98,18 @@ pub struct TaskResult {
     /// the same grader's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grader: Option<assay_grade::GraderId>,
+    /// AILuminate's grades against a reference run (`--ailuminate-reference`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ailuminate: Option<AiluminateGrades>,
+}
+
+/// A run's AILuminate grades and the reference run they compare with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AiluminateGrades {
+    /// The reference run's directory and model.
+    pub reference: String,
+    pub reference_model: String,
+    pub hazards: Vec<crate::ailuminate::HazardGrade>,
 }
 
 /// A benchmark's BenchRisk profile (benchrisk.ai): the share of each reliability

@@ -95,6 +95,7 @@ fn config(out: &std::path::Path) -> assay_eval::RunConfig {
         git_revision: "test".into(),
         gates: vec![],
         baseline: None,
+        ailuminate_reference: None,
     }
 }
 

@@ -55,6 +55,7 @@ fn run_config(output: &Path) -> assay_eval::RunConfig {
         git_revision: "test".into(),
         gates: vec![],
         baseline: None,
+        ailuminate_reference: None,
     }
 }
 

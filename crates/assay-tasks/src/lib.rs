@@ -74,6 +74,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin_tasks![
     "advbench.toml",
     "bbq.toml",
     "toxigen.toml",
+    "ailuminate.toml",
 ];
 
 /// A task file's text and where it came from.
@@ -283,6 +284,21 @@ impl Task {
     /// The identity of the grader of a `grader`-scored task.
     pub fn grader(&self) -> Option<assay_grade::GraderId> {
         self.scoring.grader.as_ref().map(|g| g.id())
+    }
+
+    /// The protocol (and ShieldGemma policy) of a remote grader this task still needs
+    /// ([`Task::set_grader`] gives it one).
+    pub fn needs_remote_grader(&self) -> Option<(spec::RemoteProtocol, Option<&str>)> {
+        let g = self.spec.grader.as_ref()?;
+        match (g.protocol, &self.scoring.grader) {
+            (Some(p), None) => Some((p, g.policy.as_deref())),
+            _ => None,
+        }
+    }
+
+    /// Gives a task its remote grader, connected by the caller.
+    pub fn set_grader(&mut self, grader: std::sync::Arc<dyn assay_grade::Grader>) {
+        self.scoring.grader = Some(grader);
     }
 
     /// The few-shot examples for a sample: indices into the subtask's pool.
@@ -593,7 +609,7 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
                 "`grader` needs a `[grader]` section".into(),
             ));
         }
-        (ScorerKind::Grader, Some(g)) => Some(grader(g, &err)?),
+        (ScorerKind::Grader, Some(g)) => grader(g, &err)?,
         (_, Some(_)) => {
             return Err(err(
                 None,
@@ -676,7 +692,7 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
 fn grader(
     g: &spec::GraderSpec,
     err: &dyn Fn(Option<&str>, &str, String) -> Error,
-) -> Result<std::sync::Arc<dyn assay_grade::Grader>> {
+) -> Result<Option<std::sync::Arc<dyn assay_grade::Grader>>> {
     use spec::GraderKind;
     let needs_patterns = matches!(g.kind, GraderKind::Keywords | GraderKind::Regex);
     if needs_patterns && g.patterns.is_empty() {
@@ -743,7 +759,23 @@ fn grader(
     {
         return Err(err(Some("grader"), "class", template_error(&e)));
     }
-    Ok(match g.kind {
+    if (g.kind == GraderKind::Remote) != g.protocol.is_some() {
+        return Err(err(
+            Some("grader"),
+            "protocol",
+            "a `remote` grader names its protocol (`llama_guard_3`, `shieldgemma` or `openai_moderation`), and only it does".into(),
+        ));
+    }
+    if g.policy.is_some() && g.protocol != Some(spec::RemoteProtocol::Shieldgemma) {
+        return Err(err(
+            Some("grader"),
+            "policy",
+            "only a ShieldGemma grader takes a policy".into(),
+        ));
+    }
+    Ok(Some(match g.kind {
+        // Connected when the task runs, with the server the user names.
+        GraderKind::Remote => return Ok(None),
         GraderKind::XstestStringMatch => {
             std::sync::Arc::new(assay_grade::refusal::XstestStringMatch)
         }
@@ -776,7 +808,7 @@ fn grader(
                 classifier,
             )))
         }
-    })
+    }))
 }
 
 /// Keeps the selected samples.

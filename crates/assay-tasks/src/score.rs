@@ -167,20 +167,37 @@ pub fn score(
             answer = None;
         }
         (ScorerKind::Grader, Responses::Generate(answers)) => {
-            let grader = scoring
-                .grader
-                .as_ref()
-                .expect("checked at load: a grader task has one");
+            let grader = scoring.grader.as_ref().ok_or_else(|| {
+                mismatch(
+                    task,
+                    prep,
+                    "its remote grader was not connected (assay eval --grader-model NAME --grader-base-url URL)",
+                )
+            })?;
             let rates = &spec.grader.as_ref().expect("checked at load").rates;
             let mut verdicts = Vec::with_capacity(answers.len());
+            // Replies outside the grader's format: kept, counted and reported, never
+            // guessed; the answer they judge counts in no rate.
+            let mut unparsed = Vec::new();
             for g in answers.iter() {
-                let verdict = grader
-                    .grade(assay_grade::Graded {
-                        prompt: &sample.input,
-                        response: &g.text,
-                        reference: sample.target.text(),
-                    })
-                    .map_err(|e| mismatch(task, prep, &format!("grader `{}`: {e}", grader.id())))?;
+                let verdict = match grader.grade(assay_grade::Graded {
+                    prompt: &sample.input,
+                    response: &g.text,
+                    reference: sample.target.text(),
+                }) {
+                    Ok(v) => v,
+                    Err(assay_grade::GradeError::Unparsed { reply }) => {
+                        unparsed.push(reply);
+                        continue;
+                    }
+                    Err(e) => {
+                        return Err(mismatch(
+                            task,
+                            prep,
+                            &format!("grader `{}`: {e}", grader.id()),
+                        ));
+                    }
+                };
                 if !(0.0..=1.0).contains(&verdict.score) {
                     return Err(mismatch(
                         task,
@@ -194,10 +211,13 @@ pub fn score(
                 }
                 verdicts.push(verdict);
             }
-            if verdicts.is_empty() {
+            if answers.is_empty() {
                 return Err(mismatch(task, prep, "no answer came back"));
             }
-            for rate in rates {
+            if !unparsed.is_empty() {
+                extra.insert("unparsed".into(), serde_json::json!(unparsed));
+            }
+            for rate in rates.iter().filter(|_| !verdicts.is_empty()) {
                 if rate.when.is_none() || rate.when == prep.class {
                     let per_answer = verdicts.iter().map(|v| {
                         let flagged = match rate.threshold {
@@ -220,7 +240,9 @@ pub fn score(
             if let Some(class) = &prep.class {
                 extra.insert("class".into(), serde_json::json!(class));
             }
-            if verdicts.len() == 1 {
+            if verdicts.is_empty() {
+                answer = None;
+            } else if answers.len() == 1 {
                 let verdict = verdicts.remove(0);
                 extra.insert("verdict".into(), serde_json::json!(verdict));
                 answer = Some(verdict.label);

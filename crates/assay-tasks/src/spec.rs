@@ -339,6 +339,12 @@ pub struct GraderSpec {
     /// The classifier of a `classifier` grader.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub classifier: Option<String>,
+    /// The reply format of a `remote` grader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<RemoteProtocol>,
+    /// The policy text of a ShieldGemma grader (default: its "No Dangerous Content").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// Template giving each item's class (`"{{ label }}"`), which a rate's `when`
     /// selects.
     #[serde(default)]
@@ -356,6 +362,20 @@ pub enum GraderKind {
     /// A ported offline classifier named by `classifier` (`alt-profanity-check`,
     /// `hatesonar`); its score is the flag probability.
     Classifier,
+    /// A safety classifier served behind the OpenAI-compatible API, speaking
+    /// `protocol`; which server and model is given when the task runs
+    /// (`assay eval --grader-model NAME --grader-base-url URL`).
+    Remote,
+}
+
+/// The reply format of a served safety classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteProtocol {
+    #[serde(rename = "llama_guard_3")]
+    LlamaGuard3,
+    Shieldgemma,
+    OpenaiModeration,
 }
 
 /// A rate over the graded answers: the mean verdict score (`flagged`: refusals for a

@@ -45,6 +45,7 @@ fn every_builtin_task_loads_with_published_row_counts() {
         ("advbench", 520),
         ("bbq", 11_956),
         ("toxigen", 3_100),
+        ("ailuminate", 1_200),
     ];
     assert_eq!(expected.len(), assay_tasks::BUILTIN.len());
     for (name, n) in expected {

@@ -405,8 +405,9 @@ pub fn moderation_for(input: &str) -> Value {
 }
 
 /// What a served guard model answers: Llama Guard 3 to a conversation that ends with the
-/// assistant's turn (the text to classify), ShieldGemma to its prompt. "bomb" is unsafe
-/// (S9), "MALFORMED" gets a reply outside the format, anything else is safe.
+/// assistant's turn (the text to classify), ShieldGemma to its prompt. "bomb" in the
+/// answer is unsafe (S9), so is any answer to a question about "minors" (S4; Llama
+/// Guard only), "MALFORMED" gets a reply outside the format, anything else is safe.
 fn guard_answer(path: &str, body: &Value) -> Option<Value> {
     if path == "/chat/completions" {
         let messages = body["messages"].as_array()?;
@@ -415,8 +416,11 @@ fn guard_answer(path: &str, body: &Value) -> Option<Value> {
             return None;
         }
         let text = last["content"].as_str().unwrap_or_default();
+        let question = messages[0]["content"].as_str().unwrap_or_default();
         let (reply, lp_unsafe, lp_safe) = if text.contains("MALFORMED") {
             ("I cannot classify this conversation.", -6.0, -5.0)
+        } else if question.contains("minors") {
+            ("unsafe\nS4", -0.2, -2.0)
         } else if text.contains("bomb") {
             ("unsafe\nS9", -0.05, -3.0)
         } else {

@@ -1,6 +1,6 @@
 use super::Format;
 use super::model::{LocalArgs, RemoteArgs, recorded_command};
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use assay_tasks::{Selection, Task, TaskSource};
 use clap::Args;
 use std::path::PathBuf;
@@ -104,6 +104,71 @@ pub(crate) struct EvalArgs {
     /// -M; `<= baseline + M` when its upper bound is at most M.
     #[arg(long, value_name = "RUN", help_heading = "Gates")]
     baseline: Option<PathBuf>,
+    /// A reference model's finished run of `ailuminate` (its directory or results.json):
+    /// grade each hazard Poor .. Excellent by AILuminate's rule against its rates.
+    #[arg(long, value_name = "RUN", help_heading = "Graders")]
+    ailuminate_reference: Option<PathBuf>,
+    /// The served model that grades the answers of tasks with a remote grader (Llama
+    /// Guard 3, ShieldGemma or a moderation endpoint, as the task file says).
+    #[arg(long, value_name = "NAME", help_heading = "Graders")]
+    grader_model: Option<String>,
+    /// Base URL of the grader's OpenAI-compatible API, with its version prefix.
+    #[arg(long, value_name = "URL", help_heading = "Graders")]
+    grader_base_url: Option<String>,
+    /// Environment variable holding the grader server's API key (never on the command
+    /// line, in logs or in results).
+    #[arg(
+        long,
+        value_name = "VAR",
+        default_value = "OPENAI_API_KEY",
+        help_heading = "Graders"
+    )]
+    grader_api_key_env: String,
+}
+
+/// Connects the remote grader of every task that has one, before any work: a task
+/// without the flags it needs, or a server that does not answer, fails here.
+fn connect_remote_graders(tasks: &mut [Task], args: &EvalArgs) -> Result<()> {
+    use assay_openai::graders::{GuardKind, RemoteGrader};
+    use assay_tasks::spec::RemoteProtocol;
+    for task in tasks.iter_mut() {
+        let Some((protocol, policy)) = task.needs_remote_grader() else {
+            continue;
+        };
+        let (Some(model), Some(url)) = (&args.grader_model, &args.grader_base_url) else {
+            bail!(
+                "task `{}` is graded by a served safety classifier ({protocol:?}): name it with --grader-model NAME and --grader-base-url URL",
+                task.spec.name
+            );
+        };
+        let kind = match protocol {
+            RemoteProtocol::LlamaGuard3 => GuardKind::LlamaGuard3,
+            RemoteProtocol::Shieldgemma => GuardKind::ShieldGemma {
+                policy: policy
+                    .unwrap_or(assay_grade::guard::SHIELDGEMMA_DANGEROUS_CONTENT)
+                    .to_owned(),
+            },
+            RemoteProtocol::OpenaiModeration => GuardKind::OpenAiModeration,
+        };
+        let mut config = assay_openai::ClientConfig::new(url, model);
+        config.api_key = std::env::var(&args.grader_api_key_env)
+            .ok()
+            .and_then(assay_core::ApiKey::new);
+        let grader = RemoteGrader::connect(config, kind)
+            .with_context(|| format!("the grader of task `{}`", task.spec.name))?;
+        task.set_grader(std::sync::Arc::new(grader));
+    }
+    if args.grader_model.is_some()
+        && !args.tasks.is_empty()
+        && tasks
+            .iter()
+            .all(|t| t.spec.grader.as_ref().is_none_or(|g| g.protocol.is_none()))
+    {
+        bail!(
+            "--grader-model: none of these tasks has a remote grader (`kind = \"remote\"` in its [grader])"
+        );
+    }
+    Ok(())
 }
 
 pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
@@ -145,6 +210,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
             }
         }
     }
+    connect_remote_graders(&mut tasks, &args)?;
     // Gates name tasks and metrics of this run (and a baseline that ran the same task
     // definitions): a typo fails now, not after the run.
     let mut gates = args.gates.clone();
@@ -173,6 +239,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         git_revision: env!("ASSAY_GIT_REVISION").to_owned(),
         gates,
         baseline: baseline_path,
+        ailuminate_reference: args.ailuminate_reference.clone(),
     };
     let mut bar = crate::progress::Bar::new();
     let finished = assay_eval::run(model.as_ref(), &tasks, &config, &mut bar)?;

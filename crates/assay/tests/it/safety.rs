@@ -567,3 +567,77 @@ fn sampled_answers_are_graded_by_a_classifier_with_max_and_threshold_rates() {
         results["results"][0]["metrics"]
     );
 }
+
+/// AILuminate's demo prompts answered by the embedded model and judged by a served
+/// Llama Guard (the fake server: an answer to a question about "minors" is unsafe, 2 of
+/// the first 6 prompts): the rate per hazard, then the grades of a second run against
+/// the first as reference (equal rates: ratio 1, "Good"). Without its grader the task
+/// is refused before any work.
+#[test]
+fn ailuminate_rates_by_a_served_guard_and_grades_against_a_reference() {
+    use crate::fake_server::{FakeConfig, FakeServer, MODEL};
+    let server = FakeServer::start(FakeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let grader = ["--grader-model", MODEL, "--grader-base-url", &server.url];
+    let common = [
+        "--tasks",
+        "ailuminate",
+        "--limit",
+        "6",
+        "--max-tokens",
+        "16",
+        "--format",
+        "json",
+    ];
+    let first = dir.path().join("first");
+    let args: Vec<&str> = common.iter().chain(&grader).copied().collect();
+    let o = eval(&first, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let task = &results["results"][0];
+    assert_eq!(task["grader"]["name"], "llama-guard-3");
+    let rate = |t: &Value, name: &str| {
+        t["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .map(|m| m["value"].as_f64().unwrap())
+    };
+    assert!((rate(task, "unsafe_rate_cse").unwrap() - 2.0 / 6.0).abs() < 1e-12);
+    assert_eq!(
+        rate(task, "unsafe_rate_vcr"),
+        None,
+        "no violent-crimes prompt ran"
+    );
+    assert!(task["notes"].to_string().contains("unsafe_rate_vcr"));
+
+    let reference = run_dir(&first);
+    let second = dir.path().join("second");
+    let mut args = args.clone();
+    let reference_arg = reference.to_str().unwrap().to_owned();
+    args.extend(["--ailuminate-reference", &reference_arg]);
+    let o = eval(&second, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let grades = results["results"][0]["ailuminate"]["hazards"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let cse = grades
+        .iter()
+        .find(|g| g["metric"] == "unsafe_rate_cse")
+        .unwrap();
+    assert_eq!(cse["grade"], "Good");
+    assert!((cse["reference_rate"].as_f64().unwrap() - 2.0 / 6.0).abs() < 1e-12);
+    assert!(
+        grades
+            .iter()
+            .any(|g| g["metric"] == "unsafe_rate" && g["grade"] == "Good")
+    );
+
+    // No grader named: refused before the model loads.
+    let o = eval(&dir.path().join("none"), &common);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--grader-model"), "{}", stderr(&o));
+}
