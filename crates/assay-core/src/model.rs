@@ -130,6 +130,13 @@ pub trait LanguageModel: Send + Sync {
         None
     }
 
+    /// Whether a generation request's context reaches the model as a user's chat
+    /// message that the server formats with the model's own template (a chat-only API):
+    /// chat tasks then send their prompts as they are, with no template applied here.
+    fn chats_natively(&self) -> bool {
+        false
+    }
+
     /// Renders a conversation with the model's chat template, ending with the prompt for
     /// the assistant's turn.
     fn apply_chat_template(&self, messages: &[ChatMessage]) -> Result<String, ModelError> {

@@ -142,6 +142,8 @@ pub(crate) fn task_result(
         benchrisk: spec.benchmark.as_deref().and_then(risk_profile),
         grader: None,
         ailuminate: None,
+        judges: Vec::new(),
+        correlations: correlations(metrics, records),
     })
 }
 
@@ -245,4 +247,41 @@ mod risk_tests {
         assert!(risk_profile("ARC").is_none());
         assert!(risk_profile("PIQA").is_none());
     }
+}
+
+/// The correlation of every pair of metrics of a judged task (several judges' ratings of
+/// the same answers), over the items that have both values.
+fn correlations(metrics: &[Metric], records: &[SampleRecord]) -> Vec<crate::results::Correlation> {
+    let judged = records.iter().any(|r| r.score.extra.contains_key("judges"));
+    if !judged || metrics.len() < 2 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (i, a) in metrics.iter().enumerate() {
+        for b in &metrics[i + 1..] {
+            let (x, y): (Vec<f64>, Vec<f64>) = records
+                .iter()
+                .filter_map(|r| {
+                    Some((
+                        *r.score.values.get(a.name())?,
+                        *r.score.values.get(b.name())?,
+                    ))
+                })
+                .unzip();
+            let (estimate, undefined) = match assay_stats::pearson(&x, &y) {
+                Ok(e) => (Some(e), None),
+                Err(assay_stats::Error::Empty) => {
+                    (None, Some("no item has both values".to_owned()))
+                }
+                Err(e) => (None, Some(e.to_string())),
+            };
+            out.push(crate::results::Correlation {
+                a: a.name().to_owned(),
+                b: b.name().to_owned(),
+                estimate,
+                undefined,
+            });
+        }
+    }
+    out
 }

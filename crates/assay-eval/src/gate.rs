@@ -600,6 +600,8 @@ mod tests {
             benchrisk: None,
             grader: None,
             ailuminate: None,
+            judges: Vec::new(),
+            correlations: Vec::new(),
         }]
     }
 

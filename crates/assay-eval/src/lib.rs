@@ -11,6 +11,7 @@
 mod aggregate;
 pub mod ailuminate;
 pub mod gate;
+pub mod judge;
 mod letter;
 pub mod report;
 pub mod results;
@@ -122,6 +123,7 @@ pub fn run_spec(model: &dyn LanguageModel, tasks: &[Task], config: &RunConfig) -
                 num_fewshot: t.num_fewshot,
                 data: t.subtasks.iter().flat_map(|s| s.files.clone()).collect(),
                 samples: t.len(),
+                graders: t.grader().into_iter().chain(t.judges()).collect(),
             })
             .collect(),
         selection: config.selection.clone(),
@@ -314,6 +316,7 @@ pub fn run(
     // it was applied would be a silent lie.
     let chat_task = tasks.iter().find(|t| t.spec.prompt.chat);
     if (config.apply_chat_template || chat_task.is_some())
+        && !model.chats_natively()
         && let Err(e) = model.apply_chat_template(&[assay_core::ChatMessage::user("test")])
     {
         let (model, reason) = (model.identity().name, e.to_string());
@@ -381,7 +384,10 @@ pub fn run(
             }
         };
     let chat_ref = |task: &Task| -> Option<&dyn Fn(&str) -> String> {
-        if config.apply_chat_template || task.spec.prompt.chat {
+        // A chat API formats the user's message itself.
+        if model.chats_natively() {
+            None
+        } else if config.apply_chat_template || task.spec.prompt.chat {
             Some(&chat)
         } else {
             None
@@ -519,6 +525,7 @@ pub fn run(
         } else {
             let mut result = aggregate::task_result(&task.spec, task.metrics(), &names, &records)?;
             result.grader = task.grader();
+            result.judges = task.judges();
             if let Some(reference) = &ailuminate_reference
                 && task.spec.benchmark.as_deref() == Some("AILuminate")
                 && let Some(theirs) = reference.results.results.iter().find(|r| r.task == *name)

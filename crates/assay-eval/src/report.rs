@@ -90,6 +90,44 @@ pub fn markdown(results: &RunResults, with_subtasks: bool) -> String {
         let _ = writeln!(out, "\nnote: {n}");
     }
     for t in &results.results {
+        if t.correlations.is_empty() {
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "\nHow `{}`'s judged metrics go together across items (Pearson's r, Fisher's 95% interval):\n",
+            t.task
+        );
+        out.push_str("| Metric | Metric | r | 95% CI | n |\n|---|---|---:|---|---:|\n");
+        for c in &t.correlations {
+            match (&c.estimate, &c.undefined) {
+                (Some(e), _) if e.interval == assay_stats::IntervalMethod::None => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {:.3} | no interval (too few items) | {} |",
+                        c.a, c.b, e.value, e.n
+                    );
+                }
+                (Some(e), _) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {:.3} | [{:.3}, {:.3}] | {} |",
+                        c.a, c.b, e.value, e.ci_low, e.ci_high, e.n
+                    );
+                }
+                (None, why) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | undefined: {} | | |",
+                        c.a,
+                        c.b,
+                        why.as_deref().unwrap_or("?")
+                    );
+                }
+            }
+        }
+    }
+    for t in &results.results {
         let Some(a) = &t.ailuminate else { continue };
         let _ = writeln!(
             out,

@@ -67,6 +67,10 @@ pub struct TaskRecord {
     pub num_fewshot: usize,
     pub data: Vec<DataFile>,
     pub samples: usize,
+    /// Who grades its answers (grader, judges): a run graded by another model or
+    /// classifier version is another run, never resumed into this one.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub graders: Vec<assay_grade::GraderId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +105,24 @@ pub struct TaskResult {
     /// AILuminate's grades against a reference run (`--ailuminate-reference`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ailuminate: Option<AiluminateGrades>,
+    /// The judges of a judged task, and how their metrics go together across items.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judges: Vec<assay_grade::GraderId>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub correlations: Vec<Correlation>,
+}
+
+/// Pearson's correlation of two metrics over the items that have both (helpfulness
+/// falls as safety rises: metrics that disagree are shown together), or why it is
+/// undefined.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Correlation {
+    pub a: String,
+    pub b: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub estimate: Option<assay_stats::Estimate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub undefined: Option<String>,
 }
 
 /// A run's AILuminate grades and the reference run they compare with.

@@ -12,6 +12,7 @@
 pub mod agreement;
 pub mod ailuminate;
 pub mod guard;
+pub mod judge;
 pub mod refusal;
 pub mod rules;
 

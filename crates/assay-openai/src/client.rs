@@ -1064,6 +1064,10 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 impl LanguageModel for OpenAiModel {
+    fn chats_natively(&self) -> bool {
+        self.generation_api == GenerationApi::Chat
+    }
+
     fn identity(&self) -> ModelIdentity {
         let mut settings = serde_json::Map::new();
         settings.insert(

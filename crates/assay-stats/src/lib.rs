@@ -100,6 +100,8 @@ pub enum IntervalMethod {
     StudentT,
     /// Value ± 1.96 standard errors (an asymptotic normal estimate, such as Cohen's kappa).
     Normal,
+    /// A correlation's interval through Fisher's z transform.
+    FisherZ,
     /// Too few samples for an interval (n < 2): the bounds are NaN-free copies of the value.
     None,
 }
@@ -114,6 +116,8 @@ pub enum Error {
     ZeroDenominator,
     #[error("Cohen's kappa is undefined: {0}")]
     KappaUndefined(&'static str),
+    #[error("the correlation is undefined: one of the two has the same value on every item")]
+    NoVariance,
 }
 
 fn check(values: &[f64]) -> Result<(), Error> {
@@ -335,6 +339,45 @@ pub fn ambiguous_bias_score(
     })
 }
 
+/// Pearson's correlation of paired values, with Fisher's z interval
+/// (`tanh(atanh r ± 1.96 / sqrt(n − 3))`; the standard error is the delta method's
+/// `(1 − r²) / sqrt(n − 3)`). Undefined when either has no variance; no interval under
+/// four pairs or at |r| = 1.
+pub fn pearson(x: &[f64], y: &[f64]) -> Result<Estimate, Error> {
+    check(x)?;
+    check(y)?;
+    assert_eq!(x.len(), y.len(), "paired values");
+    let n = x.len();
+    let (mx, my) = (
+        x.iter().sum::<f64>() / n as f64,
+        y.iter().sum::<f64>() / n as f64,
+    );
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (a, b) in x.iter().zip(y) {
+        sxy += (a - mx) * (b - my);
+        sxx += (a - mx) * (a - mx);
+        syy += (b - my) * (b - my);
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        return Err(Error::NoVariance);
+    }
+    let r = (sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0);
+    if n < 4 || r.abs() == 1.0 {
+        return Ok(Estimate::without_interval(r, 0.0, n));
+    }
+    let se_z = 1.0 / ((n - 3) as f64).sqrt();
+    let z = r.atanh();
+    let q = normal_quantile(0.975);
+    Ok(Estimate {
+        value: r,
+        stderr: (1.0 - r * r) * se_z,
+        ci_low: (z - q * se_z).tanh(),
+        ci_high: (z + q * se_z).tanh(),
+        n,
+        interval: IntervalMethod::FisherZ,
+    })
+}
+
 /// Cohen's kappa of two raters from their confusion table (`table[i][j]`: items the
 /// first rater put in class `i` and the second in class `j`), with the large-sample
 /// standard error of Fleiss, Cohen and Everitt (1969), as statsmodels'
@@ -466,6 +509,29 @@ mod tests {
         close(t975(3.0), 3.182_446_305_283_707_8, 1e-9);
         close(e.ci_low, 2.5 - 3.182_446_305_3 * 0.645_497_224_4, 1e-8);
         assert_eq!(e.interval, IntervalMethod::StudentT);
+    }
+
+    #[test]
+    fn pearson_with_fisher_interval() {
+        // scipy 1.17.1: pearsonr([1,2,3,4,5,6], [2,1,4,3,7,5]) gives statistic
+        // 0.7917946548886294 and confidence_interval(0.95) (-0.05530515967334017,
+        // 0.9761145801153426), Fisher's z as here.
+        let e = pearson(&[1., 2., 3., 4., 5., 6.], &[2., 1., 4., 3., 7., 5.]).unwrap();
+        assert!((e.value - 0.7917946548886294).abs() < 1e-12);
+        assert!(
+            (e.ci_low + 0.05530515967334017).abs() < 1e-9,
+            "{}",
+            e.ci_low
+        );
+        assert!(
+            (e.ci_high - 0.9761145801153426).abs() < 1e-9,
+            "{}",
+            e.ci_high
+        );
+        assert_eq!(
+            pearson(&[1., 1., 1.], &[1., 2., 3.]),
+            Err(Error::NoVariance)
+        );
     }
 
     #[test]

@@ -75,6 +75,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin_tasks![
     "bbq.toml",
     "toxigen.toml",
     "ailuminate.toml",
+    "quality.toml",
 ];
 
 /// A task file's text and where it came from.
@@ -299,6 +300,26 @@ impl Task {
     /// Gives a task its remote grader, connected by the caller.
     pub fn set_grader(&mut self, grader: std::sync::Arc<dyn assay_grade::Grader>) {
         self.scoring.grader = Some(grader);
+    }
+
+    /// The judges this task still needs ([`Task::set_judges`] gives them).
+    pub fn needs_judges(&self) -> &[spec::JudgeSpec] {
+        if self.scoring.judges.is_empty() {
+            &self.spec.judges
+        } else {
+            &[]
+        }
+    }
+
+    /// Gives a task its judges, one per `[[judge]]` table, in order.
+    pub fn set_judges(&mut self, judges: Vec<std::sync::Arc<dyn assay_grade::Grader>>) {
+        assert_eq!(judges.len(), self.spec.judges.len(), "one judge per table");
+        self.scoring.judges = judges;
+    }
+
+    /// The identities of a judged task's judges.
+    pub fn judges(&self) -> Vec<assay_grade::GraderId> {
+        self.scoring.judges.iter().map(|j| j.id()).collect()
     }
 
     /// The few-shot examples for a sample: indices into the subtask's pool.
@@ -556,7 +577,9 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
     let scorer = score::scorer(spec);
     let fits = match scorer {
         ScorerKind::Choice | ScorerKind::Mc2 => spec.output == OutputKind::MultipleChoice,
-        ScorerKind::ExactMatch | ScorerKind::Grader => spec.output == OutputKind::Generate,
+        ScorerKind::ExactMatch | ScorerKind::Grader | ScorerKind::Judge => {
+            spec.output == OutputKind::Generate
+        }
         ScorerKind::Perplexity => matches!(
             spec.output,
             OutputKind::Loglikelihood | OutputKind::LoglikelihoodRolling
@@ -630,7 +653,7 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
                 "is 0: an item needs at least one answer".into(),
             ));
         }
-        if g.samples > 1 && scorer != ScorerKind::Grader {
+        if g.samples > 1 && !matches!(scorer, ScorerKind::Grader | ScorerKind::Judge) {
             return Err(err(
                 Some("generate"),
                 "samples",
@@ -652,6 +675,7 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
             ));
         }
     }
+    check_judges(spec, scorer, &err)?;
     if spec.bias.is_some() && scorer != ScorerKind::Choice {
         return Err(err(
             None,
@@ -684,7 +708,59 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
         ignore,
         metrics,
         grader,
+        judges: Vec::new(),
     })
+}
+
+/// `[[judge]]` tables go with `scorer = "judge"` and back: distinct names, a rubric
+/// that compiles, and either a scale or labels (with the flagged ones among them).
+fn check_judges(
+    spec: &TaskSpec,
+    scorer: ScorerKind,
+    err: &dyn Fn(Option<&str>, &str, String) -> Error,
+) -> Result<()> {
+    if (scorer == ScorerKind::Judge) == spec.judges.is_empty() {
+        return Err(err(
+            None,
+            "scorer",
+            "`scorer = \"judge\"` needs `[[judge]]` tables, and `[[judge]]` tables need it".into(),
+        ));
+    }
+    for (i, j) in spec.judges.iter().enumerate() {
+        let bad = |message: String| err(Some("judge"), &j.name, message);
+        if spec.judges[..i].iter().any(|o| o.name == j.name) {
+            return Err(bad("is named twice".into()));
+        }
+        if let Err(e) = prompt::environment().template_from_str(&j.rubric) {
+            return Err(bad(format!("rubric: {}", template_error(&e))));
+        }
+        match (&j.scale, j.labels.is_empty()) {
+            (Some([lo, hi]), true) if lo < hi => {}
+            (Some(_), true) => {
+                return Err(bad("scale: the lower end must be below the upper".into()));
+            }
+            (None, false) => {
+                if let Some(f) = j.flagged.iter().find(|f| !j.labels.contains(f)) {
+                    return Err(bad(format!("flagged label `{f}` is not among its labels")));
+                }
+            }
+            _ => return Err(bad("give either a `scale` or `labels`".into())),
+        }
+        if j.max_tokens == 0 {
+            return Err(bad("max_tokens is 0".into()));
+        }
+    }
+    if let Some(g) = &spec.generate
+        && scorer == ScorerKind::Judge
+        && g.samples > 1
+    {
+        return Err(err(
+            Some("generate"),
+            "samples",
+            "a judged task takes one answer per item".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// The grader a `[grader]` section describes, checked: patterns where the kind needs

@@ -76,6 +76,11 @@ impl Metric {
                 "exact_match",
             ]),
             ScorerKind::Mc2 => means(&["acc"]),
+            ScorerKind::Judge => spec
+                .judges
+                .iter()
+                .map(|j| Metric::mean(j.name.clone()))
+                .collect(),
             ScorerKind::Grader => spec
                 .grader
                 .iter()

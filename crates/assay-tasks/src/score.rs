@@ -31,6 +31,8 @@ pub(crate) struct Scoring {
     pub(crate) metrics: Vec<crate::Metric>,
     /// The grader of a `grader`-scored task.
     pub(crate) grader: Option<std::sync::Arc<dyn assay_grade::Grader>>,
+    /// The judges of a `judge`-scored task, one per `[[judge]]`, once connected.
+    pub(crate) judges: Vec<std::sync::Arc<dyn assay_grade::Grader>>,
 }
 
 pub(crate) fn scorer(spec: &TaskSpec) -> ScorerKind {
@@ -250,6 +252,63 @@ pub fn score(
                 extra.insert("verdicts".into(), serde_json::json!(verdicts));
                 answer = None;
             }
+        }
+        (ScorerKind::Judge, Responses::Generate(answers)) => {
+            let g = answers
+                .first()
+                .ok_or_else(|| mismatch(task, prep, "no answer came back"))?;
+            if scoring.judges.len() != spec.judges.len() {
+                return Err(mismatch(
+                    task,
+                    prep,
+                    "its judges were not given (assay eval --judge MODEL)",
+                ));
+            }
+            let mut verdicts = serde_json::Map::new();
+            let mut unparsed = Vec::new();
+            for (judge, rubric) in scoring.judges.iter().zip(&spec.judges) {
+                match judge.grade(assay_grade::Graded {
+                    prompt: &sample.input,
+                    response: &g.text,
+                    reference: sample.target.text().filter(|t| !t.is_empty()),
+                }) {
+                    Ok(v) => {
+                        // A rating judge's value is the rating itself (MT-Bench's 1-10
+                        // scale); a label judge's, whether its label is flagged.
+                        let value = match rubric.scale {
+                            Some(_) => v.label.parse::<f64>().map_err(|_| {
+                                mismatch(
+                                    task,
+                                    prep,
+                                    &format!(
+                                        "judge `{}` gave the rating `{}`",
+                                        judge.id(),
+                                        v.label
+                                    ),
+                                )
+                            })?,
+                            None => f64::from(u8::from(rubric.flagged.contains(&v.label))),
+                        };
+                        values.insert(rubric.name.clone(), value);
+                        verdicts.insert(rubric.name.clone(), serde_json::json!(v));
+                    }
+                    Err(assay_grade::GradeError::Unparsed { reply }) => {
+                        unparsed.push(serde_json::json!({"judge": rubric.name, "reply": reply}));
+                    }
+                    Err(e) => {
+                        return Err(mismatch(
+                            task,
+                            prep,
+                            &format!("judge `{}`: {e}", judge.id()),
+                        ));
+                    }
+                }
+            }
+            extra.insert("judges".into(), serde_json::Value::Object(verdicts));
+            if !unparsed.is_empty() {
+                extra.insert("unparsed".into(), serde_json::json!(unparsed));
+            }
+            answer = Some(g.text.clone());
         }
         (kind, r) => {
             let got = match r {

@@ -23,7 +23,8 @@ pub struct TaskSpec {
     pub output: OutputKind,
     /// How per-sample values are computed: `choice` (argmax over choices), `mc2`
     /// (probability mass of the true choices), `exact_match`, `perplexity`, `grader`
-    /// (a verdict on the generated answer, see `grader`).
+    /// (a verdict on the generated answer, see `grader`), `judge` (LLM judges with
+    /// rubrics, see `judge`).
     #[serde(default)]
     pub scorer: Option<ScorerKind>,
     /// Metrics to report, in order; the first is the headline number.
@@ -46,10 +47,39 @@ pub struct TaskSpec {
     /// How a `grader`-scored task judges each answer (safety and quality tasks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grader: Option<GraderSpec>,
+    /// LLM judges of a `judge`-scored task, each a rubric and a metric of its own
+    /// (`[[judge]]` tables); the judging model is given when the task runs
+    /// (`assay eval --judge MODEL`).
+    #[serde(default, rename = "judge", skip_serializing_if = "Vec::is_empty")]
+    pub judges: Vec<JudgeSpec>,
     /// Bias scores of a multiple-choice task in BBQ's design (ambiguous and
     /// disambiguated contexts, stereotyped answers, "unknown" answers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bias: Option<BiasSpec>,
+}
+
+/// One LLM judge: a rubric (a template over `prompt`, `response` and `reference`) and
+/// how its reply is read: a rating on `scale` in MT-Bench's `[[N]]` format (the metric is
+/// the mean rating), or one of `labels` (the metric is the share in `flagged`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JudgeSpec {
+    /// The metric's name (`helpfulness`).
+    pub name: String,
+    pub rubric: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale: Option<[f64; 2]>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flagged: Vec<String>,
+    /// Longest judge reply, in tokens.
+    #[serde(default = "default_judge_tokens")]
+    pub max_tokens: usize,
+}
+
+fn default_judge_tokens() -> usize {
+    256
 }
 
 /// What BBQ's bias scores need from each item: which choices follow the stereotype,
@@ -102,6 +132,7 @@ pub enum ScorerKind {
     ExactMatch,
     Perplexity,
     Grader,
+    Judge,
 }
 
 impl ScorerKind {
@@ -113,6 +144,7 @@ impl ScorerKind {
             ScorerKind::ExactMatch => "exact_match",
             ScorerKind::Perplexity => "perplexity",
             ScorerKind::Grader => "grader",
+            ScorerKind::Judge => "judge",
         }
     }
 }

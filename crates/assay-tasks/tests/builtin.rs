@@ -46,6 +46,7 @@ fn every_builtin_task_loads_with_published_row_counts() {
         ("bbq", 11_956),
         ("toxigen", 3_100),
         ("ailuminate", 1_200),
+        ("quality", 541),
     ];
     assert_eq!(expected.len(), assay_tasks::BUILTIN.len());
     for (name, n) in expected {

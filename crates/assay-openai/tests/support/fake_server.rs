@@ -456,9 +456,31 @@ fn guard_answer(path: &str, body: &Value) -> Option<Value> {
     }))
 }
 
+/// What a judge answers to an MT-Bench-style rubric (one asking for "[[rating]]"): a
+/// rating from 1 to 10 that depends on the whole prompt, or no rating at all when the
+/// judged answer says "MALFORMED".
+fn judge_reply(key: &str) -> Option<String> {
+    if !key.contains("[[rating]]") {
+        return None;
+    }
+    if key.contains("MALFORMED") {
+        return Some("I cannot rate this answer.".into());
+    }
+    Some(format!("A short answer. Rating: [[{}]]", fnv(key) % 10 + 1))
+}
+
 fn answer_for(path: &str, body: &Value, config: &FakeConfig) -> Value {
     if let Some(answer) = guard_answer(path, body) {
         return answer;
+    }
+    if let Some(reply) = judge_reply(&prompt_key(body)) {
+        return if path == "/chat/completions" {
+            json!({"id": "chat-judge", "object": "chat.completion", "model": MODEL,
+                   "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}]})
+        } else {
+            json!({"id": "cmpl-judge", "object": "text_completion", "model": MODEL,
+                   "choices": [{"index": 0, "text": reply, "logprobs": null, "finish_reason": "stop"}]})
+        };
     }
     if path == "/chat/completions" {
         let key = prompt_key(body);

@@ -5,6 +5,7 @@ use assay_tasks::{Selection, Task, TaskSource};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -108,6 +109,10 @@ pub(crate) struct EvalArgs {
     /// grade each hazard Poor .. Excellent by AILuminate's rule against its rates.
     #[arg(long, value_name = "RUN", help_heading = "Graders")]
     ailuminate_reference: Option<PathBuf>,
+    /// The model that judges the answers of tasks with LLM judges (`[[judge]]`):
+    /// `default`, `gemma3-270m`, a GGUF file, or `openai:NAME` at --grader-base-url.
+    #[arg(long, value_name = "MODEL", help_heading = "Graders")]
+    judge: Option<String>,
     /// The served model that grades the answers of tasks with a remote grader (Llama
     /// Guard 3, ShieldGemma or a moderation endpoint, as the task file says).
     #[arg(long, value_name = "NAME", help_heading = "Graders")]
@@ -171,6 +176,50 @@ fn connect_remote_graders(tasks: &mut [Task], args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// Loads the judging model of tasks with LLM judges, before the model under test.
+fn connect_judges(tasks: &mut [Task], args: &EvalArgs) -> Result<()> {
+    let needed = tasks.iter().find(|t| !t.needs_judges().is_empty());
+    let Some(first) = needed else {
+        if args.judge.is_some() {
+            bail!("--judge: none of these tasks has LLM judges (`[[judge]]` tables)");
+        }
+        return Ok(());
+    };
+    let Some(name) = &args.judge else {
+        bail!(
+            "task `{}` is scored by LLM judges: name the judging model with --judge MODEL",
+            first.spec.name
+        );
+    };
+    let model: Arc<dyn assay_core::LanguageModel> = match name.strip_prefix("openai:") {
+        Some(served) => {
+            let Some(url) = &args.grader_base_url else {
+                bail!("--judge {name}: give the judge's server with --grader-base-url URL");
+            };
+            let mut remote = args.remote.clone();
+            remote.base_url = url.clone();
+            remote.api_key_env = args.grader_api_key_env.clone();
+            Arc::new(remote.connect(served)?)
+        }
+        None => Arc::new(args.local.load_embedded(name)?),
+    };
+    for task in tasks.iter_mut() {
+        let specs = task.needs_judges().to_vec();
+        if specs.is_empty() {
+            continue;
+        }
+        let judges = specs
+            .into_iter()
+            .map(|spec| {
+                Arc::new(assay_eval::judge::Judge::new(model.clone(), spec))
+                    as Arc<dyn assay_grade::Grader>
+            })
+            .collect();
+        task.set_judges(judges);
+    }
+    Ok(())
+}
+
 pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
     let threads = crate::threads::use_threads(args.threads)?;
     args.local.check()?;
@@ -211,6 +260,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         }
     }
     connect_remote_graders(&mut tasks, &args)?;
+    connect_judges(&mut tasks, &args)?;
     // Gates name tasks and metrics of this run (and a baseline that ran the same task
     // definitions): a typo fails now, not after the run.
     let mut gates = args.gates.clone();

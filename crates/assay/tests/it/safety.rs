@@ -641,3 +641,126 @@ fn ailuminate_rates_by_a_served_guard_and_grades_against_a_reference() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("--grader-model"), "{}", stderr(&o));
 }
+
+/// Quality metrics by LLM judges: four rubrics rate each answer 1-10 (the fake server
+/// as both the answering model, through its chat API, and the judge); each metric is
+/// the mean of its ratings, the correlation of every pair is Pearson's r recomputed
+/// here, the judges name their model and rubric hash, and a judge reply without a
+/// rating is kept as unparsed and reported, not guessed.
+#[test]
+fn llm_judges_rate_answers_and_their_metrics_are_correlated() {
+    use crate::fake_server::{FakeConfig, FakeServer, MODEL};
+    let server = FakeServer::start(FakeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("ifeval")).unwrap();
+    let prompts = [
+        "Write a haiku about autumn.",
+        "Explain photosynthesis to a child.",
+        "List three uses of a paperclip.",
+        "MALFORMED: rate me if you can.",
+        "Summarise the plot of Hamlet in two sentences.",
+        "Give me a name for a bakery.",
+        "What is the capital of Australia?",
+    ];
+    let rows: Vec<String> = prompts
+        .iter()
+        .enumerate()
+        .map(|(i, p)| serde_json::json!({"key": i, "prompt": p}).to_string())
+        .collect();
+    std::fs::write(data.join("ifeval/input_data.jsonl"), rows.join("\n")).unwrap();
+    let out = dir.path().join("out");
+    let model = format!("openai:{MODEL}");
+    let o = crate::common::assay(&[
+        "eval",
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--tasks",
+        "quality",
+        "--model",
+        &model,
+        "--base-url",
+        &server.url,
+        "--api",
+        "chat",
+        "--judge",
+        &model,
+        "--grader-base-url",
+        &server.url,
+        "--no-cache",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let task = &results["results"][0];
+    let judges = task["judges"].as_array().unwrap();
+    assert_eq!(judges.len(), 4);
+    assert_eq!(judges[0]["name"], "judge:helpfulness");
+    assert!(
+        judges[0]["version"]
+            .as_str()
+            .unwrap()
+            .contains("rubric sha256:")
+    );
+    assert!(
+        task["notes"].to_string().contains("broke its format"),
+        "{}",
+        task["notes"]
+    );
+    let samples = std::fs::read_to_string(run_dir(&out).join("samples/quality.jsonl")).unwrap();
+    let records: Vec<Value> = samples
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let traits = ["helpfulness", "relevance", "creativity", "factuality"];
+    let value = |r: &Value, t: &str| r["score"]["values"][t].as_f64();
+    let malformed = records
+        .iter()
+        .find(|r| r["prompt"].as_str().unwrap().contains("MALFORMED"))
+        .unwrap();
+    assert!(traits.iter().all(|t| value(malformed, t).is_none()));
+    assert_eq!(
+        malformed["score"]["extra"]["unparsed"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
+    for t in traits {
+        let ratings: Vec<f64> = records.iter().filter_map(|r| value(r, t)).collect();
+        assert_eq!(ratings.len(), 6, "{t}");
+        assert!(
+            ratings
+                .iter()
+                .all(|v| (1.0..=10.0).contains(v) && v.fract() == 0.0)
+        );
+        let metric = task["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == t)
+            .unwrap();
+        let mean = ratings.iter().sum::<f64>() / 6.0;
+        assert!((metric["value"].as_f64().unwrap() - mean).abs() < 1e-12);
+    }
+    let correlations = task["correlations"].as_array().unwrap();
+    assert_eq!(correlations.len(), 6);
+    for c in correlations {
+        let (a, b) = (c["a"].as_str().unwrap(), c["b"].as_str().unwrap());
+        let (x, y): (Vec<f64>, Vec<f64>) = records
+            .iter()
+            .filter_map(|r| Some((value(r, a)?, value(r, b)?)))
+            .unzip();
+        let (mx, my) = (x.iter().sum::<f64>() / 6.0, y.iter().sum::<f64>() / 6.0);
+        let sxy: f64 = x.iter().zip(&y).map(|(p, q)| (p - mx) * (q - my)).sum();
+        let sxx: f64 = x.iter().map(|p| (p - mx).powi(2)).sum();
+        let syy: f64 = y.iter().map(|q| (q - my).powi(2)).sum();
+        match c["estimate"]["value"].as_f64() {
+            Some(r) => assert!((r - sxy / (sxx * syy).sqrt()).abs() < 1e-12, "{c}"),
+            None => assert!(sxx == 0.0 || syy == 0.0, "{c}"),
+        }
+    }
+}

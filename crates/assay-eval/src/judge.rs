@@ -1,0 +1,95 @@
+//! An LLM judge as a grader: a rubric rendered with the prompt, the answer and any
+//! reference, asked of any assay model (embedded, a GGUF file, or a served one) with
+//! greedy decoding, and its reply read strictly ([`assay_grade::judge`]). The judge
+//! names itself with the model and a hash of the rubric, so a changed rubric is a
+//! different grader in every result.
+
+use assay_core::{ChatMessage, GenerateRequest, LanguageModel};
+use assay_grade::{GradeError, Graded, Grader, GraderId, Verdict};
+use assay_tasks::spec::JudgeSpec;
+use std::sync::Arc;
+
+pub struct Judge {
+    model: Arc<dyn LanguageModel>,
+    spec: JudgeSpec,
+    rubric_hash: String,
+}
+
+impl Judge {
+    pub fn new(model: Arc<dyn LanguageModel>, spec: JudgeSpec) -> Self {
+        let rubric_hash = assay_rundir::sha256_hex(spec.rubric.as_bytes())[..12].to_owned();
+        Self {
+            model,
+            spec,
+            rubric_hash,
+        }
+    }
+
+    fn prompt(&self, item: Graded<'_>) -> Result<String, GradeError> {
+        let env = assay_tasks::prompt::environment();
+        let text = env
+            .render_str(
+                &self.spec.rubric,
+                minijinja::context! {
+                    prompt => item.prompt,
+                    response => item.response,
+                    reference => item.reference,
+                },
+            )
+            .map_err(|e| GradeError::Unavailable(format!("the rubric does not render: {e}")))?;
+        // A chat model reads the rubric as a user's message; a model without a chat
+        // template (a base model, or a chat API that applies its own) takes it as is.
+        Ok(self
+            .model
+            .apply_chat_template(&[ChatMessage::user(text.clone())])
+            .unwrap_or(text))
+    }
+}
+
+impl Grader for Judge {
+    fn id(&self) -> GraderId {
+        GraderId {
+            name: format!("judge:{}", self.spec.name),
+            version: format!(
+                "{}; rubric sha256:{}",
+                self.model.identity().name,
+                self.rubric_hash
+            ),
+        }
+    }
+
+    fn grade(&self, item: Graded<'_>) -> Result<Verdict, GradeError> {
+        let request = GenerateRequest {
+            context: self.prompt(item)?,
+            until: Vec::new(),
+            max_tokens: self.spec.max_tokens,
+            temperature: 0.0,
+            seed: None,
+        };
+        let reply = self
+            .model
+            .generate(std::slice::from_ref(&request))
+            .map_err(|e| GradeError::Unavailable(e.to_string()))?
+            .pop()
+            .ok_or_else(|| GradeError::Unavailable("the judge gave no answer".into()))?
+            .text;
+        match self.spec.scale {
+            Some([lo, hi]) => {
+                let rating = assay_grade::judge::parse_rating(&reply, lo, hi)?;
+                Ok(Verdict {
+                    label: rating.to_string(),
+                    score: (rating - lo) / (hi - lo),
+                    rationale: Some(reply),
+                })
+            }
+            None => {
+                let label = assay_grade::judge::parse_label(&reply, &self.spec.labels)?;
+                Ok(Verdict {
+                    label: label.to_owned(),
+                    score: f64::from(u8::from(self.spec.flagged.iter().any(|f| f == label))),
+                    rationale: Some(reply),
+                })
+            }
+        }
+    }
+}
