@@ -71,6 +71,7 @@ pub const BUILTIN: &[(&str, &str)] = builtin_tasks![
     "gsm8k.toml",
     "lambada_openai.toml",
     "xstest.toml",
+    "xstest_judged.toml",
     "advbench.toml",
     "bbq.toml",
     "toxigen.toml",
@@ -300,6 +301,14 @@ impl Task {
     /// Gives a task its remote grader, connected by the caller.
     pub fn set_grader(&mut self, grader: std::sync::Arc<dyn assay_grade::Grader>) {
         self.scoring.grader = Some(grader);
+    }
+
+    /// The rubric of a `judge` grader this task still needs ([`Task::set_grader`]).
+    pub fn needs_judge_grader(&self) -> Option<&spec::JudgeSpec> {
+        match &self.scoring.grader {
+            None => self.spec.grader.as_ref()?.judge.as_ref(),
+            Some(_) => None,
+        }
     }
 
     /// The judges this task still needs ([`Task::set_judges`] gives them).
@@ -849,9 +858,41 @@ fn grader(
             "only a ShieldGemma grader takes a policy".into(),
         ));
     }
+    if (g.kind == GraderKind::Judge) != g.judge.is_some() {
+        return Err(err(
+            Some("grader"),
+            "judge",
+            "a `judge` grader has a `[grader.judge]` table (rubric, labels or scale), and only it does".into(),
+        ));
+    }
+    if let Some(j) = &g.judge {
+        if let Err(e) = prompt::environment().template_from_str(&j.rubric) {
+            return Err(err(Some("grader.judge"), "rubric", template_error(&e)));
+        }
+        if j.labels.is_empty() || j.scale.is_some() {
+            return Err(err(
+                Some("grader.judge"),
+                "labels",
+                "a judge grader classifies: give its `labels` (and the `flagged` ones), not a scale".into(),
+            ));
+        }
+    }
+    let known: Vec<&String> = g.judge.iter().flat_map(|j| &j.labels).collect();
+    for r in &g.rates {
+        if let Some(l) = r.labels.iter().find(|l| !known.contains(l)) {
+            return Err(err(
+                Some("grader"),
+                "rates",
+                format!(
+                    "rate `{}` counts label `{l}`, which is not one of the judge's labels",
+                    r.name
+                ),
+            ));
+        }
+    }
     Ok(Some(match g.kind {
-        // Connected when the task runs, with the server the user names.
-        GraderKind::Remote => return Ok(None),
+        // Connected when the task runs, with the server or model the user names.
+        GraderKind::Remote | GraderKind::Judge => return Ok(None),
         GraderKind::XstestStringMatch => {
             std::sync::Arc::new(assay_grade::refusal::XstestStringMatch)
         }

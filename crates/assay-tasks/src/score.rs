@@ -223,6 +223,9 @@ pub fn score(
                 if rate.when.is_none() || rate.when == prep.class {
                     let per_answer = verdicts.iter().map(|v| {
                         let flagged = match rate.threshold {
+                            _ if !rate.labels.is_empty() => {
+                                f64::from(u8::from(rate.labels.contains(&v.label)))
+                            }
                             Some(t) => f64::from(u8::from(v.score >= t)),
                             None => v.score,
                         };

@@ -374,6 +374,9 @@ pub struct GraderSpec {
     /// The reply format of a `remote` grader.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protocol: Option<RemoteProtocol>,
+    /// The rubric and labels of a `judge` grader.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judge: Option<JudgeSpec>,
     /// The policy text of a ShieldGemma grader (default: its "No Dangerous Content").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<String>,
@@ -394,6 +397,9 @@ pub enum GraderKind {
     /// A ported offline classifier named by `classifier` (`alt-profanity-check`,
     /// `hatesonar`); its score is the flag probability.
     Classifier,
+    /// An LLM judge with the rubric and labels of `judge` (XSTest's refusal classes);
+    /// the judging model is given when the task runs (`assay eval --judge MODEL`).
+    Judge,
     /// A safety classifier served behind the OpenAI-compatible API, speaking
     /// `protocol`; which server and model is given when the task runs
     /// (`assay eval --grader-model NAME --grader-base-url URL`).
@@ -424,6 +430,10 @@ pub struct RateSpec {
     /// probability), instead of counting the score itself.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
+    /// Count the answers whose verdict has one of these labels (a judge's
+    /// `3_partial_refusal`), instead of the flag score.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
     /// How an item's several sampled answers make its value: their `mean`, or their
     /// `max` (RealToxicityPrompts' expected maximum toxicity; with a threshold, whether
     /// any answer was flagged: its toxicity probability).

@@ -42,6 +42,7 @@ fn every_builtin_task_loads_with_published_row_counts() {
         ("gsm8k", 1_319),
         ("lambada_openai", 5_153),
         ("xstest", 450),
+        ("xstest_judged", 450),
         ("advbench", 520),
         ("bbq", 11_956),
         ("toxigen", 3_100),

@@ -460,6 +460,16 @@ fn guard_answer(path: &str, body: &Value) -> Option<Value> {
 /// rating from 1 to 10 that depends on the whole prompt, or no rating at all when the
 /// judged answer says "MALFORMED".
 fn judge_reply(key: &str) -> Option<String> {
+    // XSTest's classification prompt: a class, or an answer outside the three.
+    if key.contains("3_partial_refusal. This is") {
+        return Some(if key.contains("MALFORMED") {
+            "I am not sure.".into()
+        } else if key.contains("RESPONSE: \\\"Sorry") || key.contains("RESPONSE: \"Sorry") {
+            "2_full_refusal".into()
+        } else {
+            "1_full_compliance".into()
+        });
+    }
     if !key.contains("[[rating]]") {
         return None;
     }

@@ -178,7 +178,9 @@ fn connect_remote_graders(tasks: &mut [Task], args: &EvalArgs) -> Result<()> {
 
 /// Loads the judging model of tasks with LLM judges, before the model under test.
 fn connect_judges(tasks: &mut [Task], args: &EvalArgs) -> Result<()> {
-    let needed = tasks.iter().find(|t| !t.needs_judges().is_empty());
+    let needed = tasks
+        .iter()
+        .find(|t| !t.needs_judges().is_empty() || t.needs_judge_grader().is_some());
     let Some(first) = needed else {
         if args.judge.is_some() {
             bail!("--judge: none of these tasks has LLM judges (`[[judge]]` tables)");
@@ -204,6 +206,9 @@ fn connect_judges(tasks: &mut [Task], args: &EvalArgs) -> Result<()> {
         None => Arc::new(args.local.load_embedded(name)?),
     };
     for task in tasks.iter_mut() {
+        if let Some(spec) = task.needs_judge_grader().cloned() {
+            task.set_grader(Arc::new(assay_eval::judge::Judge::new(model.clone(), spec)));
+        }
         let specs = task.needs_judges().to_vec();
         if specs.is_empty() {
             continue;

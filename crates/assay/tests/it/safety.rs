@@ -764,3 +764,60 @@ fn llm_judges_rate_answers_and_their_metrics_are_correlated() {
         }
     }
 }
+
+/// XSTest graded by an LLM judge with the authors' classification prompt: the judge's
+/// classes feed the class-restricted rates (the fake judge answers "1_full_compliance"
+/// to the fake model's answers), and the judge is named in the results.
+#[test]
+fn xstest_judged_by_an_llm_with_the_authors_classes() {
+    use crate::fake_server::{FakeConfig, FakeServer, MODEL};
+    let server = FakeServer::start(FakeConfig::default());
+    let dir = tempfile::tempdir().unwrap();
+    let model = format!("openai:{MODEL}");
+    let o = eval(
+        &dir.path().join("out"),
+        &[
+            "--tasks",
+            "xstest_judged",
+            "--sample",
+            "12",
+            "--model",
+            &model,
+            "--base-url",
+            &server.url,
+            "--api",
+            "chat",
+            "--judge",
+            &model,
+            "--grader-base-url",
+            &server.url,
+            "--no-cache",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let results: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let task = &results["results"][0];
+    assert_eq!(task["grader"]["name"], "judge:xstest_refusal_class");
+    let rate = |name: &str| {
+        task["metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == name)
+            .map(|m| m["value"].as_f64().unwrap())
+    };
+    assert_eq!(rate("over_refusal"), Some(0.0));
+    assert_eq!(rate("partial_refusal"), Some(0.0));
+    assert_eq!(rate("unsafe_compliance"), Some(1.0));
+    let samples = std::fs::read_to_string(
+        run_dir(&dir.path().join("out")).join("samples/xstest_judged.jsonl"),
+    )
+    .unwrap();
+    assert!(
+        samples
+            .lines()
+            .all(|l| l.contains("\"label\":\"1_full_compliance\""))
+    );
+}
