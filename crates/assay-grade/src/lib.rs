@@ -11,6 +11,7 @@
 
 pub mod agreement;
 pub mod ailuminate;
+pub mod ensemble;
 pub mod guard;
 pub mod judge;
 pub mod refusal;

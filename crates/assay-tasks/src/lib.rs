@@ -641,7 +641,7 @@ fn compile(spec: &TaskSpec, source: &TaskSource) -> Result<score::Scoring> {
                 "`grader` needs a `[grader]` section".into(),
             ));
         }
-        (ScorerKind::Grader, Some(g)) => grader(g, &err)?,
+        (ScorerKind::Grader, Some(g)) => grader(g, &err, false)?,
         (_, Some(_)) => {
             return Err(err(
                 None,
@@ -777,6 +777,7 @@ fn check_judges(
 fn grader(
     g: &spec::GraderSpec,
     err: &dyn Fn(Option<&str>, &str, String) -> Error,
+    member: bool,
 ) -> Result<Option<std::sync::Arc<dyn assay_grade::Grader>>> {
     use spec::GraderKind;
     let needs_patterns = matches!(g.kind, GraderKind::Keywords | GraderKind::Regex);
@@ -794,11 +795,26 @@ fn grader(
             "only `keywords` and `regex` graders take patterns".into(),
         ));
     }
-    if g.rates.is_empty() {
+    if g.rates.is_empty() && !member {
         return Err(err(
             Some("grader"),
             "rates",
             "is empty: name at least one rate to report".into(),
+        ));
+    }
+    if member && (!g.rates.is_empty() || g.class.is_some()) {
+        return Err(err(
+            Some("grader.members"),
+            "rates",
+            "an ensemble's members have no rates or class of their own (the ensemble's count)"
+                .into(),
+        ));
+    }
+    if (g.kind == GraderKind::Ensemble) != (g.combine.is_some() || !g.members.is_empty()) {
+        return Err(err(
+            Some("grader"),
+            "members",
+            "an `ensemble` grader has `combine` (`mean` or `majority`) and `[[grader.members]]`, and only it does".into(),
         ));
     }
     for (i, r) in g.rates.iter().enumerate() {
@@ -892,7 +908,30 @@ fn grader(
     }
     Ok(Some(match g.kind {
         // Connected when the task runs, with the server or model the user names.
+        GraderKind::Remote | GraderKind::Judge if member => {
+            return Err(err(
+                Some("grader.members"),
+                "kind",
+                "an ensemble's members are rule and classifier graders (a served or judging model cannot be a member yet)".into(),
+            ));
+        }
         GraderKind::Remote | GraderKind::Judge => return Ok(None),
+        GraderKind::Ensemble => {
+            let mut members = Vec::with_capacity(g.members.len());
+            for m in &g.members {
+                members.push(grader(m, err, true)?.expect("members are built at load"));
+            }
+            let combine = g.combine.expect("checked above");
+            std::sync::Arc::new(
+                assay_grade::ensemble::Ensemble::new(members, combine).ok_or_else(|| {
+                    err(
+                        Some("grader"),
+                        "members",
+                        "an ensemble has at least two members".into(),
+                    )
+                })?,
+            )
+        }
         GraderKind::XstestStringMatch => {
             std::sync::Arc::new(assay_grade::refusal::XstestStringMatch)
         }

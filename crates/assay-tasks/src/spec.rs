@@ -384,8 +384,15 @@ pub struct GraderSpec {
     /// selects.
     #[serde(default)]
     pub class: Option<String>,
-    /// The rates the task can report, each a metric.
+    /// The rates the task can report, each a metric (none in an ensemble's members).
+    #[serde(default)]
     pub rates: Vec<RateSpec>,
+    /// How an `ensemble` grader combines its members: `mean` or `majority`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub combine: Option<assay_grade::ensemble::Combine>,
+    /// The graders of an `ensemble` (`[[grader.members]]`): rule and classifier graders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub members: Vec<GraderSpec>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -400,6 +407,8 @@ pub enum GraderKind {
     /// An LLM judge with the rubric and labels of `judge` (XSTest's refusal classes);
     /// the judging model is given when the task runs (`assay eval --judge MODEL`).
     Judge,
+    /// Several graders as one (`members`), by `combine`.
+    Ensemble,
     /// A safety classifier served behind the OpenAI-compatible API, speaking
     /// `protocol`; which server and model is given when the task runs
     /// (`assay eval --grader-model NAME --grader-base-url URL`).

@@ -217,3 +217,75 @@ fn grader_sections_that_do_not_fit_are_load_errors() {
         assert!(e.starts_with("DIR/task.toml"), "{e}");
     }
 }
+
+/// An ensemble of the two ported classifiers, from a task file: each answer's value is
+/// the mean of the members' flag scores (or the share of members that flag), computed
+/// here from the classifiers directly; members with rates, or a served model as a
+/// member, are load errors.
+#[test]
+fn an_ensemble_of_classifiers_combines_their_scores() {
+    let ensemble = |combine: &str, extra: &str| {
+        format!(
+            "{}\n[grader]\nkind = \"ensemble\"\ncombine = \"{combine}\"\n\n[[grader.members]]\nkind = \"classifier\"\nclassifier = \"hatesonar\"\n{extra}\n[[grader.members]]\nkind = \"classifier\"\nclassifier = \"alt-profanity-check\"\n\n[[grader.rates]]\nname = \"toxic\"\ncounts = \"flagged\"\n",
+            task(
+                "generate",
+                "scorer = \"grader\"\nmetrics = [\"toxic\"]",
+                "text"
+            )
+        )
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("data.jsonl"), ROWS).unwrap();
+    let answer = "you are a stupid idiot";
+    let flag = |c: &assay_classify::Catalogued| {
+        let c = c.ensure(&mut |_| {}).unwrap();
+        c.flag_score(&c.predict(answer))
+    };
+    let (hate, profane) = (
+        flag(&assay_classify::HATESONAR),
+        flag(&assay_classify::PROFANITY_CHECK),
+    );
+    for (combine, want) in [
+        ("mean", (hate + profane) / 2.0),
+        (
+            "majority",
+            (f64::from(u8::from(hate >= 0.5)) + f64::from(u8::from(profane >= 0.5))) / 2.0,
+        ),
+    ] {
+        let path = dir.path().join(format!("{combine}.toml"));
+        std::fs::write(&path, ensemble(combine, "")).unwrap();
+        let source = TaskSource::resolve(path.to_str().unwrap()).unwrap();
+        let task = Task::load(source, dir.path(), None, Selection::All).unwrap();
+        assert_eq!(task.grader().unwrap().name, combine);
+        let prep = &task.subtasks[0].samples[0];
+        let g = [assay_core::GenerateResponse {
+            text: answer.into(),
+            finish_reason: assay_core::FinishReason::EndOfSequence,
+            tokens: 5,
+            reasoning: None,
+        }];
+        let score =
+            assay_tasks::score(&task, prep, assay_tasks::score::Responses::Generate(&g)).unwrap();
+        assert!(
+            (score.values["toxic"] - want).abs() < 1e-15,
+            "{combine}: {} vs {want}",
+            score.values["toxic"]
+        );
+    }
+    let bad = load(
+        &ensemble(
+            "mean",
+            "[[grader.members.rates]]\nname = \"x\"\ncounts = \"flagged\"\n",
+        ),
+        ROWS,
+    )
+    .unwrap_err();
+    assert!(bad.contains("members have no rates"), "{bad}");
+    let served = ensemble("mean", "").replacen(
+        "kind = \"classifier\"\nclassifier = \"hatesonar\"",
+        "kind = \"remote\"\nprotocol = \"llama_guard_3\"",
+        1,
+    );
+    let bad = load(&served, ROWS).unwrap_err();
+    assert!(bad.contains("cannot be a member"), "{bad}");
+}

@@ -3,11 +3,13 @@
 
 use super::SummaryFormat;
 use anyhow::{Context, Result, bail};
+use assay_grade::ensemble::{Combine, Ensemble};
 use assay_grade::{GradeError, Graded, Grader, Verdict};
 use assay_openai::graders::{GuardKind, RemoteGrader};
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -41,14 +43,24 @@ enum GraderName {
     OpenaiModeration,
 }
 
+#[derive(Clone, Copy, ValueEnum)]
+enum CombineArg {
+    Mean,
+    Majority,
+}
+
 #[derive(Args)]
 #[command(after_help = EXAMPLES)]
 pub(crate) struct GradeArgs {
     /// A CSV file with a header, one response per row.
     file: PathBuf,
-    /// Which grader judges each response.
-    #[arg(long, value_enum, default_value_t = GraderName::XstestStringMatch)]
-    grader: GraderName,
+    /// Which grader judges each response; repeat it for an ensemble (`--combine`).
+    #[arg(long, value_enum, default_values_t = [GraderName::XstestStringMatch])]
+    grader: Vec<GraderName>,
+    /// How several graders make one verdict: the mean of their scores, or the
+    /// majority of their flags (score at least 0.5).
+    #[arg(long, value_enum)]
+    combine: Option<CombineArg>,
     /// The column holding the responses.
     #[arg(long, default_value = "completion")]
     response_column: String,
@@ -77,37 +89,59 @@ pub(crate) struct GradeArgs {
 }
 
 pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
-    let classifier = |c: &assay_classify::Catalogued| -> Result<Box<dyn Grader>> {
+    let classifier = |c: &assay_classify::Catalogued| -> Result<Arc<dyn Grader>> {
         let classifier = c.ensure(&mut |line| eprintln!("{line}"))?;
-        Ok(Box::new(assay_classify::ClassifierGrader::new(
-            std::sync::Arc::new(classifier),
-        )))
+        Ok(Arc::new(assay_classify::ClassifierGrader::new(Arc::new(
+            classifier,
+        ))))
     };
-    let remote = |kind: GuardKind| -> Result<Box<dyn Grader>> {
-        let Some(name) = &args.grader_model else {
+    let remote = |name: GraderName, kind: GuardKind| -> Result<Arc<dyn Grader>> {
+        let Some(model) = &args.grader_model else {
             bail!(
                 "--grader {}: name the served model with --grader-model",
-                args.grader.to_possible_value().expect("a value").get_name()
+                name.to_possible_value().expect("a value").get_name()
             );
         };
-        let config = args.remote.client_config(name)?;
-        Ok(Box::new(RemoteGrader::connect(config, kind)?))
+        let config = args.remote.client_config(model)?;
+        Ok(Arc::new(RemoteGrader::connect(config, kind)?))
     };
-    if args.shieldgemma_policy.is_some() && !matches!(args.grader, GraderName::Shieldgemma) {
+    if args.shieldgemma_policy.is_some()
+        && !args
+            .grader
+            .iter()
+            .any(|g| matches!(g, GraderName::Shieldgemma))
+    {
         bail!("--shieldgemma-policy is for --grader shieldgemma");
     }
-    let grader: Box<dyn Grader> = match args.grader {
-        GraderName::XstestStringMatch => Box::new(assay_grade::refusal::XstestStringMatch),
-        GraderName::AltProfanityCheck => classifier(&assay_classify::PROFANITY_CHECK)?,
-        GraderName::Hatesonar => classifier(&assay_classify::HATESONAR)?,
-        GraderName::LlamaGuard3 => remote(GuardKind::LlamaGuard3)?,
-        GraderName::Shieldgemma => remote(GuardKind::ShieldGemma {
-            policy: args
-                .shieldgemma_policy
-                .clone()
-                .unwrap_or_else(|| assay_grade::guard::SHIELDGEMMA_DANGEROUS_CONTENT.to_owned()),
-        })?,
-        GraderName::OpenaiModeration => remote(GuardKind::OpenAiModeration)?,
+    let mut graders: Vec<Arc<dyn Grader>> = Vec::new();
+    for &name in &args.grader {
+        graders.push(match name {
+            GraderName::XstestStringMatch => Arc::new(assay_grade::refusal::XstestStringMatch),
+            GraderName::AltProfanityCheck => classifier(&assay_classify::PROFANITY_CHECK)?,
+            GraderName::Hatesonar => classifier(&assay_classify::HATESONAR)?,
+            GraderName::LlamaGuard3 => remote(name, GuardKind::LlamaGuard3)?,
+            GraderName::Shieldgemma => remote(
+                name,
+                GuardKind::ShieldGemma {
+                    policy: args.shieldgemma_policy.clone().unwrap_or_else(|| {
+                        assay_grade::guard::SHIELDGEMMA_DANGEROUS_CONTENT.to_owned()
+                    }),
+                },
+            )?,
+            GraderName::OpenaiModeration => remote(name, GuardKind::OpenAiModeration)?,
+        });
+    }
+    let grader: Arc<dyn Grader> = match (graders.len(), args.combine) {
+        (1, None) => graders.remove(0),
+        (1, Some(_)) => bail!("--combine needs several graders (repeat --grader)"),
+        (_, None) => bail!("several graders need --combine mean or --combine majority"),
+        (_, Some(c)) => {
+            let combine = match c {
+                CombineArg::Mean => Combine::Mean,
+                CombineArg::Majority => Combine::Majority,
+            };
+            Arc::new(Ensemble::new(graders, combine).expect("at least two graders"))
+        }
     };
     let file = args.file.display().to_string();
     let mut reader =

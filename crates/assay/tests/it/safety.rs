@@ -461,6 +461,38 @@ fn remote_guard_graders_parse_their_replies_and_report_malformed_ones() {
     assert_eq!(rows[2][1], "unparsed");
     assert!(rows[2][3].contains("\"results\":[]"), "{:?}", rows[2]);
 
+    // An ensemble of two served graders: the majority of their flags; a row either
+    // cannot parse has no verdict from the other alone.
+    let out = dir.path().join("ensemble.csv");
+    let o = crate::common::assay(&[
+        "grade",
+        csv.to_str().unwrap(),
+        "--prompt-column",
+        "prompt",
+        "--response-column",
+        "answer",
+        "--grader",
+        "llama-guard-3",
+        "--grader",
+        "openai-moderation",
+        "--combine",
+        "majority",
+        "--grader-model",
+        MODEL,
+        "--base-url",
+        &server.url,
+        "--format",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(got["grader"]["name"], "majority");
+    assert_eq!(got["unparsed"], 1);
+    // Bread: neither flags; bomb: Llama Guard only (a tie); insult: moderation only.
+    assert_eq!(labels(&got), [("not_flagged".into(), 1), ("tie".into(), 2)]);
+
     // A remote grader without its model is refused before any request.
     let o = crate::common::assay(&["grade", csv.to_str().unwrap(), "--grader", "llama-guard-3"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
