@@ -354,3 +354,61 @@ fn toxigen_prompts_are_statement_lists_with_25_seeded_answers() {
     assert_eq!(first, seeds(&load("toxigen"), 0));
     assert_ne!(first, seeds(&task, 1));
 }
+
+/// Every one of the 11,956 BBQ rows against lm-evaluation-harness's own `utils.py`
+/// (0.4.13, imported as is by `scripts/fixtures/bbq_lm_eval.py`): the correct choices,
+/// the stereotyped answers and the unknown answers; then, for a made-up answer per row
+/// (`(7 i² + i) mod 12`), accuracy, the accuracies by context and both bias scores by
+/// its aggregation functions.
+#[test]
+fn bbq_equals_lm_evaluation_harness_on_every_row() {
+    use assay_core::LoglikelihoodResponse;
+    use assay_tasks::score::Responses;
+    let fixture: serde_json::Value =
+        serde_json::from_str(include_str!("fixtures/bbq_lm_eval.json")).unwrap();
+    let task = load("bbq");
+    let indices = |v: &serde_json::Value| -> Vec<usize> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_u64().unwrap() as usize)
+            .collect()
+    };
+    let mut scores = Vec::new();
+    for sub in &task.subtasks {
+        let rows = fixture["rows"][sub.name.as_str()].as_array().unwrap();
+        assert_eq!(rows.len(), sub.samples.len(), "{}", sub.name);
+        for (i, (prep, row)) in sub.samples.iter().zip(rows).enumerate() {
+            let bias = prep.bias.as_ref().unwrap();
+            let targets = indices(&row[0]);
+            match &prep.sample.target {
+                Target::Indices(t) => assert_eq!(t, &targets, "{} row {i}", sub.name),
+                other => panic!("{other:?}"),
+            }
+            assert_eq!(bias.biased, indices(&row[1]), "{} row {i}", sub.name);
+            assert_eq!(bias.unknown, indices(&row[2]), "{} row {i}", sub.name);
+            let pick = (7 * i * i + i) % 12;
+            let lls: Vec<LoglikelihoodResponse> = (0..prep.sample.choices.len())
+                .map(|c| LoglikelihoodResponse {
+                    logprob: if c == pick { -1.0 } else { -9.0 },
+                    is_greedy: c == pick,
+                    tokens: 1,
+                })
+                .collect();
+            scores.push(assay_tasks::score(&task, prep, Responses::Loglikelihood(&lls)).unwrap());
+        }
+    }
+    let refs: Vec<&assay_core::SampleScore> = scores.iter().collect();
+    for metric in task.metrics() {
+        let ours = metric
+            .estimate(std::slice::from_ref(&refs), false)
+            .unwrap()
+            .value;
+        let theirs = fixture["metrics"][metric.name()].as_f64().unwrap();
+        assert!(
+            (ours - theirs).abs() < 1e-12,
+            "{}: {ours} vs lm-eval {theirs}",
+            metric.name()
+        );
+    }
+}
