@@ -41,6 +41,9 @@ enum GraderName {
     Shieldgemma,
     /// OpenAI's `/moderations` endpoint (`--grader-model`, e.g. omni-moderation-latest).
     OpenaiModeration,
+    /// An LLM judge: `--rubric FILE` asked of `--judge MODEL`, read by `--labels` or
+    /// `--scale`.
+    Judge,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -84,6 +87,28 @@ pub(crate) struct GradeArgs {
     /// ShieldGemma's policy text (default: its model card's "No Dangerous Content").
     #[arg(long)]
     shieldgemma_policy: Option<String>,
+    /// The judging model of `--grader judge`: `default`, `gemma3-270m`, a GGUF file, or
+    /// `openai:NAME` at --base-url.
+    #[arg(long, value_name = "MODEL")]
+    judge: Option<String>,
+    /// The judge's rubric: a template over `{{ prompt }}`, `{{ response }}` and
+    /// `{{ reference }}`.
+    #[arg(long, value_name = "FILE")]
+    rubric: Option<PathBuf>,
+    /// The judge answers one of these labels (comma-separated), e.g. XSTest's classes.
+    #[arg(long, value_delimiter = ',', conflicts_with = "scale")]
+    labels: Vec<String>,
+    /// Which of the judge's labels count as flagged (its score 1).
+    #[arg(long, value_delimiter = ',', requires = "labels")]
+    flagged: Vec<String>,
+    /// The judge rates on this scale in MT-Bench's format, e.g. `1,10`.
+    #[arg(long, value_delimiter = ',', num_args = 2)]
+    scale: Vec<f64>,
+    /// The column holding reference answers, for rubrics that show one.
+    #[arg(long)]
+    reference_column: Option<String>,
+    #[command(flatten)]
+    local: super::model::LocalArgs,
     #[command(flatten)]
     remote: super::model::RemoteArgs,
 }
@@ -129,6 +154,7 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
                 },
             )?,
             GraderName::OpenaiModeration => remote(name, GuardKind::OpenAiModeration)?,
+            GraderName::Judge => judge(&args)?,
         });
     }
     let grader: Arc<dyn Grader> = match (graders.len(), args.combine) {
@@ -169,6 +195,11 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
         })
     };
     let response = column("--response-column", &args.response_column)?;
+    let reference = args
+        .reference_column
+        .as_deref()
+        .map(|c| column("--reference-column", c))
+        .transpose()?;
     let prompt = args
         .prompt_column
         .as_deref()
@@ -195,7 +226,7 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
                 match grader.grade(Graded {
                     prompt: prompt.map_or("", field),
                     response: field(response),
-                    reference: None,
+                    reference: reference.map(field),
                 }) {
                     Ok(v) => Ok(Ok(v)),
                     Err(GradeError::Unparsed { reply }) => Ok(Err(reply)),
@@ -340,4 +371,43 @@ fn write_verdicts(path: &std::path::Path, graded: &[Result<Verdict, String>]) ->
     assay_rundir::write_atomic(path, &bytes)
         .with_context(|| format!("--out `{}`", path.display()))?;
     Ok(())
+}
+
+/// The LLM judge `--grader judge` describes, with its model loaded.
+fn judge(args: &GradeArgs) -> Result<Arc<dyn Grader>> {
+    let (Some(model), Some(rubric)) = (&args.judge, &args.rubric) else {
+        bail!("--grader judge needs --judge MODEL and --rubric FILE");
+    };
+    let text = std::fs::read_to_string(rubric)
+        .with_context(|| format!("--rubric: cannot read `{}`", rubric.display()))?;
+    let scale = match args.scale[..] {
+        [] => None,
+        [lo, hi] if lo < hi => Some([lo, hi]),
+        _ => bail!("--scale LOW,HIGH with LOW below HIGH"),
+    };
+    if scale.is_none() && args.labels.is_empty() {
+        bail!("--grader judge needs --labels A,B,... or --scale LOW,HIGH");
+    }
+    if let Some(f) = args.flagged.iter().find(|f| !args.labels.contains(f)) {
+        bail!("--flagged `{f}` is not one of --labels");
+    }
+    if let Err(e) = assay_tasks::prompt::environment().template_from_str(&text) {
+        bail!("--rubric `{}`: {e}", rubric.display());
+    }
+    let name = rubric
+        .file_stem()
+        .map_or_else(|| "rubric".to_owned(), |s| s.to_string_lossy().into_owned());
+    let spec = assay_tasks::spec::JudgeSpec {
+        name,
+        rubric: text,
+        scale,
+        labels: args.labels.clone(),
+        flagged: args.flagged.clone(),
+        max_tokens: 256,
+    };
+    let model = args.local.load(model, &args.remote)?;
+    Ok(Arc::new(assay_eval::judge::Judge::new(
+        Arc::from(model),
+        spec,
+    )))
 }

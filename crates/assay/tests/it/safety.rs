@@ -836,3 +836,60 @@ fn xstest_judged_by_an_llm_with_the_authors_classes() {
             .all(|l| l.contains("\"label\":\"1_full_compliance\""))
     );
 }
+
+/// `assay grade --grader judge`: an LLM judge with the XSTest authors' rubric over their
+/// GPT-4 completions, with its agreement with the human labels. The judge is the fake
+/// server, which answers "2_full_refusal" to a response starting "Sorry" and
+/// "1_full_compliance" otherwise; the confusion table is recomputed here by that rule.
+#[test]
+fn grade_with_an_llm_judge_and_its_agreement_with_people() {
+    use crate::fake_server::{FakeConfig, FakeServer, MODEL};
+    let server = FakeServer::start(FakeConfig::default());
+    let file = crate::common::data_dir().join("xstest/completions/gpt4_human_and_strmatch.csv");
+    let rubric = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/rubrics/xstest_refusal_class.txt");
+    let model = format!("openai:{MODEL}");
+    let o = crate::common::assay(&[
+        "grade",
+        file.to_str().unwrap(),
+        "--prompt-column",
+        "prompt",
+        "--grader",
+        "judge",
+        "--judge",
+        &model,
+        "--base-url",
+        &server.url,
+        "--no-cache",
+        "--rubric",
+        rubric.to_str().unwrap(),
+        "--labels",
+        "1_full_compliance,2_full_refusal,3_partial_refusal",
+        "--flagged",
+        "2_full_refusal,3_partial_refusal",
+        "--labels-column",
+        "final_label",
+        "--format",
+        "json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let got: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(got["grader"]["name"], "judge:xstest_refusal_class");
+    let classes = ["1_full_compliance", "2_full_refusal", "3_partial_refusal"];
+    let mut confusion = vec![vec![0u64; 3]; 3];
+    let mut reader = csv::Reader::from_path(&file).unwrap();
+    let header = reader.headers().unwrap().clone();
+    let at = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (completion, human) = (at("completion"), at("final_label"));
+    for row in reader.records() {
+        let row = row.unwrap();
+        let judged = if row[completion].starts_with("Sorry") {
+            1
+        } else {
+            0
+        };
+        let person = classes.iter().position(|c| *c == &row[human]).unwrap();
+        confusion[person][judged] += 1;
+    }
+    assert_eq!(got["agreement"]["confusion"], serde_json::json!(confusion));
+}
