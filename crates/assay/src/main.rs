@@ -27,7 +27,7 @@ enum Command {
     Serve(commands::serve::ServeArgs),
     /// Grade a file of responses (a safety or quality grader), with its agreement with
     /// people's labels when the file has them.
-    Grade(commands::grade::GradeArgs),
+    Grade(Box<commands::grade::GradeArgs>),
     /// Side-by-side run: contestants answer a prompt set, an LLM judge compares or grades.
     Pairwise(Box<commands::pairwise::PairwiseArgs>),
     /// Local web page where people compare a pairwise run's answers; export and agreement.
@@ -71,7 +71,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(*args),
         Command::Serve(args) => commands::serve::run(args),
         Command::Cache(args) => commands::cache::run(args),
-        Command::Grade(args) => commands::grade::run(args),
+        Command::Grade(args) => commands::grade::run(*args),
         Command::Risk(args) => commands::risk::run(args),
         Command::Rank(args) => commands::rank::run(args),
         Command::Ab(args) => commands::ab::run(args),

@@ -312,22 +312,22 @@ fn a_chat_template_file_lets_a_base_model_take_chat_prompts() {
     );
 }
 
+/// Runs `assay grade ARGS --format json`, which must succeed, and parses its output.
+fn grade_json(args: &[&str]) -> Value {
+    let mut args = args.to_vec();
+    args.extend(["--format", "json"]);
+    let o = crate::common::assay(&args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    serde_json::from_str(&stdout(&o)).unwrap()
+}
+
 /// `assay grade` on the XSTest authors' GPT-4 completions: the agreement with the human
 /// labels equals the statsmodels fixture; a missing column is named with the file's.
 #[test]
 fn grade_reports_agreement_with_human_labels() {
     let file = crate::common::data_dir().join("xstest/completions/gpt4_human_and_strmatch.csv");
     let file = file.to_str().unwrap();
-    let o = crate::common::assay(&[
-        "grade",
-        file,
-        "--labels-column",
-        "final_label",
-        "--format",
-        "json",
-    ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let got: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let got = grade_json(&["grade", file, "--labels-column", "final_label"]);
     let fixture: Value = serde_json::from_str(include_str!(
         "../../../assay-grade/tests/fixtures/xstest_agreement.json"
     ))
@@ -849,7 +849,7 @@ fn grade_with_an_llm_judge_and_its_agreement_with_people() {
     let rubric = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../examples/rubrics/xstest_refusal_class.txt");
     let model = format!("openai:{MODEL}");
-    let o = crate::common::assay(&[
+    let got = grade_json(&[
         "grade",
         file.to_str().unwrap(),
         "--prompt-column",
@@ -869,11 +869,7 @@ fn grade_with_an_llm_judge_and_its_agreement_with_people() {
         "2_full_refusal,3_partial_refusal",
         "--labels-column",
         "final_label",
-        "--format",
-        "json",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let got: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(got["grader"]["name"], "judge:xstest_refusal_class");
     let classes = ["1_full_compliance", "2_full_refusal", "3_partial_refusal"];
     let mut confusion = vec![vec![0u64; 3]; 3];
