@@ -430,14 +430,14 @@ impl Baseline {
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaselineError {
-    #[error("--baseline: `{}` is neither a run directory nor its results.json", .0.display())]
+    #[error("`{}` is neither a run directory nor its results.json", .0.display())]
     NotARun(PathBuf),
-    #[error("--baseline: cannot read `{}`: {source}", path.display())]
+    #[error("cannot read `{}`: {source}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("--baseline: `{}` is not an assay results file: {message}", path.display())]
+    #[error("`{}` is not an assay results file: {message}", path.display())]
     Parse { path: PathBuf, message: String },
 }
 

@@ -10,6 +10,7 @@
 
 mod aggregate;
 pub mod ailuminate;
+pub mod compare;
 pub mod gate;
 pub mod judge;
 mod letter;
@@ -59,7 +60,7 @@ pub enum Error {
     Gate(#[from] gate::GateError),
     #[error("--ailuminate-reference {0}")]
     AiluminateReference(String),
-    #[error(transparent)]
+    #[error("--baseline {0}")]
     Baseline(#[from] gate::BaselineError),
     #[error("task `{task}`, metric `{metric}`: {message}")]
     Aggregate {
@@ -339,7 +340,8 @@ pub fn run(
         .ailuminate_reference
         .as_deref()
         .map(gate::Baseline::open)
-        .transpose()?;
+        .transpose()
+        .map_err(|e| Error::AiluminateReference(e.to_string()))?;
     if let Some(reference) = &ailuminate_reference
         && !tasks.iter().any(|t| {
             t.spec.benchmark.as_deref() == Some("AILuminate")

@@ -20,6 +20,9 @@
 
 pub mod domain;
 
+pub mod correct;
+pub mod paired;
+
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Normal, StudentsT};
 

@@ -25,6 +25,9 @@ enum Command {
     Eval(Box<commands::eval::EvalArgs>),
     /// Serve a local model over an OpenAI-compatible HTTP API.
     Serve(commands::serve::ServeArgs),
+    /// Compare two finished runs of the same tasks item by item: paired differences,
+    /// tests, and the items that changed.
+    Compare(commands::compare::CompareArgs),
     /// Grade a file of responses (a safety or quality grader), with its agreement with
     /// people's labels when the file has them.
     Grade(Box<commands::grade::GradeArgs>),
@@ -72,6 +75,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => commands::serve::run(args),
         Command::Cache(args) => commands::cache::run(args),
         Command::Grade(args) => commands::grade::run(*args),
+        Command::Compare(args) => commands::compare::run(args),
         Command::Risk(args) => commands::risk::run(args),
         Command::Rank(args) => commands::rank::run(args),
         Command::Ab(args) => commands::ab::run(args),

@@ -279,7 +279,8 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
     let baseline = baseline_path
         .as_deref()
         .map(assay_eval::gate::Baseline::open)
-        .transpose()?;
+        .transpose()
+        .context("--baseline")?;
     assay_eval::check_gates(&tasks, &gates, baseline.as_ref())?;
 
     let model = args.local.load(&args.model, &args.remote)?;

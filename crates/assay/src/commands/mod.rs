@@ -1,6 +1,7 @@
 pub(crate) mod ab;
 pub(crate) mod annotate;
 pub(crate) mod cache;
+pub(crate) mod compare;
 pub(crate) mod eval;
 pub(crate) mod grade;
 pub(crate) mod model;

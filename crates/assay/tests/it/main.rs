@@ -11,6 +11,7 @@ mod ab_browser;
 mod ab_postgres;
 mod annotate_browser;
 mod cli;
+mod compare;
 mod fuzz;
 mod heatmap_browser;
 mod hostile;

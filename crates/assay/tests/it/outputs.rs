@@ -22,6 +22,7 @@ const COMMANDS: &[&[&str]] = &[
     &[],
     &["eval"],
     &["grade"],
+    &["compare"],
     &["serve"],
     &["pairwise"],
     &["annotate"],

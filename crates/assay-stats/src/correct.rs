@@ -1,7 +1,7 @@
-//! Corrections for testing many metrics and variants at once, as GrowthBook applies them
+//! Corrections for testing many things at once (A/B goal metrics × variants, candidate
+//! pairs × benchmark metrics), as GrowthBook applies them
 //! (`packages/shared/src/experiments/experiments.ts`): Holm–Bonferroni (Holm 1979) and
-//! Benjamini–Hochberg (1995), over goal metrics × variants; guardrails are left out so
-//! that they stay as sensitive as possible.
+//! Benjamini–Hochberg (1995).
 
 use serde::{Deserialize, Serialize};
 

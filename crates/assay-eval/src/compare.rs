@@ -1,0 +1,203 @@
+//! Two finished runs of the same tasks, item by item: for every task whose definition
+//! both ran and every metric with per-item values, the difference B − A with its paired
+//! interval, bootstrap interval and test (McNemar's exact test for 0/1 scores, the
+//! paired t test otherwise), p-values corrected across all (task, metric) pairs by
+//! Holm's method; and the items whose values or answers changed.
+
+use crate::gate::{Baseline, BaselineError};
+use crate::results::SampleRecord;
+use assay_stats::paired::PairedDifference;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The bootstrap's seed: fixed, so a comparison is the same every time it is made.
+pub const BOOTSTRAP_SEED: u64 = 20_261_201;
+
+#[derive(Debug, Serialize)]
+pub struct Comparison {
+    pub a: RunLabel,
+    pub b: RunLabel,
+    pub correction: &'static str,
+    pub tasks: Vec<TaskComparison>,
+    /// Tasks only one run has, or that the two ran with different definitions.
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RunLabel {
+    pub dir: String,
+    pub model: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TaskComparison {
+    pub task: String,
+    pub metrics: Vec<MetricComparison>,
+    /// Items both runs answered.
+    pub paired_items: usize,
+    pub changed: Vec<ChangedItem>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MetricComparison {
+    pub metric: String,
+    pub mean_a: f64,
+    pub mean_b: f64,
+    #[serde(flatten)]
+    pub paired: PairedDifference,
+    /// Holm-adjusted across every (task, metric) of the comparison.
+    pub p_adjusted: Option<f64>,
+}
+
+/// An item whose metric values or answer differ between the runs.
+#[derive(Debug, Serialize)]
+pub struct ChangedItem {
+    pub subtask: String,
+    pub id: String,
+    pub answer_a: Option<String>,
+    pub answer_b: Option<String>,
+    /// The metrics that differ: (A, B).
+    pub values: BTreeMap<String, (f64, f64)>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    #[error("{which} {source}")]
+    Run {
+        which: &'static str,
+        source: BaselineError,
+    },
+    #[error("the two runs have no task in common with the same definition (A ran {a}; B ran {b})")]
+    NothingInCommon { a: String, b: String },
+}
+
+/// Compares run `b` with run `a`.
+pub fn compare(a: &Baseline, b: &Baseline) -> Result<Comparison, CompareError> {
+    let definitions = |r: &Baseline| -> BTreeMap<String, String> {
+        r.results
+            .spec
+            .tasks
+            .iter()
+            .map(|t| (t.name.clone(), t.definition_sha256.clone()))
+            .collect()
+    };
+    let (defs_a, defs_b) = (definitions(a), definitions(b));
+    let mut skipped = Vec::new();
+    let mut tasks = Vec::new();
+    for (name, def) in &defs_a {
+        if defs_b.get(name) != Some(def) {
+            skipped.push(name.clone());
+            continue;
+        }
+        let records_a = a.records(name).map_err(|source| CompareError::Run {
+            which: "A:",
+            source,
+        })?;
+        let records_b = b.records(name).map_err(|source| CompareError::Run {
+            which: "B:",
+            source,
+        })?;
+        tasks.push(task_comparison(name, &records_a, &records_b));
+    }
+    skipped.extend(defs_b.keys().filter(|n| !defs_a.contains_key(*n)).cloned());
+    if tasks.is_empty() {
+        let names = |d: &BTreeMap<String, String>| d.keys().cloned().collect::<Vec<_>>().join(", ");
+        return Err(CompareError::NothingInCommon {
+            a: names(&defs_a),
+            b: names(&defs_b),
+        });
+    }
+    // Holm across every defined p-value of the comparison.
+    let ps: Vec<(usize, usize, f64)> = tasks
+        .iter()
+        .enumerate()
+        .flat_map(|(t, task)| {
+            task.metrics
+                .iter()
+                .enumerate()
+                .filter_map(move |(m, metric)| Some((t, m, metric.paired.p_value?)))
+        })
+        .collect();
+    let raw: Vec<f64> = ps.iter().map(|&(_, _, p)| p).collect();
+    let adjusted = assay_stats::correct::adjust(&raw, assay_stats::correct::Correction::Holm);
+    for (&(t, m, _), p) in ps.iter().zip(adjusted) {
+        tasks[t].metrics[m].p_adjusted = Some(p);
+    }
+    let label = |r: &Baseline| RunLabel {
+        dir: r.dir.display().to_string(),
+        model: r.results.spec.model.name.clone(),
+    };
+    Ok(Comparison {
+        a: label(a),
+        b: label(b),
+        correction: "holm",
+        tasks,
+        skipped,
+    })
+}
+
+fn task_comparison(name: &str, a: &[SampleRecord], b: &[SampleRecord]) -> TaskComparison {
+    let key = |r: &SampleRecord| (r.subtask.clone(), r.id.clone());
+    let by_key: BTreeMap<_, &SampleRecord> = b.iter().map(|r| (key(r), r)).collect();
+    let pairs: Vec<(&SampleRecord, &SampleRecord)> = a
+        .iter()
+        .filter_map(|ra| by_key.get(&key(ra)).map(|rb| (ra, *rb)))
+        .collect();
+    // Metrics both records of every pair have, in A's order.
+    let mut names: Vec<String> = Vec::new();
+    for (ra, _) in &pairs {
+        for n in ra.score.values.keys() {
+            if !names.contains(n) {
+                names.push(n.clone());
+            }
+        }
+    }
+    let mut metrics = Vec::new();
+    for name in names {
+        let (va, vb): (Vec<f64>, Vec<f64>) = pairs
+            .iter()
+            .filter_map(|(ra, rb)| {
+                Some((*ra.score.values.get(&name)?, *rb.score.values.get(&name)?))
+            })
+            .unzip();
+        let Ok(paired) = assay_stats::paired::paired(&va, &vb, BOOTSTRAP_SEED) else {
+            continue;
+        };
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        metrics.push(MetricComparison {
+            metric: name,
+            mean_a: mean(&va),
+            mean_b: mean(&vb),
+            paired,
+            p_adjusted: None,
+        });
+    }
+    let changed = pairs
+        .iter()
+        .filter_map(|(ra, rb)| {
+            let values: BTreeMap<String, (f64, f64)> = ra
+                .score
+                .values
+                .iter()
+                .filter_map(|(n, x)| {
+                    let y = rb.score.values.get(n)?;
+                    (x != y).then(|| (n.clone(), (*x, *y)))
+                })
+                .collect();
+            let (answer_a, answer_b) = (ra.score.answer.clone(), rb.score.answer.clone());
+            (!values.is_empty() || answer_a != answer_b).then(|| ChangedItem {
+                subtask: ra.subtask.clone(),
+                id: ra.id.clone(),
+                answer_a,
+                answer_b,
+                values,
+            })
+        })
+        .collect();
+    TaskComparison {
+        task: name.to_owned(),
+        metrics,
+        paired_items: pairs.len(),
+        changed,
+    }
+}
