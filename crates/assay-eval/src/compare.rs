@@ -45,6 +45,10 @@ pub struct MetricComparison {
     pub mean_b: f64,
     #[serde(flatten)]
     pub paired: PairedDifference,
+    /// The mean difference with the standard error clustered by subtask (items of one
+    /// subject are not independent; Miller 2024), for a task of several subtasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clustered: Option<assay_stats::Estimate>,
     /// Holm-adjusted across every (task, metric) of the comparison.
     pub p_adjusted: Option<f64>,
 }
@@ -154,12 +158,20 @@ fn task_comparison(name: &str, a: &[SampleRecord], b: &[SampleRecord]) -> TaskCo
     }
     let mut metrics = Vec::new();
     for name in names {
+        let mut clusters: Vec<&str> = Vec::new();
         let (va, vb): (Vec<f64>, Vec<f64>) = pairs
             .iter()
             .filter_map(|(ra, rb)| {
-                Some((*ra.score.values.get(&name)?, *rb.score.values.get(&name)?))
+                let values = (*ra.score.values.get(&name)?, *rb.score.values.get(&name)?);
+                clusters.push(&ra.subtask);
+                Some(values)
             })
             .unzip();
+        let differences: Vec<f64> = va.iter().zip(&vb).map(|(x, y)| y - x).collect();
+        let several = clusters.iter().any(|c| *c != clusters[0]);
+        let clustered = several
+            .then(|| assay_stats::clustered_mean(&differences, &clusters).ok())
+            .flatten();
         let Ok(paired) = assay_stats::paired::paired(&va, &vb, BOOTSTRAP_SEED) else {
             continue;
         };
@@ -169,6 +181,7 @@ fn task_comparison(name: &str, a: &[SampleRecord], b: &[SampleRecord]) -> TaskCo
             mean_a: mean(&va),
             mean_b: mean(&vb),
             paired,
+            clustered,
             p_adjusted: None,
         });
     }

@@ -342,6 +342,43 @@ pub fn ambiguous_bias_score(
     })
 }
 
+/// The mean of values grouped in clusters (items sharing a passage or a subject), with
+/// the cluster-robust standard error that "Adding Error Bars to Evals" (Miller 2024)
+/// recommends: `SE² = Σ_c (Σ_{i∈c} (x_i − x̄))² / n²`, statsmodels' intercept-only OLS
+/// with `cov_type="cluster"` and `use_correction=False`; the interval is Student's t with
+/// (clusters − 1) degrees of freedom. No interval with fewer than two clusters.
+pub fn clustered_mean<K: PartialEq>(values: &[f64], clusters: &[K]) -> Result<Estimate, Error> {
+    check(values)?;
+    assert_eq!(values.len(), clusters.len(), "one cluster per value");
+    let n = values.len();
+    let mean = values.iter().sum::<f64>() / n as f64;
+    let mut keys: Vec<&K> = Vec::new();
+    let mut sums: Vec<f64> = Vec::new();
+    for (v, k) in values.iter().zip(clusters) {
+        match keys.iter().position(|x| *x == k) {
+            Some(i) => sums[i] += v - mean,
+            None => {
+                keys.push(k);
+                sums.push(v - mean);
+            }
+        }
+    }
+    let g = keys.len();
+    let stderr = (sums.iter().map(|s| s * s).sum::<f64>()).sqrt() / n as f64;
+    if g < 2 {
+        return Ok(Estimate::without_interval(mean, stderr, n));
+    }
+    let (ci_low, ci_high) = t_interval(mean, stderr, (g - 1) as f64);
+    Ok(Estimate {
+        value: mean,
+        stderr,
+        ci_low,
+        ci_high,
+        n,
+        interval: IntervalMethod::StudentT,
+    })
+}
+
 /// Pearson's correlation of paired values, with Fisher's z interval
 /// (`tanh(atanh r ± 1.96 / sqrt(n − 3))`; the standard error is the delta method's
 /// `(1 − r²) / sqrt(n − 3)`). Undefined when either has no variance; no interval under
@@ -512,6 +549,21 @@ mod tests {
         close(t975(3.0), 3.182_446_305_283_707_8, 1e-9);
         close(e.ci_low, 2.5 - 3.182_446_305_3 * 0.645_497_224_4, 1e-8);
         assert_eq!(e.interval, IntervalMethod::StudentT);
+    }
+
+    #[test]
+    fn clustered_mean_equals_statsmodels_cluster_robust_se() {
+        // statsmodels 0.15.0: OLS(y, ones).fit(cov_type="cluster", cov_kwds={"groups": g,
+        // "use_correction": False}).bse[0] for these values and clusters.
+        let y = [1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0];
+        let g = [0, 0, 0, 1, 1, 2, 2, 2, 2, 3];
+        let e = clustered_mean(&y, &g).unwrap();
+        assert!((e.value - 0.6).abs() < 1e-15);
+        assert!(
+            (e.stderr - 0.06324555320336757).abs() < 1e-12,
+            "{}",
+            e.stderr
+        );
     }
 
     #[test]

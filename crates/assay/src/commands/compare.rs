@@ -50,7 +50,7 @@ fn table(c: &Comparison, changed: usize) -> String {
         "A: {} ({})\nB: {} ({})\n",
         c.a.dir, c.a.model, c.b.dir, c.b.model
     );
-    out.push_str("| Task | Metric | A | B | B − A | 95% CI (paired t) | 95% CI (bootstrap) | Test | p | p (Holm) | n |\n");
+    out.push_str("| Task | Metric | A | B | B − A | 95% CI (paired t; clustered by subtask) | 95% CI (bootstrap) | Test | p | p (Holm) | n |\n");
     out.push_str("|---|---|---:|---:|---:|---|---|---|---:|---:|---:|\n");
     for t in &c.tasks {
         for m in &t.metrics {
@@ -63,11 +63,17 @@ fn table(c: &Comparison, changed: usize) -> String {
             };
             let p =
                 |v: Option<f64>| v.map_or_else(|| "undefined".to_owned(), |p| format!("{p:.4}"));
-            let interval = if d.interval == assay_stats::IntervalMethod::None {
+            let mut interval = if d.interval == assay_stats::IntervalMethod::None {
                 "no interval".to_owned()
             } else {
                 format!("[{:+.4}, {:+.4}]", d.ci_low, d.ci_high)
             };
+            if let Some(c) = &m.clustered {
+                interval.push_str(&format!(
+                    "; by subtask [{:+.4}, {:+.4}]",
+                    c.ci_low, c.ci_high
+                ));
+            }
             let _ = writeln!(
                 out,
                 "| {} | {} | {:.4} | {:.4} | {:+.4} | {interval} | [{:+.4}, {:+.4}] | {test} | {} | {} | {} |",

@@ -80,6 +80,8 @@ fn two_runs_are_compared_item_by_item() {
         .find(|m| m["metric"] == "acc")
         .unwrap();
     assert_eq!(m["test"], "mcnemar_exact");
+    // One subtask: nothing to cluster by.
+    assert!(m["clustered"].is_null());
     assert_eq!(m["discordant"], serde_json::json!([only_a, only_b]));
     assert!(
         (m["difference"]["value"].as_f64().unwrap() - (only_b as f64 - only_a as f64) / 40.0).abs()
