@@ -287,6 +287,30 @@ fn answer(
         .collect())
 }
 
+/// A finished run of exactly this model, tasks and settings in the output directory,
+/// if there is one (the newest): what a multi-candidate evaluation reuses instead of
+/// answering again.
+pub fn find_finished(
+    model: &dyn LanguageModel,
+    tasks: &[Task],
+    config: &RunConfig,
+) -> Option<Finished> {
+    let hash = spec_hash(&identity(&run_spec(model, tasks, config)));
+    let mut found: Vec<(String, PathBuf, RunResults)> = std::fs::read_dir(&config.output_dir)
+        .ok()?
+        .filter_map(|e| {
+            let dir = e.ok()?.path();
+            let text = std::fs::read(dir.join("results.json")).ok()?;
+            let results: RunResults = serde_json::from_slice(&text).ok()?;
+            (results.run.spec_hash == hash).then(|| (results.run.finished_at.clone(), dir, results))
+        })
+        .collect();
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    found
+        .pop()
+        .map(|(_, dir, results)| Finished { results, dir })
+}
+
 /// Runs every task and writes the results. A run interrupted at any point is resumed by
 /// calling this again with the same model, tasks and config.
 pub fn run(

@@ -42,7 +42,7 @@ pub(crate) fn run(args: CompareArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn table(c: &Comparison, changed: usize) -> String {
+pub(crate) fn table(c: &Comparison, changed: usize) -> String {
     use std::fmt::Write;
     let mut out = String::new();
     let _ = writeln!(

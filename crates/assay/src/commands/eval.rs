@@ -31,8 +31,10 @@ pub(crate) struct EvalArgs {
     /// `default` (SmolLM2-135M-Instruct), `gemma3-270m` (Gemma 3 270M), a GGUF file
     /// (llama, qwen2, qwen3 or gemma3), or `openai:NAME` for model NAME on an
     /// OpenAI-compatible server (see --base-url). Named models are fetched when missing.
+    /// Repeat as `--model a=default --model b=gemma3-270m` to evaluate several
+    /// candidates on the same items and compare them pairwise.
     #[arg(long, default_value = "default", help_heading = "Model")]
-    model: String,
+    model: Vec<String>,
     /// Wrap prompts in the model's chat template (refused when the model has none).
     #[arg(long, help_heading = "Model")]
     apply_chat_template: bool,
@@ -283,7 +285,6 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         .context("--baseline")?;
     assay_eval::check_gates(&tasks, &gates, baseline.as_ref())?;
 
-    let model = args.local.load(&args.model, &args.remote)?;
     let config = assay_eval::RunConfig {
         output_dir: args.out.clone(),
         apply_chat_template: args.apply_chat_template,
@@ -297,8 +298,143 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         baseline: baseline_path,
         ailuminate_reference: args.ailuminate_reference.clone(),
     };
+    let candidates = candidates(&args.model)?;
+    if let [(None, model)] = &candidates[..] {
+        return run_one(&args, &tasks, model, &config);
+    }
+    run_candidates(&args, &tasks, &candidates, &config)
+}
+
+/// `--model` values: a model, or several named candidates (`NAME=MODEL`).
+fn candidates(values: &[String]) -> Result<Vec<(Option<String>, String)>> {
+    let parsed: Vec<(Option<String>, String)> = values
+        .iter()
+        .map(|v| match v.split_once('=') {
+            Some((name, model))
+                if !name.is_empty() && !name.contains(':') && !name.contains('/') =>
+            {
+                (Some(name.to_owned()), model.to_owned())
+            }
+            _ => (None, v.clone()),
+        })
+        .collect();
+    if parsed.len() > 1 {
+        for (i, (name, model)) in parsed.iter().enumerate() {
+            let Some(name) = name else {
+                bail!(
+                    "--model `{model}`: name each of several candidates, as --model NAME={model}"
+                );
+            };
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
+                bail!("--model `{name}=...`: a candidate's name is letters, digits, `-` and `_`");
+            }
+            if parsed[..i].iter().any(|(n, _)| n.as_ref() == Some(name)) {
+                bail!("--model: candidate `{name}` is named twice");
+            }
+        }
+    }
+    Ok(parsed)
+}
+
+/// Several candidates on the same items: each run in its own folder under one
+/// directory named by the candidates and tasks (so the same command resumes each where
+/// it stopped), then every pair compared item by item.
+fn run_candidates(
+    args: &EvalArgs,
+    tasks: &[Task],
+    candidates: &[(Option<String>, String)],
+    config: &assay_eval::RunConfig,
+) -> Result<ExitCode> {
+    let key: Vec<String> = candidates
+        .iter()
+        .map(|(n, m)| format!("{}={m}", n.as_deref().unwrap_or("")))
+        .chain(tasks.iter().map(|t| t.spec.name.clone()))
+        .chain([config.selection.clone()])
+        .collect();
+    let group = args.out.join(format!(
+        "candidates-{}",
+        &assay_rundir::sha256_hex(key.join("\n").as_bytes())[..12]
+    ));
+    if matches!(args.format, Format::Csv) {
+        bail!(
+            "--format csv is for one model; several candidates print tables, or JSON with --format json"
+        );
+    }
+    let table = matches!(args.format, Format::Table);
+    let mut finished = Vec::new();
+    let mut status = ExitCode::SUCCESS;
+    for (name, model_name) in candidates {
+        let name = name.as_deref().expect("checked: candidates are named");
+        eprintln!("candidate `{name}`: {model_name}");
+        let model = args.local.load(model_name, &args.remote)?;
+        let mut own = config.clone();
+        own.output_dir = group.join(name);
+        let done = match assay_eval::find_finished(model.as_ref(), tasks, &own) {
+            Some(done) => {
+                eprintln!(
+                    "candidate `{name}`: finished before, in {}",
+                    done.dir.display()
+                );
+                done
+            }
+            None => {
+                let mut bar = crate::progress::Bar::new();
+                assay_eval::run(model.as_ref(), tasks, &own, &mut bar)?
+            }
+        };
+        if table {
+            println!("## Candidate `{name}` ({model_name})\n");
+            println!(
+                "{}",
+                assay_eval::report::markdown(&done.results, args.show_subtasks)
+            );
+        }
+        if gate_status(&done.results, table) != ExitCode::SUCCESS {
+            status = ExitCode::from(1);
+        }
+        finished.push((name.to_owned(), done.dir));
+    }
+    let mut comparisons = Vec::new();
+    for (i, (name_a, dir_a)) in finished.iter().enumerate() {
+        for (name_b, dir_b) in &finished[i + 1..] {
+            let a = assay_eval::gate::Baseline::open(dir_a)?;
+            let b = assay_eval::gate::Baseline::open(dir_b)?;
+            let c = assay_eval::compare::compare(&a, &b)?;
+            if table {
+                println!("## `{name_b}` − `{name_a}`\n");
+                print!("{}", super::compare::table(&c, 5));
+                println!();
+            }
+            comparisons.push(serde_json::json!({"a": name_a, "b": name_b, "comparison": c}));
+        }
+    }
+    let summary = serde_json::json!({
+        "candidates": finished.iter().map(|(n, d)| serde_json::json!({"name": n, "run": d.display().to_string()})).collect::<Vec<_>>(),
+        "comparisons": comparisons,
+    });
+    let path = group.join("comparison.json");
+    assay_rundir::write_atomic(&path, &serde_json::to_vec_pretty(&summary)?)?;
+    if table {
+        println!("comparison: {}", path.display());
+    } else {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        eprintln!("comparison: {}", path.display());
+    }
+    Ok(status)
+}
+
+fn run_one(
+    args: &EvalArgs,
+    tasks: &[Task],
+    model_name: &str,
+    config: &assay_eval::RunConfig,
+) -> Result<ExitCode> {
+    let model = args.local.load(model_name, &args.remote)?;
     let mut bar = crate::progress::Bar::new();
-    let finished = assay_eval::run(model.as_ref(), &tasks, &config, &mut bar)?;
+    let finished = assay_eval::run(model.as_ref(), tasks, config, &mut bar)?;
     match args.format {
         Format::Json => {
             println!("{}", serde_json::to_string_pretty(&finished.results)?);

@@ -109,3 +109,69 @@ fn two_runs_are_compared_item_by_item() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no task in common"), "{}", stderr(&o));
 }
+
+/// Two candidates in one evaluation: each runs the same items in its own folder under
+/// one directory, every pair is compared (the discordant counts recomputed here from the
+/// two samples files), and the same command again resumes both without answering
+/// anything again.
+#[test]
+fn several_candidates_are_evaluated_and_compared_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "--tasks",
+        "arc_easy",
+        "--limit",
+        "12",
+        "--model",
+        "small=default",
+        "--model",
+        "gemma=gemma3-270m",
+        "--format",
+        "json",
+    ];
+    let o = eval(&out, &args);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let candidates = summary["candidates"].as_array().unwrap();
+    assert_eq!(candidates.len(), 2);
+    let run = |i: usize| std::path::PathBuf::from(candidates[i]["run"].as_str().unwrap());
+    let (sa, sb) = (samples(&run(0)), samples(&run(1)));
+    let acc = |s: &Value| s["score"]["values"]["acc"].as_f64().unwrap();
+    let only_a = sa.iter().filter(|(id, x)| acc(x) > acc(&sb[*id])).count();
+    let only_b = sa.iter().filter(|(id, x)| acc(x) < acc(&sb[*id])).count();
+    let c = &summary["comparisons"][0];
+    assert_eq!(
+        (c["a"].as_str(), c["b"].as_str()),
+        (Some("small"), Some("gemma"))
+    );
+    let m = c["comparison"]["tasks"][0]["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["metric"] == "acc")
+        .unwrap();
+    assert_eq!(m["discordant"], serde_json::json!([only_a, only_b]));
+    // Again: both candidates' runs are found finished, nothing is answered again.
+    let again = eval(&out, &args);
+    assert!(again.status.success(), "{}", stderr(&again));
+    let second: Value = serde_json::from_str(&stdout(&again)).unwrap();
+    assert_eq!(second["comparisons"], summary["comparisons"]);
+    let unnamed = eval(
+        &out,
+        &[
+            "--tasks",
+            "arc_easy",
+            "--model",
+            "default",
+            "--model",
+            "gemma3-270m",
+        ],
+    );
+    assert_eq!(unnamed.status.code(), Some(2));
+    assert!(
+        stderr(&unnamed).contains("name each of several candidates"),
+        "{}",
+        stderr(&unnamed)
+    );
+}
