@@ -13,30 +13,42 @@ pub struct Judge {
     model: Arc<dyn LanguageModel>,
     spec: JudgeSpec,
     rubric_hash: String,
+    /// The template environment with the rubric compiled once (as `rubric`), or why it
+    /// does not compile (callers check rubrics before; this keeps `new` infallible).
+    env: Result<minijinja::Environment<'static>, String>,
 }
 
 impl Judge {
     pub fn new(model: Arc<dyn LanguageModel>, spec: JudgeSpec) -> Self {
         let rubric_hash = assay_rundir::sha256_hex(spec.rubric.as_bytes())[..12].to_owned();
+        let mut env = assay_tasks::prompt::environment();
+        let env = env
+            .add_template_owned("rubric", spec.rubric.clone())
+            .map(|()| env)
+            .map_err(|e| e.to_string());
         Self {
             model,
             spec,
             rubric_hash,
+            env,
         }
     }
 
     fn prompt(&self, item: Graded<'_>) -> Result<String, GradeError> {
-        let env = assay_tasks::prompt::environment();
+        let unrenderable = |e: &dyn std::fmt::Display| {
+            GradeError::Unavailable(format!("the rubric does not render: {e}"))
+        };
+        let env = self.env.as_ref().map_err(|e| unrenderable(e))?;
         let text = env
-            .render_str(
-                &self.spec.rubric,
-                minijinja::context! {
+            .get_template("rubric")
+            .and_then(|t| {
+                t.render(minijinja::context! {
                     prompt => item.prompt,
                     response => item.response,
                     reference => item.reference,
-                },
-            )
-            .map_err(|e| GradeError::Unavailable(format!("the rubric does not render: {e}")))?;
+                })
+            })
+            .map_err(|e| unrenderable(&e))?;
         // A chat model reads the rubric as a user's message; a model without a chat
         // template (a base model, or a chat API that applies its own) takes it as is.
         Ok(self

@@ -25,6 +25,8 @@ pub enum GuardKind {
 pub struct RemoteGrader {
     model: OpenAiModel,
     kind: GuardKind,
+    /// Named once at connect: results record it with every answer.
+    id: GraderId,
 }
 
 impl RemoteGrader {
@@ -32,10 +34,24 @@ impl RemoteGrader {
     /// moderation model generates nothing).
     pub fn connect(mut config: ClientConfig, kind: GuardKind) -> Result<Self, ClientError> {
         config.generation_api = GenerationApi::Chat;
-        Ok(Self {
-            model: OpenAiModel::connect(config, None)?,
-            kind,
-        })
+        let model = OpenAiModel::connect(config, None)?;
+        let (name, version) = match &kind {
+            GuardKind::LlamaGuard3 => ("llama-guard-3", model.name().to_owned()),
+            GuardKind::ShieldGemma { policy } => (
+                "shieldgemma",
+                format!(
+                    "{}; policy sha256:{}",
+                    model.name(),
+                    &assay_rundir::sha256_hex(policy.as_bytes())[..12]
+                ),
+            ),
+            GuardKind::OpenAiModeration => ("openai-moderation", model.name().to_owned()),
+        };
+        let id = GraderId {
+            name: name.into(),
+            version,
+        };
+        Ok(Self { model, kind, id })
     }
 
     fn call(&self, path: &str, body: &Value) -> Result<Value, GradeError> {
@@ -63,22 +79,7 @@ fn alternatives(top: &Value) -> Vec<(String, f64)> {
 
 impl Grader for RemoteGrader {
     fn id(&self) -> GraderId {
-        let (name, version) = match &self.kind {
-            GuardKind::LlamaGuard3 => ("llama-guard-3", self.model.name().to_owned()),
-            GuardKind::ShieldGemma { policy } => (
-                "shieldgemma",
-                format!(
-                    "{}; policy sha256:{}",
-                    self.model.name(),
-                    &assay_rundir::sha256_hex(policy.as_bytes())[..12]
-                ),
-            ),
-            GuardKind::OpenAiModeration => ("openai-moderation", self.model.name().to_owned()),
-        };
-        GraderId {
-            name: name.into(),
-            version,
-        }
+        self.id.clone()
     }
 
     fn grade(&self, item: Graded<'_>) -> Result<Verdict, GradeError> {

@@ -242,15 +242,7 @@ pub fn stratified_mean(strata: &[&[f64]]) -> Result<Estimate, Error> {
     if df == 0 {
         return Ok(Estimate::without_interval(value, stderr, n));
     }
-    let (ci_low, ci_high) = t_interval(value, stderr, df as f64);
-    Ok(Estimate {
-        value,
-        stderr,
-        ci_low,
-        ci_high,
-        n,
-        interval: IntervalMethod::StudentT,
-    })
+    Ok(Estimate::with_t_interval(value, stderr, n, df as f64))
 }
 
 /// `sum(numerators) / sum(denominators)`, with the ratio estimator's linearised variance
@@ -281,15 +273,7 @@ pub fn ratio(numerators: &[f64], denominators: &[f64]) -> Result<Estimate, Error
         .sum::<f64>()
         / (n - 1) as f64;
     let stderr = (resid / (n as f64 * xbar * xbar)).sqrt();
-    let (ci_low, ci_high) = t_interval(value, stderr, (n - 1) as f64);
-    Ok(Estimate {
-        value,
-        stderr,
-        ci_low,
-        ci_high,
-        n,
-        interval: IntervalMethod::StudentT,
-    })
+    Ok(Estimate::with_t_interval(value, stderr, n, (n - 1) as f64))
 }
 
 /// BBQ's bias score in ambiguous contexts (Parrish et al. 2022, §3.3):
@@ -333,15 +317,7 @@ pub fn ambiguous_bias_score(
     if n < 2 {
         return Ok(Estimate::without_interval(value, stderr, n));
     }
-    let (ci_low, ci_high) = t_interval(value, stderr, (n - 1) as f64);
-    Ok(Estimate {
-        value,
-        stderr,
-        ci_low,
-        ci_high,
-        n,
-        interval: IntervalMethod::StudentT,
-    })
+    Ok(Estimate::with_t_interval(value, stderr, n, (n - 1) as f64))
 }
 
 /// The mean of values grouped in clusters (items sharing a passage or a subject), with
@@ -370,15 +346,29 @@ pub fn clustered_mean<K: PartialEq>(values: &[f64], clusters: &[K]) -> Result<Es
     if g < 2 {
         return Ok(Estimate::without_interval(mean, stderr, n));
     }
-    let (ci_low, ci_high) = t_interval(mean, stderr, (g - 1) as f64);
-    Ok(Estimate {
-        value: mean,
-        stderr,
-        ci_low,
-        ci_high,
-        n,
-        interval: IntervalMethod::StudentT,
-    })
+    Ok(Estimate::with_t_interval(mean, stderr, n, (g - 1) as f64))
+}
+
+/// A seeded bootstrap: `rounds` resamples of `n` items with replacement (ChaCha8),
+/// each turned into a statistic by `statistic` (None: undefined on that resample, left
+/// out).
+pub(crate) fn resample(
+    n: usize,
+    rounds: usize,
+    seed: u64,
+    mut statistic: impl FnMut(&[usize]) -> Option<f64>,
+) -> Vec<f64> {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut picks = vec![0; n];
+    (0..rounds)
+        .filter_map(|_| {
+            for p in &mut picks {
+                *p = rng.gen_range(0..n);
+            }
+            statistic(&picks)
+        })
+        .collect()
 }
 
 /// Kendall's tau-b of paired values (ties in either counted as neither concordant nor
@@ -417,18 +407,12 @@ pub fn kendall_tau_b(x: &[f64], y: &[f64]) -> Result<f64, Error> {
 /// Kendall's tau-b with a seeded percentile bootstrap interval over the paired items
 /// (resamples where it is undefined are left out; no interval if most are).
 pub fn kendall_tau(x: &[f64], y: &[f64], rounds: usize, seed: u64) -> Result<Estimate, Error> {
-    use rand::{Rng, SeedableRng};
     let tau = kendall_tau_b(x, y)?;
     let n = x.len();
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let mut taus = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
-        let picks: Vec<usize> = (0..n).map(|_| rng.gen_range(0..n)).collect();
+    let mut taus = resample(n, rounds, seed, |picks| {
         let (bx, by): (Vec<f64>, Vec<f64>) = picks.iter().map(|&i| (x[i], y[i])).unzip();
-        if let Ok(t) = kendall_tau_b(&bx, &by) {
-            taus.push(t);
-        }
-    }
+        kendall_tau_b(&bx, &by).ok()
+    });
     if taus.len() * 2 < rounds {
         return Ok(Estimate::without_interval(tau, 0.0, n));
     }
@@ -535,6 +519,19 @@ pub fn cohen_kappa(table: &[Vec<u64>]) -> Result<Estimate, Error> {
 
 impl Estimate {
     /// Too few samples for an interval: both bounds are the value itself.
+    /// `value` with Student's t interval on `df` degrees of freedom.
+    fn with_t_interval(value: f64, stderr: f64, n: usize, df: f64) -> Estimate {
+        let (ci_low, ci_high) = t_interval(value, stderr, df);
+        Estimate {
+            value,
+            stderr,
+            ci_low,
+            ci_high,
+            n,
+            interval: IntervalMethod::StudentT,
+        }
+    }
+
     fn without_interval(value: f64, stderr: f64, n: usize) -> Estimate {
         Estimate {
             value,

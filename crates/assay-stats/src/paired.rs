@@ -5,7 +5,6 @@
 //! percentile bootstrap interval beside it.
 
 use crate::{Error, Estimate};
-use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 /// Which test gave the p-value.
@@ -92,11 +91,10 @@ pub fn paired(a: &[f64], b: &[f64], seed: u64) -> Result<PairedDifference, Error
 
 /// The 2.5% and 97.5% percentiles (`quantile`'s rule) of `rounds` resampled means.
 fn bootstrap_mean(values: &[f64], rounds: usize, seed: u64) -> (f64, f64) {
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     let n = values.len();
-    let mut means: Vec<f64> = (0..rounds)
-        .map(|_| (0..n).map(|_| values[rng.gen_range(0..n)]).sum::<f64>() / n as f64)
-        .collect();
+    let mut means = crate::resample(n, rounds, seed, |picks| {
+        Some(picks.iter().map(|&i| values[i]).sum::<f64>() / n as f64)
+    });
     means.sort_by(f64::total_cmp);
     (
         crate::quantile(&means, 0.025),
