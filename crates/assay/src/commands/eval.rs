@@ -318,6 +318,24 @@ fn candidates(values: &[String]) -> Result<Vec<(Option<String>, String)>> {
             _ => (None, v.clone()),
         })
         .collect();
+    // Every candidate's model is checked before any of them runs: a typo in the last
+    // one must not surface after the first has worked for an hour.
+    for (name, model) in &parsed {
+        let shown = name
+            .as_ref()
+            .map_or_else(|| model.clone(), |n| format!("{n}={model}"));
+        if model.is_empty() || model == "openai:" {
+            bail!("--model `{shown}`: no model named");
+        }
+        if !model.starts_with("openai:")
+            && assay_fetch::model_named(model).is_none()
+            && !std::path::Path::new(model).is_file()
+        {
+            bail!(
+                "--model `{shown}`: `{model}` is neither a model assay fetches (default, gemma3-270m), a GGUF file, nor openai:NAME"
+            );
+        }
+    }
     if parsed.len() > 1 {
         for (i, (name, model)) in parsed.iter().enumerate() {
             let Some(name) = name else {

@@ -102,7 +102,7 @@ pub(crate) struct GradeArgs {
     #[arg(long, value_delimiter = ',', requires = "labels")]
     flagged: Vec<String>,
     /// The judge rates on this scale in MT-Bench's format, e.g. `1,10`.
-    #[arg(long, value_delimiter = ',', num_args = 2)]
+    #[arg(long, value_delimiter = ',')]
     scale: Vec<f64>,
     /// The column holding reference answers, for rubrics that show one.
     #[arg(long)]
@@ -257,7 +257,11 @@ pub(crate) fn run(args: GradeArgs) -> Result<ExitCode> {
         .collect();
     if verdicts.is_empty() && unparsed > 0 {
         bail!(
-            "`{file}`: the grader's reply to every one of the {unparsed} rows was unparsable (see --out for the replies)"
+            "`{file}`: the grader's reply to every one of the {unparsed} rows was unparsable{}",
+            match &args.out {
+                Some(out) => format!(" (the replies are in `{}`)", out.display()),
+                None => " (--out FILE keeps the replies)".to_owned(),
+            }
         );
     }
     let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
@@ -383,13 +387,16 @@ fn judge(args: &GradeArgs) -> Result<Arc<dyn Grader>> {
     let scale = match args.scale[..] {
         [] => None,
         [lo, hi] if lo < hi => Some([lo, hi]),
-        _ => bail!("--scale LOW,HIGH with LOW below HIGH"),
+        _ => bail!("--scale: give LOW,HIGH with LOW below HIGH (e.g. 1,10)"),
     };
     if scale.is_none() && args.labels.is_empty() {
         bail!("--grader judge needs --labels A,B,... or --scale LOW,HIGH");
     }
     if let Some(f) = args.flagged.iter().find(|f| !args.labels.contains(f)) {
         bail!("--flagged `{f}` is not one of --labels");
+    }
+    if text.trim().is_empty() {
+        bail!("--rubric `{}` is empty", rubric.display());
     }
     if let Err(e) = assay_tasks::prompt::environment().template_from_str(&text) {
         bail!("--rubric `{}`: {e}", rubric.display());
