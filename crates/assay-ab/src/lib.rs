@@ -13,6 +13,7 @@ pub mod analyze;
 /// candidates with them too).
 pub use assay_stats::correct;
 pub mod effect;
+pub mod metrics;
 pub mod moments;
 pub mod power;
 pub mod report;

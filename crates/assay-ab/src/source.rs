@@ -104,6 +104,10 @@ pub struct Batch<'a> {
     pub origin: &'a str,
 }
 
+/// The environment variable holding the PostgreSQL connection string of SQL sources
+/// (`assay ab analyze --sql`, a pipeline's `ab` stage), never printed.
+pub const DATABASE_URL_VARIABLE: &str = "ASSAY_AB_DATABASE_URL";
+
 /// A data source of per-unit rows.
 #[derive(Clone, Debug)]
 pub enum Source {

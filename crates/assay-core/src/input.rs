@@ -22,6 +22,21 @@ pub fn repeated_column<'a>(
     None
 }
 
+/// 1-based line and column (in characters) of byte `offset` in `text`, for messages
+/// that point into a user's file (a TOML error's span, a key's position).
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let mut at = offset.min(text.len());
+    while !text.is_char_boundary(at) {
+        at -= 1;
+    }
+    let before = &text[..at];
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    (
+        before.matches('\n').count() + 1,
+        before[line_start..].chars().count() + 1,
+    )
+}
+
 /// Parses one JSON value, refusing repeated keys in any object at any depth.
 pub fn parse_strict(text: &str) -> Result<Value, serde_json::Error> {
     let mut de = serde_json::Deserializer::from_str(text);
@@ -119,6 +134,19 @@ impl<'de> Visitor<'de> for StrictVisitor {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn line_column_counts_characters_not_bytes() {
+        let text = "a = 1\nné = 2\n";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 6), (2, 1));
+        // `=` after a two-byte `é`: byte 10, character column 4.
+        assert_eq!(line_column(text, text.find(" =\x20").unwrap_or(0)), (1, 2));
+        assert_eq!(line_column(text, 10), (2, 4));
+        // Past the end, or inside a character: clamped, no panic.
+        assert_eq!(line_column(text, 999), (3, 1));
+        assert_eq!(line_column(text, 8), (2, 2));
+    }
+
     use super::*;
 
     #[test]

@@ -538,7 +538,7 @@ impl GatesFile {
 
     /// Parses a gates file's text; `path` names it in errors and anchors `baseline`.
     pub fn parse(text: &str, path: &Path) -> Result<Self, GatesFileError> {
-        let line_of = |at: usize| text[..at.min(text.len())].matches('\n').count() + 1;
+        let line_of = |at: usize| assay_core::input::line_column(text, at).0;
         let invalid = |at: usize, message: String| GatesFileError::Invalid {
             path: path.to_owned(),
             line: line_of(at),

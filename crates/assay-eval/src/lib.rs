@@ -610,6 +610,35 @@ pub fn check_gates(
     gates: &[gate::Gate],
     baseline: Option<&gate::Baseline>,
 ) -> Result<(), gate::GateError> {
+    for g in gates {
+        let (task, paired) = gate_target(tasks, g)?;
+        g.check_baseline(paired, &sha256_hex(task.source.text.as_bytes()), baseline)?;
+    }
+    Ok(())
+}
+
+/// The checks of [`check_gates`] that need no baseline run yet, for a caller that runs
+/// the baseline itself first (the pipeline): tasks, metrics, and that a baseline gate
+/// reads a per-item mean.
+pub fn check_gates_before_baseline(
+    tasks: &[Task],
+    gates: &[gate::Gate],
+) -> Result<(), gate::GateError> {
+    for g in gates {
+        let (_, paired) = gate_target(tasks, g)?;
+        if g.baseline && !paired {
+            return Err(gate::GateError::NotPaired {
+                gate: g.to_string(),
+                metric: g.metric.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The task a gate reads and whether its metric is a per-item mean (so it can be
+/// compared item by item with a baseline).
+fn gate_target<'t>(tasks: &'t [Task], g: &gate::Gate) -> Result<(&'t Task, bool), gate::GateError> {
     let reported: Vec<(&str, Vec<&str>)> = tasks
         .iter()
         .map(|t| {
@@ -619,18 +648,16 @@ pub fn check_gates(
             )
         })
         .collect();
-    for g in gates {
-        g.check(&reported)?;
-        let task = tasks
-            .iter()
-            .find(|t| t.spec.name == g.task)
-            .expect("checked: the gate names a task of the run");
-        let paired = task.metrics().iter().any(|m| {
-            m.name() == g.metric && m.aggregation() == assay_tasks::metric::Aggregation::Mean
-        });
-        g.check_baseline(paired, &sha256_hex(task.source.text.as_bytes()), baseline)?;
-    }
-    Ok(())
+    g.check(&reported)?;
+    let task = tasks
+        .iter()
+        .find(|t| t.spec.name == g.task)
+        .expect("checked: the gate names a task of the run");
+    let paired = task
+        .metrics()
+        .iter()
+        .any(|m| m.name() == g.metric && m.aggregation() == assay_tasks::metric::Aggregation::Mean);
+    Ok((task, paired))
 }
 
 fn final_dir(output: &Path, model: &str) -> PathBuf {

@@ -123,6 +123,8 @@ pub enum Error {
     KappaUndefined(&'static str),
     #[error("the correlation is undefined: one of the two has the same value on every item")]
     NoVariance,
+    #[error("a standard error is negative: {0}")]
+    NegativeStderr(f64),
 }
 
 fn check(values: &[f64]) -> Result<(), Error> {
@@ -413,21 +415,71 @@ pub fn kendall_tau(x: &[f64], y: &[f64], rounds: usize, seed: u64) -> Result<Est
         let (bx, by): (Vec<f64>, Vec<f64>) = picks.iter().map(|&i| (x[i], y[i])).unzip();
         kendall_tau_b(&bx, &by).ok()
     });
-    if taus.len() * 2 < rounds {
-        return Ok(Estimate::without_interval(tau, 0.0, n));
+    Ok(percentile_interval(tau, &mut taus, rounds, n))
+}
+
+/// Kendall's tau-b between two orders of the same items, each item's value in each
+/// order known with a standard error (two stages' scores of the same candidates), with
+/// a seeded parametric-bootstrap interval: every round draws each value from
+/// N(value, stderr²), independently, and takes tau-b of the draws. It answers "how
+/// differently could these stages order the candidates, given how sure each is of its
+/// numbers" (a bootstrap over the few items themselves would not).
+pub fn kendall_tau_noisy(
+    x: &[f64],
+    x_stderr: &[f64],
+    y: &[f64],
+    y_stderr: &[f64],
+    rounds: usize,
+    seed: u64,
+) -> Result<Estimate, Error> {
+    use rand::SeedableRng;
+    use rand_distr::{Distribution, StandardNormal};
+    assert!(
+        x.len() == x_stderr.len() && y.len() == y_stderr.len(),
+        "a standard error per value"
+    );
+    check(x_stderr)?;
+    check(y_stderr)?;
+    if let Some(s) = x_stderr.iter().chain(y_stderr).find(|s| **s < 0.0) {
+        return Err(Error::NegativeStderr(*s));
     }
-    taus.sort_by(f64::total_cmp);
-    let (ci_low, ci_high) = (quantile(&taus, 0.025), quantile(&taus, 0.975));
-    let m = taus.iter().sum::<f64>() / taus.len() as f64;
-    let stderr = (sample_variance(&taus, m)).sqrt();
-    Ok(Estimate {
-        value: tau,
-        stderr,
+    let tau = kendall_tau_b(x, y)?;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let (mut bx, mut by) = (vec![0.0; x.len()], vec![0.0; y.len()]);
+    let mut taus: Vec<f64> = (0..rounds)
+        .filter_map(|_| {
+            for (i, b) in bx.iter_mut().enumerate() {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                *b = x[i] + x_stderr[i] * z;
+            }
+            for (i, b) in by.iter_mut().enumerate() {
+                let z: f64 = StandardNormal.sample(&mut rng);
+                *b = y[i] + y_stderr[i] * z;
+            }
+            kendall_tau_b(&bx, &by).ok()
+        })
+        .collect();
+    Ok(percentile_interval(tau, &mut taus, rounds, x.len()))
+}
+
+/// A point estimate with the 2.5% and 97.5% percentiles of its bootstrap draws (and
+/// their standard deviation as standard error); no interval when more than half of the
+/// rounds were undefined.
+fn percentile_interval(value: f64, draws: &mut [f64], rounds: usize, n: usize) -> Estimate {
+    if draws.len() * 2 < rounds || draws.len() < 2 {
+        return Estimate::without_interval(value, 0.0, n);
+    }
+    draws.sort_by(f64::total_cmp);
+    let (ci_low, ci_high) = (quantile(draws, 0.025), quantile(draws, 0.975));
+    let m = draws.iter().sum::<f64>() / draws.len() as f64;
+    Estimate {
+        value,
+        stderr: sample_variance(draws, m).sqrt(),
         ci_low,
         ci_high,
         n,
         interval: IntervalMethod::Bootstrap,
-    })
+    }
 }
 
 /// Pearson's correlation of paired values, with Fisher's z interval

@@ -116,7 +116,7 @@ impl TaskSource {
         toml::from_str(&self.text).map_err(|e| {
             let line = e
                 .span()
-                .map(|s| self.text[..s.start].matches('\n').count() + 1);
+                .map(|s| assay_core::input::line_column(&self.text, s.start).0);
             Error::TaskFile {
                 origin: match line {
                     Some(l) => format!("{}:{l}", self.origin),

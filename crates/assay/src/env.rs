@@ -9,8 +9,9 @@ pub(crate) const DATA_DIR: &str = "ASSAY_DATA_DIR";
 pub(crate) const RESPONSE_CACHE: &str = "ASSAY_RESPONSE_CACHE";
 /// `--registry` of `assay risk`: a BenchRisk checkout used instead of the shipped data.
 pub(crate) const BENCHRISK: &str = "ASSAY_BENCHRISK";
-/// `--database` of `assay ab analyze --sql`: a PostgreSQL URL (never printed).
-pub(crate) const AB_DATABASE_URL: &str = "ASSAY_AB_DATABASE_URL";
+/// `--database` of `assay ab analyze --sql`: a PostgreSQL URL (never printed); also the
+/// default of a pipeline's `ab` stage reading SQL, so its library owns the name.
+pub(crate) const AB_DATABASE_URL: &str = assay_ab::source::DATABASE_URL_VARIABLE;
 /// `--threads` of `assay ab analyze`: workers decoding Parquet.
 pub(crate) const THREADS: &str = "ASSAY_THREADS";
 /// `--base-url` of remote models (the name OpenAI's own clients read).

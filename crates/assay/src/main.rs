@@ -37,6 +37,9 @@ enum Command {
     Annotate(commands::annotate::AnnotateArgs),
     /// Rank models from pairwise votes (Bradley-Terry with intervals, Elo, win rates).
     Rank(commands::rank::RankArgs),
+    /// The release decision: candidates through benchmarks with gates, side-by-side and
+    /// A/B stages, with the funnel and its reasons.
+    Pipeline(commands::pipeline::PipelineArgs),
     /// Online A/B test analysis (Welch, CUPED, sequential, Bayesian, SRM) and planning.
     Ab(commands::ab::AbArgs),
     /// BenchRisk: how far a benchmark can be trusted (scores, comparisons, registry).
@@ -79,6 +82,7 @@ fn main() -> ExitCode {
         Command::Risk(args) => commands::risk::run(args),
         Command::Rank(args) => commands::rank::run(args),
         Command::Ab(args) => commands::ab::run(args),
+        Command::Pipeline(args) => commands::pipeline::run_command(args),
         Command::Pairwise(args) => commands::pairwise::run(*args),
         Command::Annotate(args) => commands::annotate::run(args),
         Command::Fetch(args) => commands::fetch_named(&args.model),
@@ -96,7 +100,7 @@ fn main() -> ExitCode {
 /// The error and its causes, "outer: inner", each said once: library errors often put
 /// their source in their own message too ("cannot read x: No such file"), and printing
 /// the chain would repeat it.
-fn error_chain(e: &anyhow::Error) -> String {
+pub(crate) fn error_chain(e: &anyhow::Error) -> String {
     let mut out = String::new();
     for cause in e.chain() {
         let text = cause.to_string();

@@ -2,7 +2,7 @@
 
 use super::{Format, SummaryFormat};
 use anyhow::{Context, Result, bail};
-use assay_ab::aggregate::{self, Cap, MetricSpec, Missing, Role};
+use assay_ab::aggregate::{self, MetricSpec, Missing};
 use assay_ab::analyze::{self, Options, TestKind};
 use assay_ab::correct::Correction;
 use assay_ab::effect::Settings;
@@ -164,77 +164,23 @@ fn domain<T: std::str::FromStr<Err = DomainError>>(flag: &str, text: &str) -> Re
 }
 
 fn specs(args: &AnalyzeArgs) -> Result<Vec<MetricSpec>> {
-    let ratios: Vec<(&str, (&str, &str))> = pairs("ratio", &args.ratio)?
-        .into_iter()
-        .map(|(name, expr)| {
-            expr.split_once('/')
-                .map(|(n, d)| (name, (n.trim(), d.trim())))
-                .with_context(|| format!("--ratio {name}={expr}: write NAME=NUMERATOR/DENOMINATOR"))
-        })
-        .collect::<Result<_>>()?;
-    let mut out: Vec<MetricSpec> = Vec::new();
-    for (list, role) in [
-        (&args.metrics, Role::Goal),
-        (&args.guardrails, Role::Guardrail),
-        (&args.secondary, Role::Secondary),
-    ] {
-        for name in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
-            if out.iter().any(|m| m.name == name) {
-                bail!("metric `{name}` is named twice (in --metrics, --guardrails or --secondary)");
-            }
-            let (column, denominator) = match ratios.iter().find(|(n, _)| *n == name) {
-                Some((_, (num, den))) => (num.to_string(), Some(den.to_string())),
-                None => (name.to_string(), None),
-            };
-            out.push(MetricSpec {
-                name: name.into(),
-                column,
-                denominator,
-                covariate: None,
-                role,
-                lower_is_better: false,
-                cap: None,
-                margin: None,
-            });
-        }
-    }
-    if out.is_empty() {
-        bail!("no metrics: name them with --metrics (goals) and/or --guardrails");
-    }
-    let find = |out: &mut Vec<MetricSpec>, flag: &str, name: &str| -> Result<usize> {
-        out.iter().position(|m| m.name == name).with_context(|| {
-            format!(
-                "--{flag} names `{name}`, which is not in --metrics, --guardrails or --secondary"
-            )
-        })
+    let named = |flag: &str, items: &[String]| -> Result<Vec<(String, String)>> {
+        Ok(pairs(flag, items)?
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect())
     };
-    for name in args.lower_is_better.iter().map(|s| s.trim()) {
-        let i = find(&mut out, "lower-is-better", name)?;
-        out[i].lower_is_better = true;
-    }
-    for (name, col) in pairs("covariate", &args.covariate)? {
-        let i = find(&mut out, "covariate", name)?;
-        if out[i].denominator.is_some() {
-            bail!("--covariate {name}: CUPED on ratio metrics is not supported");
-        }
-        out[i].covariate = Some(col.into());
-    }
-    for (name, cap) in pairs("cap", &args.cap)? {
-        let i = find(&mut out, "cap", name)?;
-        out[i].cap = Some(if cap.ends_with('%') {
-            Cap::Quantile(domain::<Probability>("cap", cap)?.get())
-        } else {
-            Cap::Value(domain::<Finite>("cap", cap)?.get())
-        });
-    }
-    for (name, m) in pairs("margin", &args.margin)? {
-        let i = find(&mut out, "margin", name)?;
-        if out[i].role != Role::Guardrail {
-            bail!("--margin {name}: margins apply to guardrail metrics");
-        }
-        out[i].margin = Some(domain::<NonNegative>("margin", m)?.get());
-    }
-    Ok(out)
+    let lists = assay_ab::metrics::MetricLists {
+        goals: args.metrics.clone(),
+        guardrails: args.guardrails.clone(),
+        secondary: args.secondary.clone(),
+        lower_is_better: args.lower_is_better.clone(),
+        ratios: named("ratio", &args.ratio)?,
+        covariates: named("covariate", &args.covariate)?,
+        caps: named("cap", &args.cap)?,
+        margins: named("margin", &args.margin)?,
+    };
+    Ok(lists.specs("--")?)
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {

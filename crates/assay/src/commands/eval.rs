@@ -324,17 +324,8 @@ fn candidates(values: &[String]) -> Result<Vec<(Option<String>, String)>> {
         let shown = name
             .as_ref()
             .map_or_else(|| model.clone(), |n| format!("{n}={model}"));
-        if model.is_empty() || model == "openai:" {
-            bail!("--model `{shown}`: no model named");
-        }
-        if !model.starts_with("openai:")
-            && assay_fetch::model_named(model).is_none()
-            && !std::path::Path::new(model).is_file()
-        {
-            bail!(
-                "--model `{shown}`: `{model}` is neither a model assay fetches (default, gemma3-270m), a GGUF file, nor openai:NAME"
-            );
-        }
+        super::model::check_model_name(model)
+            .map_err(|m| anyhow::anyhow!("--model `{shown}`: {m}"))?;
     }
     if parsed.len() > 1 {
         for (i, (name, model)) in parsed.iter().enumerate() {

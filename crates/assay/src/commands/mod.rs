@@ -6,6 +6,7 @@ pub(crate) mod eval;
 pub(crate) mod grade;
 pub(crate) mod model;
 pub(crate) mod pairwise;
+pub(crate) mod pipeline;
 pub(crate) mod rank;
 pub(crate) mod risk;
 pub(crate) mod serve;

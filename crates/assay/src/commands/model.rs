@@ -91,6 +91,24 @@ pub(crate) struct RemoteArgs {
     pub(crate) price_output: Option<f64>,
 }
 
+/// Whether `model` names something a command can load, without loading it (every
+/// candidate is checked before any runs: a typo in the last one must not surface after
+/// the first has worked for an hour).
+pub(crate) fn check_model_name(model: &str) -> std::result::Result<(), String> {
+    if model.is_empty() || model == "openai:" {
+        return Err("no model named".into());
+    }
+    if !model.starts_with("openai:")
+        && assay_fetch::model_named(model).is_none()
+        && !std::path::Path::new(model).is_file()
+    {
+        return Err(format!(
+            "`{model}` is neither a model assay fetches (default, gemma3-270m), a GGUF file, nor openai:NAME"
+        ));
+    }
+    Ok(())
+}
+
 pub(crate) fn default_cache_path() -> PathBuf {
     assay_fetch::cache_dir().join("responses.sqlite")
 }

@@ -1,0 +1,194 @@
+//! Which metrics an analysis reads and how: goal, guardrail and secondary lists, with
+//! their ratios, CUPED covariates, caps and margins, resolved into [`MetricSpec`]s. The
+//! command line (`assay ab analyze` flags) and the pipeline file (an `ab` stage's keys)
+//! both describe an analysis this way.
+
+use crate::Error;
+use crate::aggregate::{Cap, MetricSpec, Role};
+use assay_stats::domain::{Finite, NonNegative, Probability};
+
+/// Metric lists as a user writes them. `prefix` is how a setting is named in messages:
+/// `--` for flags (`--covariate`), empty for a file's keys (`covariate`).
+#[derive(Clone, Debug, Default)]
+pub struct MetricLists {
+    pub goals: Vec<String>,
+    pub guardrails: Vec<String>,
+    pub secondary: Vec<String>,
+    pub lower_is_better: Vec<String>,
+    /// (name, `NUMERATOR/DENOMINATOR`).
+    pub ratios: Vec<(String, String)>,
+    /// (metric, pre-period column).
+    pub covariates: Vec<(String, String)>,
+    /// (metric, `VALUE` or `Q%`).
+    pub caps: Vec<(String, String)>,
+    /// (guardrail metric, relative tolerance such as `2%`).
+    pub margins: Vec<(String, String)>,
+}
+
+fn unique<'a>(
+    prefix: &str,
+    setting: &str,
+    items: &'a [(String, String)],
+) -> Result<Vec<(&'a str, &'a str)>, Error> {
+    let mut out: Vec<(&str, &str)> = Vec::new();
+    for (name, value) in items {
+        let (name, value) = (name.trim(), value.trim());
+        if out.iter().any(|(n, _)| *n == name) {
+            return Err(Error::Input(format!(
+                "{prefix}{setting}: `{name}` is given twice"
+            )));
+        }
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+impl MetricLists {
+    /// The specs, in the order goals, guardrails, secondary; every name a setting
+    /// refers to must be one of them.
+    pub fn specs(&self, prefix: &str) -> Result<Vec<MetricSpec>, Error> {
+        let ratios: Vec<(&str, (&str, &str))> = unique(prefix, "ratio", &self.ratios)?
+            .into_iter()
+            .map(|(name, expr)| {
+                expr.split_once('/')
+                    .map(|(n, d)| (name, (n.trim(), d.trim())))
+                    .ok_or_else(|| {
+                        Error::Input(format!(
+                            "{prefix}ratio {name}={expr}: write NAME=NUMERATOR/DENOMINATOR"
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut out: Vec<MetricSpec> = Vec::new();
+        for (list, role) in [
+            (&self.goals, Role::Goal),
+            (&self.guardrails, Role::Guardrail),
+            (&self.secondary, Role::Secondary),
+        ] {
+            for name in list.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+                if out.iter().any(|m| m.name == name) {
+                    return Err(Error::Input(format!(
+                        "metric `{name}` is named twice (in {prefix}metrics, {prefix}guardrails or {prefix}secondary)"
+                    )));
+                }
+                let (column, denominator) = match ratios.iter().find(|(n, _)| *n == name) {
+                    Some((_, (num, den))) => (num.to_string(), Some(den.to_string())),
+                    None => (name.to_string(), None),
+                };
+                out.push(MetricSpec {
+                    name: name.into(),
+                    column,
+                    denominator,
+                    covariate: None,
+                    role,
+                    lower_is_better: false,
+                    cap: None,
+                    margin: None,
+                });
+            }
+        }
+        if out.is_empty() {
+            return Err(Error::Input(format!(
+                "no metrics: name them with {prefix}metrics (goals) and/or {prefix}guardrails"
+            )));
+        }
+        let find = |out: &[MetricSpec], setting: &str, name: &str| -> Result<usize, Error> {
+            out.iter().position(|m| m.name == name).ok_or_else(|| {
+                Error::Input(format!(
+                    "{prefix}{setting} names `{name}`, which is not in {prefix}metrics, {prefix}guardrails or {prefix}secondary"
+                ))
+            })
+        };
+        let value = |setting: &str, e: assay_stats::domain::DomainError| {
+            Error::Input(format!("{prefix}{setting}: {e}"))
+        };
+        for name in self.lower_is_better.iter().map(|s| s.trim()) {
+            let i = find(&out, "lower-is-better", name)?;
+            out[i].lower_is_better = true;
+        }
+        for (name, col) in unique(prefix, "covariate", &self.covariates)? {
+            let i = find(&out, "covariate", name)?;
+            if out[i].denominator.is_some() {
+                return Err(Error::Input(format!(
+                    "{prefix}covariate {name}: CUPED on ratio metrics is not supported"
+                )));
+            }
+            out[i].covariate = Some(col.into());
+        }
+        for (name, cap) in unique(prefix, "cap", &self.caps)? {
+            let i = find(&out, "cap", name)?;
+            out[i].cap = Some(if cap.ends_with('%') {
+                Cap::Quantile(
+                    cap.parse::<Probability>()
+                        .map_err(|e| value("cap", e))?
+                        .get(),
+                )
+            } else {
+                Cap::Value(cap.parse::<Finite>().map_err(|e| value("cap", e))?.get())
+            });
+        }
+        for (name, m) in unique(prefix, "margin", &self.margins)? {
+            let i = find(&out, "margin", name)?;
+            if out[i].role != Role::Guardrail {
+                return Err(Error::Input(format!(
+                    "{prefix}margin {name}: margins apply to guardrail metrics"
+                )));
+            }
+            out[i].margin = Some(
+                m.parse::<NonNegative>()
+                    .map_err(|e| value("margin", e))?
+                    .get(),
+            );
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lists() -> MetricLists {
+        MetricLists {
+            goals: vec!["revenue".into(), "ctr".into()],
+            guardrails: vec!["latency".into()],
+            lower_is_better: vec!["latency".into()],
+            ratios: vec![("ctr".into(), "clicks / views".into())],
+            covariates: vec![("revenue".into(), "pre_revenue".into())],
+            caps: vec![("revenue".into(), "99%".into())],
+            margins: vec![("latency".into(), "2%".into())],
+            ..MetricLists::default()
+        }
+    }
+
+    #[test]
+    fn every_setting_lands_on_its_metric() {
+        let specs = lists().specs("--").unwrap();
+        assert_eq!(specs.len(), 3);
+        assert_eq!(specs[0].covariate.as_deref(), Some("pre_revenue"));
+        assert_eq!(specs[0].cap, Some(Cap::Quantile(0.99)));
+        assert_eq!(
+            (specs[1].column.as_str(), specs[1].denominator.as_deref()),
+            ("clicks", Some("views"))
+        );
+        assert!(specs[2].lower_is_better);
+        assert_eq!(specs[2].role, Role::Guardrail);
+        assert_eq!(specs[2].margin, Some(0.02));
+    }
+
+    #[test]
+    fn mistakes_are_named_with_the_setting() {
+        let mut l = lists();
+        l.covariates.push(("ctr".into(), "x".into()));
+        let e = l.specs("").unwrap_err().to_string();
+        assert_eq!(e, "covariate ctr: CUPED on ratio metrics is not supported");
+        let mut l = lists();
+        l.margins = vec![("revenue".into(), "1%".into())];
+        let e = l.specs("--").unwrap_err().to_string();
+        assert_eq!(e, "--margin revenue: margins apply to guardrail metrics");
+        let mut l = lists();
+        l.lower_is_better = vec!["nope".into()];
+        let e = l.specs("").unwrap_err().to_string();
+        assert!(e.contains("lower-is-better names `nope`"), "{e}");
+    }
+}

@@ -1,0 +1,436 @@
+//! `kind = "ab"`: each candidate that reached it has run as the treatment of an online
+//! experiment against the baseline (control); its rows are analysed as `assay ab
+//! analyze` does (per-arm statistics, Welch or sequential intervals, CUPED, sample-ratio
+//! check, correction across goal metrics, guardrails) and its decision is the verdict:
+//! ship advances, do-not-ship (or a sample-ratio mismatch) stops, inconclusive waits.
+//!
+//! ```toml
+//! [[stage]]
+//! kind = "ab"
+//! name = "online"
+//! data = { brief = "ab/brief.csv", gemma = { sql = "SELECT ..." } }  # per candidate
+//! variant = "variant"            # the column naming each unit's arm
+//! control = "control"            # the baseline's arm
+//! metrics = ["converted"]        # goals
+//! guardrails = ["latency_ms"]
+//! lower_is_better = ["latency_ms"]
+//! ratio = { ctr = "clicks/views" }
+//! covariate = { revenue = "pre_revenue" }   # CUPED
+//! cap = { revenue = "99%" }
+//! margin = { latency_ms = "2%" }
+//! test = "sequential"            # or fixed
+//! alpha = 0.05
+//! correction = "holm"            # none | holm | benjamini-hochberg
+//! database_env = "ASSAY_AB_DATABASE_URL"   # for `sql` sources
+//! ```
+//!
+//! Every candidate other than the baseline needs its data, checked (and analysed once)
+//! before any model works, so a missing file or column never surfaces after hours.
+
+use crate::Error;
+use crate::stage::{
+    CandidateResult, Check, CheckOutcome, Order, Score, Setup, Stage, StageContext, StageOutcome,
+    StageStatus, Verdict, keep_top,
+};
+use assay_ab::aggregate::Missing;
+use assay_ab::analyze::{Analysis, Options, Outcome, TestKind};
+use assay_ab::correct::Correction;
+use assay_ab::effect::{Scale, Settings};
+use assay_ab::metrics::MetricLists;
+use assay_ab::source::Source;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use toml::de::ValueDeserializer;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+enum Data {
+    File(PathBuf),
+    Query { sql: String },
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Ab {
+    #[serde(skip_serializing)]
+    kind: String,
+    name: String,
+    data: BTreeMap<String, Data>,
+    #[serde(default = "default_variant")]
+    variant: String,
+    #[serde(default = "default_control")]
+    control: String,
+    #[serde(default)]
+    metrics: Vec<String>,
+    #[serde(default)]
+    guardrails: Vec<String>,
+    #[serde(default)]
+    secondary: Vec<String>,
+    #[serde(default)]
+    lower_is_better: Vec<String>,
+    #[serde(default)]
+    ratio: BTreeMap<String, String>,
+    #[serde(default)]
+    covariate: BTreeMap<String, String>,
+    #[serde(default)]
+    cap: BTreeMap<String, String>,
+    #[serde(default)]
+    margin: BTreeMap<String, String>,
+    #[serde(default)]
+    missing: Missing,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    time: Option<String>,
+    #[serde(default = "default_test")]
+    test: TestKind,
+    #[serde(default = "default_alpha")]
+    alpha: f64,
+    #[serde(default = "default_tuning")]
+    tuning: f64,
+    #[serde(default = "default_correction")]
+    correction: Correction,
+    #[serde(default = "default_srm")]
+    srm_threshold: f64,
+    #[serde(default = "default_database_env")]
+    database_env: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    top_k: Option<usize>,
+    /// Resolved by `check`: each candidate's source.
+    #[serde(skip)]
+    sources: BTreeMap<String, Source>,
+}
+
+fn default_variant() -> String {
+    "variant".into()
+}
+fn default_control() -> String {
+    "control".into()
+}
+fn default_test() -> TestKind {
+    TestKind::Sequential
+}
+fn default_alpha() -> f64 {
+    0.05
+}
+fn default_tuning() -> f64 {
+    5000.0
+}
+fn default_correction() -> Correction {
+    Correction::Holm
+}
+fn default_srm() -> f64 {
+    assay_ab::srm::SRM_THRESHOLD
+}
+fn default_database_env() -> String {
+    assay_ab::source::DATABASE_URL_VARIABLE.into()
+}
+
+pub(crate) fn build(de: ValueDeserializer<'_>) -> Result<Box<dyn Stage>, toml::de::Error> {
+    Ok(Box::new(Ab::deserialize(de)?))
+}
+
+impl Ab {
+    fn lists(&self) -> MetricLists {
+        let pairs = |m: &BTreeMap<String, String>| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect::<Vec<_>>()
+        };
+        MetricLists {
+            goals: self.metrics.clone(),
+            guardrails: self.guardrails.clone(),
+            secondary: self.secondary.clone(),
+            lower_is_better: self.lower_is_better.clone(),
+            ratios: pairs(&self.ratio),
+            covariates: pairs(&self.covariate),
+            caps: pairs(&self.cap),
+            margins: pairs(&self.margin),
+        }
+    }
+
+    /// The analysis of one candidate's experiment.
+    fn analyse(&self, candidate: &str, source: &Source) -> Result<Analysis, String> {
+        let specs = self.lists().specs("").map_err(|e| e.to_string())?;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
+        let data = assay_ab::aggregate::aggregate(
+            source,
+            &self.variant,
+            self.time.as_deref(),
+            &specs,
+            self.missing,
+            threads,
+        )
+        .map_err(|e| e.to_string())?;
+        if data.rows == 0 {
+            return Err(format!("{}: no rows", data.source));
+        }
+        if !data.arms.iter().any(|a| a == &self.control) {
+            return Err(format!(
+                "{}: no unit in the control arm `{}` (arms: {})",
+                data.source,
+                self.control,
+                data.arms.join(", ")
+            ));
+        }
+        if data.arms.len() != 2 {
+            return Err(format!(
+                "{}: candidate `{candidate}`'s experiment must have two arms, the control `{}` and the candidate's; it has {}",
+                data.source,
+                self.control,
+                data.arms.join(", ")
+            ));
+        }
+        let options = Options {
+            control: self.control.clone(),
+            weights: None,
+            settings: Settings {
+                alpha: self.alpha,
+                sequential_tuning: self.tuning,
+                prior: None,
+            },
+            correction: self.correction,
+            decide_with: self.test,
+            srm_threshold: self.srm_threshold,
+        };
+        assay_ab::analyze::analyze(&data, &options).map_err(|e| e.to_string())
+    }
+}
+
+impl Stage for Ab {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        debug_assert_eq!(self.kind, "ab");
+        "ab"
+    }
+
+    fn settings(&self) -> serde_json::Value {
+        serde_json::to_value(self).expect("settings serialize")
+    }
+
+    fn check(&mut self, setup: &Setup<'_>) -> Result<(), Error> {
+        let fail = |m: String| Error::stage(&self.name, m);
+        if !(self.alpha > 0.0 && self.alpha < 0.5) {
+            return Err(fail(format!(
+                "alpha {}: must be above 0 and below 0.5",
+                self.alpha
+            )));
+        }
+        if !(self.tuning.is_finite() && self.tuning > 0.0) {
+            return Err(fail(format!(
+                "tuning {}: must be a positive number",
+                self.tuning
+            )));
+        }
+        if !(self.srm_threshold > 0.0 && self.srm_threshold < 1.0) {
+            return Err(fail(format!(
+                "srm_threshold {}: must be between 0 and 1",
+                self.srm_threshold
+            )));
+        }
+        if self.top_k == Some(0) {
+            return Err(fail("top_k must be at least 1".into()));
+        }
+        self.lists().specs("").map_err(|e| fail(e.to_string()))?;
+        for name in self.data.keys() {
+            if name == &setup.baseline.name {
+                return Err(fail(format!(
+                    "`data` names the baseline `{name}`: it is the control arm of every candidate's experiment"
+                )));
+            }
+            if !setup.candidates.iter().any(|c| &c.name == name) {
+                return Err(fail(format!(
+                    "`data` names `{name}`, which is not a candidate ({})",
+                    crate::spec::names(setup.candidates)
+                )));
+            }
+        }
+        let mut sources = BTreeMap::new();
+        for c in setup
+            .candidates
+            .iter()
+            .filter(|c| c.name != setup.baseline.name)
+        {
+            let Some(data) = self.data.get(&c.name) else {
+                return Err(fail(format!(
+                    "no experiment data for candidate `{}`: add it to `data` (every candidate that may reach this stage needs its own)",
+                    c.name
+                )));
+            };
+            let source = match data {
+                Data::File(path) => {
+                    let path = crate::stage::resolve(setup.dir, path);
+                    if !path.is_file() {
+                        return Err(fail(format!(
+                            "candidate `{}`: experiment data `{}` does not exist",
+                            c.name,
+                            path.display()
+                        )));
+                    }
+                    Source::File(path)
+                }
+                Data::Query { sql } => {
+                    let url = std::env::var(&self.database_env).map_err(|_| {
+                        fail(format!(
+                            "candidate `{}` reads its experiment from SQL: set {} to the PostgreSQL connection string",
+                            c.name, self.database_env
+                        ))
+                    })?;
+                    Source::Postgres {
+                        url,
+                        query: sql.clone(),
+                    }
+                }
+            };
+            // A file is analysed now, so a missing column or arm fails before any model
+            // works (a query is left for its turn: it may be costly).
+            if matches!(source, Source::File(_)) {
+                self.analyse(&c.name, &source)
+                    .map_err(|m| fail(format!("candidate `{}`: {m}", c.name)))?;
+            }
+            sources.insert(c.name.clone(), source);
+        }
+        self.sources = sources;
+        Ok(())
+    }
+
+    fn run(&self, ctx: &mut StageContext<'_>) -> Result<StageOutcome, Error> {
+        let stage = self.name.as_str();
+        let baseline = ctx.baseline.name.clone();
+        let mut results = Vec::new();
+        let mut scores = vec![Score {
+            candidate: baseline.clone(),
+            value: 0.0,
+            stderr: Some(0.0),
+            shown: "control".into(),
+        }];
+        let mut analyses = serde_json::Map::new();
+        let mut by = String::new();
+        for c in &ctx.entrants {
+            let source = self
+                .sources
+                .get(&c.name)
+                .expect("checked: every candidate has data");
+            (ctx.say)(&format!(
+                "stage `{stage}`: analysing candidate `{}`'s experiment",
+                c.name
+            ));
+            let analysis = self
+                .analyse(&c.name, source)
+                .map_err(|m| Error::work(stage, format!("candidate `{}`: {m}", c.name)))?;
+            // The report beside its numbers, as `assay ab analyze --out` writes them.
+            let dir = ctx.dir.join(&c.name);
+            std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let json = serde_json::to_string_pretty(&analysis).expect("analysis serializes") + "\n";
+            let html = assay_ab::report::html(&analysis);
+            assay_rundir::write_all_atomic(&[
+                (&dir.join("report.html"), html.as_bytes()),
+                (&dir.join("analysis.json"), json.as_bytes()),
+            ])?;
+            let decision = &analysis.decision;
+            let outcome = match decision.outcome {
+                Outcome::Ship => CheckOutcome::Pass,
+                Outcome::DoNotShip | Outcome::Invalid => CheckOutcome::Fail,
+                Outcome::Inconclusive => CheckOutcome::Undefined,
+            };
+            let verdict = match decision.outcome {
+                Outcome::Ship => Verdict::Advance,
+                Outcome::DoNotShip | Outcome::Invalid => Verdict::Stop,
+                Outcome::Inconclusive => Verdict::Inconclusive,
+            };
+            let label = match decision.outcome {
+                Outcome::Ship => "ship",
+                Outcome::DoNotShip => "do not ship",
+                Outcome::Inconclusive => "inconclusive",
+                Outcome::Invalid => "invalid",
+            };
+            let reasons: Vec<String> = decision
+                .reasons
+                .iter()
+                .map(|r| format!("A/B {label}: {r}"))
+                .collect();
+            results.push(CandidateResult {
+                candidate: c.name.clone(),
+                verdict,
+                reasons: if verdict == Verdict::Advance {
+                    Vec::new()
+                } else {
+                    reasons.clone()
+                },
+                checks: vec![Check {
+                    name: format!(
+                        "A/B decision ({} test)",
+                        match self.test {
+                            TestKind::Sequential => "sequential",
+                            TestKind::Fixed => "fixed-horizon",
+                        }
+                    ),
+                    outcome,
+                    detail: format!("{label}: {}", decision.reasons.join("; ")),
+                }],
+            });
+            // The order: the first goal metric's effect on the scale the decision reads.
+            if let Some(metric) = analysis.metrics.first()
+                && let Some(r) = metric.results.first()
+            {
+                let effect = match r.decision_scale {
+                    Some(Scale::Relative) => r.comparison.relative.as_ref(),
+                    _ => r.comparison.absolute.as_ref(),
+                };
+                let relative = matches!(r.decision_scale, Some(Scale::Relative));
+                by = format!(
+                    "{} lift of `{}` over `{baseline}`",
+                    if relative { "relative" } else { "absolute" },
+                    metric.name
+                );
+                if let Some(e) = effect.filter(|e| e.is_finite()) {
+                    let sign = if metric.lower_is_better { -1.0 } else { 1.0 };
+                    let interval = match self.test {
+                        TestKind::Sequential => e.sequential,
+                        TestKind::Fixed => e.fixed,
+                    };
+                    let fmt = |x: f64| {
+                        if relative {
+                            format!("{:+.2}%", 100.0 * x)
+                        } else {
+                            format!("{x:+.4}")
+                        }
+                    };
+                    scores.push(Score {
+                        candidate: c.name.clone(),
+                        value: sign * e.estimate,
+                        stderr: Some(e.std_error),
+                        shown: format!(
+                            "{} [{}, {}]",
+                            fmt(e.estimate),
+                            fmt(interval.lower),
+                            fmt(interval.upper)
+                        ),
+                    });
+                }
+            }
+            analyses.insert(
+                c.name.clone(),
+                serde_json::json!({
+                    "dir": dir.display().to_string(),
+                    "decision": decision,
+                    "srm_p_value": analysis.srm.p_value,
+                }),
+            );
+        }
+        let order = Order { by, scores };
+        keep_top(&mut results, &order, self.top_k);
+        Ok(StageOutcome {
+            status: StageStatus::Finished,
+            candidates: results,
+            order: Some(order),
+            details: serde_json::Value::Object(analyses),
+            notes: Vec::new(),
+        })
+    }
+}
