@@ -296,6 +296,20 @@ impl Stage for Ab {
         Ok(())
     }
 
+    fn inputs(&self, _dir: &std::path::Path) -> Result<Option<serde_json::Value>, Error> {
+        let mut hashes = serde_json::Map::new();
+        for (candidate, source) in &self.sources {
+            match source {
+                // A query's rows keep coming: analyse again on every run.
+                Source::Postgres { .. } => return Ok(None),
+                Source::File(path) => {
+                    hashes.insert(candidate.clone(), assay_rundir::sha256_file(path)?.into());
+                }
+            }
+        }
+        Ok(Some(serde_json::Value::Object(hashes)))
+    }
+
     fn run(&self, ctx: &mut StageContext<'_>) -> Result<StageOutcome, Error> {
         let stage = self.name.as_str();
         let baseline = ctx.baseline.name.clone();

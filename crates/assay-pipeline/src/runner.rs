@@ -113,6 +113,31 @@ pub struct Report {
     pub assay_version: String,
 }
 
+/// A decided stage as kept in its folder: who entered, what it rested on, what it
+/// decided.
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    entrants: Vec<String>,
+    inputs: serde_json::Value,
+    outcome: StageOutcome,
+}
+
+fn read_saved(path: &Path) -> Result<Option<Saved>, Error> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let bytes = std::fs::read(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
+        Error::Run(assay_rundir::Error::Damaged {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    })
+}
+
 fn stage_folder(index: usize, name: &str) -> String {
     format!("{:02}-{name}", index + 1)
 }
@@ -153,19 +178,26 @@ pub fn run(
             continue;
         }
         let dir = run_dir.join(&folder);
-        let saved = dir.join(OUTCOME_FILE);
-        let outcome: StageOutcome = if saved.is_file() {
+        let saved_path = dir.join(OUTCOME_FILE);
+        let inputs = stage.inputs(&dir)?;
+        let saved = read_saved(&saved_path)?.filter(|saved| {
+            let same = Some(&saved.inputs) == inputs.as_ref() && saved.entrants == record.entrants;
+            if !same {
+                say(&format!(
+                    "stage `{}`: {} since it decided; deciding again",
+                    stage.name(),
+                    if saved.entrants != record.entrants {
+                        "other candidates reach it"
+                    } else {
+                        "its inputs changed (or are read afresh each run)"
+                    }
+                ));
+            }
+            same
+        });
+        let outcome: StageOutcome = if let Some(saved) = saved {
             say(&format!("stage `{}`: decided before", stage.name()));
-            let bytes = std::fs::read(&saved).map_err(|source| Error::Io {
-                path: saved.clone(),
-                source,
-            })?;
-            serde_json::from_slice(&bytes).map_err(|e| {
-                Error::Run(assay_rundir::Error::Damaged {
-                    path: saved.clone(),
-                    message: e.to_string(),
-                })
-            })?
+            saved.outcome
         } else {
             std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
                 path: dir.clone(),
@@ -182,8 +214,19 @@ pub fn run(
             };
             let outcome = stage.run(&mut ctx)?;
             if outcome.status == StageStatus::Finished {
-                let bytes = serde_json::to_vec_pretty(&outcome).expect("outcome serializes");
-                assay_rundir::write_atomic(&saved, &bytes)?;
+                let saved = Saved {
+                    entrants: record.entrants.clone(),
+                    inputs: inputs.unwrap_or(serde_json::Value::Null),
+                    outcome: outcome.clone(),
+                };
+                let bytes = serde_json::to_vec_pretty(&saved).expect("outcome serializes");
+                assay_rundir::write_atomic(&saved_path, &bytes)?;
+            } else if saved_path.exists() {
+                // A stage waiting again (votes withdrawn) has no decision to keep.
+                std::fs::remove_file(&saved_path).map_err(|source| Error::Io {
+                    path: saved_path.clone(),
+                    source,
+                })?;
             }
             outcome
         };

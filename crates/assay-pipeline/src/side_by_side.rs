@@ -166,6 +166,21 @@ impl Stage for SideBySide {
         Ok(())
     }
 
+    fn inputs(&self, dir: &std::path::Path) -> Result<Option<serde_json::Value>, Error> {
+        if !self.people() {
+            return Ok(Some(serde_json::Value::Null));
+        }
+        // More votes may come in after a decision: it is taken again with them.
+        let votes = votes(&dir.join("arena")).map_err(|e| Error::work(&self.name, e))?;
+        let mut text = Vec::new();
+        for v in &votes {
+            text.extend_from_slice(
+                format!("{}\t{}\t{}\n", v.annotator, v.item, v.choice.as_str()).as_bytes(),
+            );
+        }
+        Ok(Some(assay_rundir::sha256_hex(&text).into()))
+    }
+
     fn run(&self, ctx: &mut StageContext<'_>) -> Result<StageOutcome, Error> {
         let stage = self.name.as_str();
         let prompts = self.ready.as_ref().expect("checked before running");
@@ -231,14 +246,7 @@ impl Stage for SideBySide {
         .map_err(|e| Error::work(stage, e))?;
 
         let (battles, source) = if self.people() {
-            let store_path = arena_dir.join("annotations.sqlite");
-            let votes = if store_path.exists() {
-                assay_annotate::store::Store::open(&store_path)
-                    .and_then(|s| s.votes())
-                    .map_err(|e| Error::work(stage, e))?
-            } else {
-                Vec::new()
-            };
+            let votes = votes(&arena_dir).map_err(|e| Error::work(stage, e))?;
             let battles: Vec<Battle> = votes
                 .iter()
                 .map(|v| Battle {
@@ -409,6 +417,17 @@ impl Stage for SideBySide {
             notes,
         })
     }
+}
+
+/// People's votes on the answers in `arena` (none before the page has been opened).
+fn votes(
+    arena: &std::path::Path,
+) -> Result<Vec<assay_annotate::store::Vote>, assay_annotate::Error> {
+    let store_path = arena.join("annotations.sqlite");
+    if !store_path.exists() {
+        return Ok(Vec::new());
+    }
+    assay_annotate::store::Store::open(&store_path)?.votes()
 }
 
 /// The candidate's score (1 win, ½ tie, 0 loss) in each battle with `baseline`, with

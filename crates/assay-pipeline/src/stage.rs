@@ -31,6 +31,15 @@ pub trait Stage {
     fn check(&mut self, setup: &Setup<'_>) -> Result<(), Error>;
     /// Runs on the candidates that reached it (the baseline always takes part).
     fn run(&self, ctx: &mut StageContext<'_>) -> Result<StageOutcome, Error>;
+    /// What its decision rests on beyond the pipeline file, which may change between
+    /// runs (an experiment's rows, people's votes): a decided outcome is read back only
+    /// while this is the same. `None`: decide again every time (a query to a database
+    /// whose rows keep coming). The default: nothing (its work pins its own inputs, as
+    /// evaluations do).
+    fn inputs(&self, dir: &Path) -> Result<Option<serde_json::Value>, Error> {
+        let _ = dir;
+        Ok(Some(serde_json::Value::Null))
+    }
 }
 
 /// What a stage's check may look at.

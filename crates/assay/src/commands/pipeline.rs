@@ -26,6 +26,7 @@ enum PipelineCommand {
     Run(Box<RunArgs>),
     /// Where a pipeline run stands: each stage decided, started or not started, and the
     /// last funnel written.
+    #[command(after_help = STATUS_EXAMPLES)]
     Status(StatusArgs),
 }
 
@@ -33,13 +34,21 @@ const RUN_EXAMPLES: &str = "\
 Examples:
   # The example: three candidates through benchmarks with gates, a judged side-by-side
   # and an A/B test (see examples/pipeline/README.md)
-  assay pipeline run examples/pipeline/pipeline.toml --data-dir ../shared/data
+  assay pipeline run examples/pipeline/release.toml --data-dir ../shared/data
 
   # Killed or waiting for votes? The same command continues where it stopped
-  assay pipeline run examples/pipeline/pipeline.toml --data-dir ../shared/data
+  assay pipeline run examples/pipeline/release.toml --data-dir ../shared/data
 
   # In CI: JUnit XML and a Markdown summary are written beside results.json
   assay pipeline run release.toml --out results/release && cat results/release/summary.md";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  # While it runs, or after it stopped to wait for votes
+  assay pipeline status results/pipeline-release
+
+  # As JSON, for a script
+  assay pipeline status results/pipeline-release --format json";
 
 #[derive(Args)]
 pub(crate) struct RunArgs {

@@ -240,4 +240,68 @@ fn a_postgresql_query_gives_the_files_analysis_and_keeps_the_password_out() {
         "{err}"
     );
     assert!(!err.contains(secret), "{err}");
+
+    // A pipeline's A/B stage reads a candidate's experiment from the same query: its
+    // decision is `assay ab analyze`'s, and the password stays out of every file.
+    let pipeline = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "baseline = \"current\"\n[[candidate]]\nname = \"current\"\nmodel = \"default\"\n\
+             [[candidate]]\nname = \"candidate\"\nmodel = \"default\"\n\
+             [[stage]]\nkind = \"ab\"\nname = \"online\"\ncontrol = \"current\"\n\
+             metrics = [\"revenue\"]\ndata = {{ candidate = {{ sql = \"{query}\" }} }}\n"
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("pipeline-out");
+    let o = crate::common::command()
+        .args([
+            "pipeline",
+            "run",
+            pipeline.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .env("ASSAY_AB_DATABASE_URL", &with_url)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{said}");
+    assert!(!said.contains(secret), "{said}");
+    for f in [
+        "results.json",
+        "summary.md",
+        "junit.xml",
+        "run.json",
+        "01-online/outcome.json",
+    ] {
+        let text = std::fs::read_to_string(out.join(f)).unwrap();
+        assert!(!text.contains(secret), "{f}: {text}");
+    }
+    let analysis: Value = serde_json::from_slice(
+        &std::fs::read(out.join("01-online/candidate/analysis.json")).unwrap(),
+    )
+    .unwrap();
+    let o = assay(&[
+        "ab",
+        "analyze",
+        "--sql",
+        query,
+        "--control",
+        "current",
+        "--metrics",
+        "revenue",
+        "--format",
+        "json",
+        "--database",
+        &with_url,
+    ]);
+    let direct: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(analysis["metrics"], direct["metrics"]);
+    assert_eq!(analysis["decision"], direct["decision"]);
 }

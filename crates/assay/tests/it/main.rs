@@ -17,6 +17,7 @@ mod heatmap_browser;
 mod hostile;
 mod outputs;
 mod pairwise;
+mod pipeline;
 mod rank;
 mod remote;
 mod risk;
