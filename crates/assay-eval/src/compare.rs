@@ -36,6 +36,16 @@ pub struct TaskComparison {
     /// Items both runs answered.
     pub paired_items: usize,
     pub changed: Vec<ChangedItem>,
+    /// Metrics whose paired difference is undefined on these items, and why (fewer than
+    /// two pairs, a value that is not finite).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub undefined: Vec<UndefinedMetric>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct UndefinedMetric {
+    pub metric: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -157,6 +167,7 @@ fn task_comparison(name: &str, a: &[SampleRecord], b: &[SampleRecord]) -> TaskCo
         }
     }
     let mut metrics = Vec::new();
+    let mut undefined = Vec::new();
     for name in names {
         let mut clusters: Vec<&str> = Vec::new();
         let (va, vb): (Vec<f64>, Vec<f64>) = pairs
@@ -172,8 +183,15 @@ fn task_comparison(name: &str, a: &[SampleRecord], b: &[SampleRecord]) -> TaskCo
         let clustered = several
             .then(|| assay_stats::clustered_mean(&differences, &clusters).ok())
             .flatten();
-        let Ok(paired) = assay_stats::paired::paired(&va, &vb, BOOTSTRAP_SEED) else {
-            continue;
+        let paired = match assay_stats::paired::paired(&va, &vb, BOOTSTRAP_SEED) {
+            Ok(p) => p,
+            Err(e) => {
+                undefined.push(UndefinedMetric {
+                    metric: name,
+                    reason: format!("{e} ({} paired items)", va.len()),
+                });
+                continue;
+            }
         };
         let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
         metrics.push(MetricComparison {
@@ -212,5 +230,45 @@ fn task_comparison(name: &str, a: &[SampleRecord], b: &[SampleRecord]) -> TaskCo
         metrics,
         paired_items: pairs.len(),
         changed,
+        undefined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(id: &str, values: &[(&str, f64)]) -> SampleRecord {
+        serde_json::from_value(serde_json::json!({
+            "subtask": "t", "index": 0, "id": id, "line": 1,
+            "requests": null, "responses": null, "target": {"text": "x"},
+            "score": {"values": values.iter().map(|(k, v)| (k.to_string(), *v)).collect::<BTreeMap<_, _>>()},
+        }))
+        .unwrap()
+    }
+
+    /// A metric whose difference cannot be computed (here a value that is not finite,
+    /// as a perplexity piece may be) is said with its reason, not dropped.
+    #[test]
+    fn an_undefined_difference_is_named_with_its_reason() {
+        let mut a = [
+            record("1", &[("acc", 1.0), ("rare", 1.0)]),
+            record("2", &[("acc", 0.0)]),
+        ];
+        let b = [
+            record("1", &[("acc", 1.0), ("rare", 0.0)]),
+            record("2", &[("acc", 1.0)]),
+        ];
+        a[0].score.values.insert("rare".into(), f64::INFINITY);
+        let c = task_comparison("t", &a, &b);
+        assert_eq!(c.metrics.len(), 1);
+        assert_eq!(c.metrics[0].metric, "acc");
+        assert_eq!(c.undefined.len(), 1);
+        assert_eq!(c.undefined[0].metric, "rare");
+        let reason = &c.undefined[0].reason;
+        assert!(
+            reason.contains("not finite") && reason.ends_with("(1 paired items)"),
+            "{reason}"
+        );
     }
 }

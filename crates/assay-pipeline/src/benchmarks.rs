@@ -303,7 +303,18 @@ impl Stage for Benchmarks {
                 .map(|m| m.estimate)
         };
         let sign = if self.lower_is_better { -1.0 } else { 1.0 };
-        let mut notes = Vec::new();
+        let mut notes: Vec<String> = base_run
+            .results
+            .gates
+            .iter()
+            .filter(|g| g.verdict != GateVerdict::Pass)
+            .map(|g| {
+                format!(
+                    "the baseline `{}` does not pass gate `{}` either: {}",
+                    baseline.name, g.gate, g.reason
+                )
+            })
+            .collect();
         let mut scores = Vec::new();
         for (name, run) in std::iter::once((baseline.name.as_str(), &base_run))
             .chain(runs.iter().map(|(c, r)| (c.name.as_str(), r)))

@@ -1,7 +1,8 @@
 //! Every environment variable the `assay` binary reads, named once. Where a flag exists
 //! the variable is its default and the flag wins; README.md lists them for users. One
 //! more belongs to the library that owns its concept: `ASSAY_CACHE_DIR`
-//! ([`assay_fetch::CACHE_DIR_VARIABLE`]), where models and the response cache live.
+//! ([`assay_fetch::CACHE_DIR_VARIABLE`]), where models and the response cache live; and
+//! `ASSAY_AB_DATABASE_URL` is named by assay-ab (a pipeline's `ab` stage reads it too).
 
 /// `--data-dir` of `assay eval`: the directory holding benchmark data.
 pub(crate) const DATA_DIR: &str = "ASSAY_DATA_DIR";

@@ -91,6 +91,15 @@ pub(crate) fn table(c: &Comparison, changed: usize) -> String {
         }
     }
     for t in &c.tasks {
+        for u in &t.undefined {
+            let _ = writeln!(
+                out,
+                "| {} | {} | undefined: {} |",
+                t.task, u.metric, u.reason
+            );
+        }
+    }
+    for t in &c.tasks {
         let _ = writeln!(
             out,
             "\n{}: {} of {} paired items changed",
