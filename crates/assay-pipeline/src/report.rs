@@ -102,6 +102,28 @@ pub fn markdown(report: &Report) -> String {
                 );
             }
         }
+        if let Some(models) = outcome.details["ratings"]["models"].as_array() {
+            let shown: Vec<String> = models
+                .iter()
+                .map(|m| {
+                    format!(
+                        "`{}` {:.0} [{:.0}, {:.0}]",
+                        m["model"].as_str().unwrap_or(""),
+                        m["rating"].as_f64().unwrap_or(f64::NAN),
+                        m["lower"].as_f64().unwrap_or(f64::NAN),
+                        m["upper"].as_f64().unwrap_or(f64::NAN)
+                    )
+                })
+                .collect();
+            let _ = writeln!(
+                out,
+                "\nBradley-Terry ratings (95% intervals, {}): {}",
+                outcome.details["ratings"]["method"].as_str().unwrap_or(""),
+                shown.join(", ")
+            );
+        } else if let Some(why) = outcome.details["ratings"]["undefined"].as_str() {
+            let _ = writeln!(out, "\nBradley-Terry ratings undefined: {why}");
+        }
         if let Some(risks) = outcome.details.get("benchrisk").and_then(|b| b.as_array())
             && !risks.is_empty()
         {

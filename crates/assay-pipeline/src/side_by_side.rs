@@ -378,27 +378,45 @@ impl Stage for SideBySide {
             scores,
         };
         keep_top(&mut results, &order, self.top_k);
-        let ranking = if self.people() {
-            let interval = assay_rank::bt::IntervalMethod::Bootstrap {
-                rounds: self.rounds,
-                seed: self.seed,
-            };
-            match assay_arena::stats::rank(&battles, interval) {
-                Ok((models, method)) => serde_json::json!({"method": method, "models": models}),
+        // Bradley-Terry ratings of every contestant, from the same battles whoever gave
+        // them (the judge's run computed its own from these battles already).
+        let ratings = match (&arena.pairwise, self.people()) {
+            (Some(p), false) => match &p.ranking {
+                Ok(models) => serde_json::json!({"method": p.ranking_method, "models": models}),
                 Err(e) => serde_json::json!({"undefined": e}),
+            },
+            _ => {
+                let interval = assay_rank::bt::IntervalMethod::Bootstrap {
+                    rounds: self.rounds,
+                    seed: self.seed,
+                };
+                match assay_arena::stats::rank(&battles, interval) {
+                    Ok((models, method)) => serde_json::json!({"method": method, "models": models}),
+                    Err(e) => serde_json::json!({"undefined": e}),
+                }
             }
-        } else {
-            serde_json::to_value(&arena.pairwise).expect("summary serializes")
         };
+        let judge_quality = arena
+            .pairwise
+            .as_ref()
+            .map(|p| serde_json::to_value(&p.judge).expect("judge quality serializes"));
         let mut notes = Vec::new();
         if let Some(p) = &arena.pairwise
             && let Some((lo, hi)) = p.judge.first_position_interval
             && (lo > 0.5 || hi < 0.5)
         {
+            let rate = p.judge.first_position_rate.unwrap_or(0.5);
+            let side = if lo > 0.5 { "first" } else { "second" };
+            // Every decisive verdict by position: each comparison's two orders cancel,
+            // so the win rates say nothing about the answers.
+            let consequence = if rate == 0.0 || rate == 1.0 {
+                "every decisive verdict followed the position, so its comparisons carry no information about the answers (win rates sit at 0.5 by construction); use a stronger judge, or people"
+            } else {
+                "both orders are judged, so this costs precision, not fairness"
+            };
             notes.push(format!(
-                "the judge favours the answer shown {}: it picked it in {:.0}% of decisive verdicts (95% interval {:.0}% to {:.0}%); both orders are judged, so this costs precision, not fairness",
-                if lo > 0.5 { "first" } else { "second" },
-                100.0 * p.judge.first_position_rate.unwrap_or(0.0),
+                "the judge favours the answer shown {side}: it picked it in {:.0}% of decisive verdicts (95% interval {:.0}% to {:.0}%); {consequence}",
+                100.0 * rate,
                 100.0 * lo,
                 100.0 * hi
             ));
@@ -412,7 +430,8 @@ impl Stage for SideBySide {
                 "source": source,
                 "battles": battles.len(),
                 "win_rate_against_baseline": win_rates,
-                "ranking": ranking,
+                "ratings": ratings,
+                "judge": judge_quality,
             }),
             notes,
         })

@@ -26,6 +26,7 @@
 use crate::candidate::Candidate;
 use crate::stage::{KINDS, Stage};
 use crate::{Error, Models};
+use assay_core::LanguageModel;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
@@ -270,6 +271,15 @@ impl Pipeline {
             let model = c
                 .load(models)
                 .map_err(|e| at(pos, format!("candidate `{}`: {e}", c.name)))?;
+            if model.chats_natively() {
+                return Err(at(
+                    pos,
+                    format!(
+                        "candidate `{}` has a system prompt, but `{}` is served through a chat API that formats conversations itself, so assay cannot put the system prompt first; use a completions API (--api completions) or drop the system prompt",
+                        c.name, c.model
+                    ),
+                ));
+            }
             if let Some(why) = Candidate::chat_problem(&model) {
                 return Err(at(
                     pos,
