@@ -773,8 +773,10 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
         };
     let mut arms: Vec<String> = Vec::new();
     let mut names: Vec<String> = Vec::new();
-    // (metric, arm) → statistics, metric_type, which column groups are present, line.
-    type Entry = (Moments, Option<String>, [bool; 3], usize);
+    // The `metric_type` and `covariate_type` a row declares.
+    type Types = (Option<String>, Option<String>);
+    // (metric, arm) → statistics, types, which column groups are present, line.
+    type Entry = (Moments, Types, [bool; 3], usize);
     let mut table: BTreeMap<(usize, usize), Entry> = BTreeMap::new();
     for (line, obj) in &rows {
         let at = format!("{origin}:{line}");
@@ -823,6 +825,7 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
         let main_sum = num("main_sum")?
             .ok_or_else(|| Error::Input(format!("{at}: no value in the column `main_sum`")))?;
         let kind_text = text("metric_type");
+        let covariate_kind_text = text("covariate_type");
         let main_sq = num("main_sum_squares")?;
         let den = [
             num("denominator_sum")?,
@@ -866,7 +869,15 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
         let a = intern(&mut arms, &variant);
         let k = intern(&mut names, &metric);
         if table
-            .insert((k, a), (m, kind_text, [true, has_den, has_cov], *line))
+            .insert(
+                (k, a),
+                (
+                    m,
+                    (kind_text, covariate_kind_text),
+                    [true, has_den, has_cov],
+                    *line,
+                ),
+            )
             .is_some()
         {
             return Err(Error::Input(format!(
@@ -877,8 +888,8 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
     let mut metrics = Vec::new();
     for (k, name) in names.iter().enumerate() {
         let mut per_arm = Vec::new();
-        let mut shape: Option<([bool; 3], Option<String>)> = None;
-        let mut binary = true;
+        let mut shape: Option<([bool; 3], Types)> = None;
+        let (mut binary, mut binary_covariate) = (true, true);
         for (a, arm) in arms.iter().enumerate() {
             let Some((m, kind_text, has, line)) = table.get(&(k, a)) else {
                 return Err(Error::Input(format!(
@@ -893,23 +904,45 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
                      some rows and not in others"
                 )));
             }
-            shape = Some((*has, kind_text.clone()));
-            binary &= (m.sum_squares(0) - m.sum(0)).abs() <= 1e-9 * m.sum(0).abs().max(1.0);
-            per_arm.push(*m);
-        }
-        let (has, kind_text) = shape.unwrap_or(([true, false, false], None));
-        let main = match kind_text.as_deref() {
-            Some("proportion") | Some("binomial") => Kind::Proportion,
-            Some("mean") | Some("count") => Kind::Mean,
-            Some(other) => {
+            if let Some((_, seen)) = &shape
+                && seen != kind_text
+            {
                 return Err(Error::Input(format!(
-                    "{origin}: metric `{name}`: metric_type `{other}` is not proportion, \
-                     binomial, mean or count"
+                    "{origin}:{line}: metric `{name}` has another metric_type or covariate_type \
+                     in this row than in the row before"
                 )));
             }
-            None if binary => Kind::Proportion,
-            None => Kind::Mean,
+            shape = Some((*has, kind_text.clone()));
+            // 0/1 values have Σx² = Σx: read as proportions, as raw rows of 0/1 are.
+            let zero_one =
+                |i: usize| (m.sum_squares(i) - m.sum(i)).abs() <= 1e-9 * m.sum(i).abs().max(1.0);
+            binary &= zero_one(0);
+            binary_covariate &= zero_one(2);
+            per_arm.push(*m);
+        }
+        let (has, (kind_text, covariate_kind_text)) =
+            shape.unwrap_or(([true, false, false], (None, None)));
+        let kind_of = |column: &str, text: Option<&str>, binary: bool| match text {
+            Some("proportion") | Some("binomial") => Ok(Kind::Proportion),
+            Some("mean") | Some("count") => Ok(Kind::Mean),
+            Some(other) => Err(Error::Input(format!(
+                "{origin}: metric `{name}`: {column} `{other}` is not proportion, binomial, \
+                 mean or count"
+            ))),
+            None if binary => Ok(Kind::Proportion),
+            None => Ok(Kind::Mean),
         };
+        let main = kind_of("metric_type", kind_text.as_deref(), binary)?;
+        let covariate = kind_of(
+            "covariate_type",
+            covariate_kind_text.as_deref(),
+            binary_covariate,
+        )?;
+        if covariate_kind_text.is_some() && !has[2] {
+            return Err(Error::Input(format!(
+                "{origin}: metric `{name}`: covariate_type is given without covariate columns"
+            )));
+        }
         metrics.push(MetricData {
             spec: MetricSpec {
                 name: name.clone(),
@@ -924,7 +957,7 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
             shape: Shape {
                 main,
                 denominator: has[1].then_some(Kind::Mean),
-                covariate: has[2].then_some(Kind::Mean),
+                covariate: has[2].then_some(covariate),
             },
             arms: per_arm,
             cap_value: None,

@@ -110,9 +110,14 @@ pub(crate) struct AnalyzeArgs {
     /// (GrowthBook's default 5,000; set it near the planned sample size).
     #[arg(long, default_value = "5000")]
     tuning: Positive,
-    /// Proper N(0, sd²) prior on the relative lift for the Bayesian view (default flat).
+    /// Proper N(mean, sd²) prior on the relative lift for the Bayesian view (default
+    /// flat); its mean is --prior-mean.
     #[arg(long)]
     prior_sd: Option<Positive>,
+    /// Mean of the prior on the relative lift (e.g. 0.02 for an expected +2%), with
+    /// --prior-sd.
+    #[arg(long, requires = "prior_sd", allow_hyphen_values = true)]
+    prior_mean: Option<Finite>,
     /// Multiple-comparison correction over goal metrics × variants.
     #[arg(long, value_enum, default_value_t = Correction::Holm)]
     correction: Correction,
@@ -265,7 +270,9 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         settings: Settings {
             alpha: args.alpha.get(),
             sequential_tuning: args.tuning.get(),
-            prior: args.prior_sd.map(|sd| (0.0, sd.get())),
+            prior: args
+                .prior_sd
+                .map(|sd| (args.prior_mean.map_or(0.0, |m| m.get()), sd.get())),
         },
         correction: args.correction,
         decide_with: args.test,

@@ -439,3 +439,66 @@ fn plan_gives_the_textbook_sample_size_and_its_inverse() {
     let seq: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(seq["units_per_arm"].as_f64().unwrap() > per_arm);
 }
+
+/// `--prior-mean` with `--prior-sd`: GrowthBook's informative-prior case
+/// (`TestNorm.test_bayesian_gaussian_ab_test_informative` at growthbook/growthbook
+/// 8f1db44: prior N(0.1, 0.1) on the relative lift) through the command line, from
+/// per-arm sums.
+#[test]
+fn a_prior_with_a_mean_gives_growthbooks_informative_posterior() {
+    let dir = tmp();
+    let stats = dir.path().join("stats.csv");
+    std::fs::write(
+        &stats,
+        "variant,metric,metric_type,users,main_sum,main_sum_squares\n\
+         a,m,mean,10,100,1002.25\nb,m,mean,10,105,1111.5\n",
+    )
+    .unwrap();
+    let sd = 0.1f64.sqrt().to_string();
+    let o = assay(&[
+        "ab",
+        "analyze",
+        stats.to_str().unwrap(),
+        "--stats",
+        "--control",
+        "a",
+        "--metrics",
+        "m",
+        "--prior-sd",
+        &sd,
+        "--prior-mean",
+        "0.1",
+        "--format",
+        "json",
+    ]);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    let bayes = &metric(&v, "m")["results"][0]["relative"]["bayes"];
+    for (key, want) in [
+        ("chance_to_win", 0.92315),
+        ("lower", -0.01893),
+        ("upper", 0.12019),
+        ("risk_control", 0.05186),
+        ("risk_treatment", 0.00123),
+    ] {
+        let got = bayes[key].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-5,
+            "{key}: {got} vs GrowthBook {want}"
+        );
+    }
+    // A mean without a spread is refused by clap.
+    let o = assay(&[
+        "ab",
+        "analyze",
+        stats.to_str().unwrap(),
+        "--stats",
+        "--control",
+        "a",
+        "--metrics",
+        "m",
+        "--prior-mean",
+        "0.1",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("--prior-sd"), "{}", text(&o));
+}
