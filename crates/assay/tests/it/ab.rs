@@ -455,22 +455,23 @@ fn a_prior_with_a_mean_gives_growthbooks_informative_posterior() {
     )
     .unwrap();
     let sd = 0.1f64.sqrt().to_string();
-    let o = assay(&[
-        "ab",
-        "analyze",
-        stats.to_str().unwrap(),
-        "--stats",
-        "--control",
-        "a",
-        "--metrics",
-        "m",
-        "--prior-sd",
-        &sd,
-        "--prior-mean",
-        "0.1",
-        "--format",
-        "json",
-    ]);
+    let analyze = |prior: &[&str]| {
+        let mut args = vec![
+            "ab",
+            "analyze",
+            stats.to_str().unwrap(),
+            "--stats",
+            "--control",
+            "a",
+            "--metrics",
+            "m",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(prior);
+        assay(&args)
+    };
+    let o = analyze(&["--prior-sd", &sd, "--prior-mean", "0.1"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
     let bayes = &metric(&v, "m")["results"][0]["relative"]["bayes"];
     for (key, want) in [
@@ -487,18 +488,7 @@ fn a_prior_with_a_mean_gives_growthbooks_informative_posterior() {
         );
     }
     // A mean without a spread is refused by clap.
-    let o = assay(&[
-        "ab",
-        "analyze",
-        stats.to_str().unwrap(),
-        "--stats",
-        "--control",
-        "a",
-        "--metrics",
-        "m",
-        "--prior-mean",
-        "0.1",
-    ]);
+    let o = analyze(&["--prior-mean", "0.1"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--prior-sd"), "{}", text(&o));
 }
