@@ -126,3 +126,30 @@ fn every_growthbook_case_assay_expresses_reproduces_to_1e_5() {
     }
     assert_eq!(same, 8);
 }
+
+/// The sample-ratio check against GrowthBook's back end's own cases
+/// (`packages/back-end/test/stats.test.ts` at the same commit, `checkSrm`, compared there
+/// to 9 decimals): uneven weights, arms without a weight or a count left out, p = 1 when
+/// fewer than two arms remain or no unit arrived.
+#[test]
+fn the_sample_ratio_check_matches_growthbooks_cases() {
+    let cases: [(&[u64], &[f64], f64); 10] = [
+        (&[1000, 1200], &[0.5, 0.5], 0.000020079),
+        (&[135, 115], &[0.5, 0.5], 0.205903211),
+        (&[310, 98], &[0.75, 0.25], 0.647434186),
+        (&[1000], &[0.5, 0.5], 1.0),
+        (&[1000, 900, 800], &[1.0, 0.0, 0.0], 1.0),
+        (&[1000, 1200, 900], &[0.5, 0.5, 0.0], 0.000020079),
+        (&[0, 0, 0], &[0.34, 0.33, 0.33], 1.0),
+        (&[0, 10, 10], &[0.34, 0.33, 0.33], 0.005790624),
+        (&[500, 500, 600], &[0.34, 0.33, 0.33], 0.000592638),
+        (&[500, 500], &[0.5, 0.5], 1.0),
+    ];
+    for (users, weights, want) in cases {
+        let got = assay_ab::srm::check(users, weights, assay_ab::srm::SRM_THRESHOLD).p_value;
+        assert!(
+            (got - want).abs() <= 5e-10,
+            "{users:?} {weights:?}: {got} vs GrowthBook {want}"
+        );
+    }
+}

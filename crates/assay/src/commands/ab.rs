@@ -31,6 +31,120 @@ enum AbCommand {
     /// or the traffic needed for an effect.
     #[command(after_help = PLAN_EXAMPLES)]
     Plan(PlanArgs),
+    /// Sample-ratio mismatch from unit counts alone (a dashboard's numbers): is the
+    /// split what the experiment was set up to give? Exit status: 0 no mismatch, 4
+    /// mismatch, 2 error.
+    #[command(after_help = SRM_EXAMPLES)]
+    Srm(SrmArgs),
+}
+
+const SRM_EXAMPLES: &str = "\
+Examples:
+  # An even split that came out 1,000 against 1,200
+  assay ab srm --counts control=1000,treatment=1200
+
+  # A 75/25 split, as JSON
+  assay ab srm --counts control=310,treatment=98 --weights control=75,treatment=25 --format json";
+
+#[derive(Args)]
+pub(crate) struct SrmArgs {
+    /// Units per arm, `NAME=COUNT` (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', required = true)]
+    counts: Vec<String>,
+    /// Intended traffic split, `NAME=WEIGHT` (default: equal). An arm with weight 0, or a
+    /// weight for an arm without a count, is left out of the test, as GrowthBook does.
+    #[arg(long, value_delimiter = ',')]
+    weights: Vec<String>,
+    /// Mismatch threshold on the χ² p-value.
+    #[arg(long, default_value_t = Probability::new(assay_ab::srm::SRM_THRESHOLD).expect("in (0, 1)"))]
+    threshold: Probability,
+    /// How the check is printed.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    format: SummaryFormat,
+}
+
+fn srm(args: SrmArgs) -> Result<ExitCode> {
+    let mut arms: Vec<String> = Vec::new();
+    let mut counts: Vec<u64> = Vec::new();
+    for (name, value) in pairs("counts", &args.counts)? {
+        let n = value
+            .parse::<assay_stats::domain::Count>()
+            .map_err(|e| anyhow::anyhow!("--counts {name}: {e}"))?;
+        arms.push(name.to_owned());
+        counts.push(n.get());
+    }
+    let mut weights = vec![if args.weights.is_empty() { 1.0 } else { 0.0 }; arms.len()];
+    let mut notes = Vec::new();
+    for (name, value) in pairs("weights", &args.weights)? {
+        let w = domain::<NonNegative>("weights", value)?.get();
+        match arms.iter().position(|a| a == name) {
+            Some(i) => weights[i] = w,
+            None => notes.push(format!(
+                "--weights names `{name}`, which has no count: left out, as GrowthBook does"
+            )),
+        }
+    }
+    if !args.weights.is_empty() {
+        for (a, w) in arms.iter().zip(&weights) {
+            if *w == 0.0 {
+                notes.push(format!("arm `{a}` has weight 0: left out of the test"));
+            }
+        }
+    }
+    let check = assay_ab::srm::check(&counts, &weights, args.threshold.get());
+    let tested = weights.iter().filter(|w| **w > 0.0).count();
+    if tested < 2 {
+        notes.push("fewer than two arms to compare: no test (p = 1)".into());
+    } else if counts
+        .iter()
+        .zip(&weights)
+        .all(|(c, w)| *w == 0.0 || *c == 0)
+    {
+        notes.push("no units in the tested arms: no test (p = 1)".into());
+    }
+    match args.format {
+        SummaryFormat::Json => {
+            let v =
+                serde_json::json!({"arms": arms, "weights": weights, "srm": check, "notes": notes});
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        SummaryFormat::Table => {
+            let mut table = assay_render::MarkdownTable::new(&[
+                ("arm", assay_render::Align::Left),
+                ("weight", assay_render::Align::Right),
+                ("units", assay_render::Align::Right),
+                ("expected", assay_render::Align::Right),
+            ]);
+            for (i, a) in arms.iter().enumerate() {
+                table.row(&[
+                    a.clone(),
+                    format!("{}", weights[i]),
+                    counts[i].to_string(),
+                    if weights[i] > 0.0 {
+                        format!("{:.1}", check.expected[i])
+                    } else {
+                        "-".into()
+                    },
+                ]);
+            }
+            print!("{}", table.finish());
+            println!(
+                "χ² = {:.3} on {} degrees of freedom, p = {}: {}",
+                check.chi_square,
+                check.dof,
+                assay_ab::analyze::format_p(check.p_value),
+                if check.mismatch {
+                    format!("MISMATCH (below {})", check.threshold)
+                } else {
+                    "no mismatch".to_owned()
+                }
+            );
+            for n in &notes {
+                println!("note: {n}");
+            }
+        }
+    }
+    Ok(ExitCode::from(if check.mismatch { 4 } else { 0 }))
 }
 
 const ANALYZE_EXAMPLES: &str = "\
@@ -478,5 +592,6 @@ pub(crate) fn run(args: AbArgs) -> Result<ExitCode> {
     match args.command {
         AbCommand::Analyze(a) => analyze(*a),
         AbCommand::Plan(p) => plan(p),
+        AbCommand::Srm(a) => srm(a),
     }
 }

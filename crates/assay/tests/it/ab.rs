@@ -492,3 +492,39 @@ fn a_prior_with_a_mean_gives_growthbooks_informative_posterior() {
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(text(&o).contains("--prior-sd"), "{}", text(&o));
 }
+
+/// `assay ab srm` from counts alone, on GrowthBook's back-end cases (`checkSrm` in
+/// growthbook/growthbook 8f1db44 `packages/back-end/test/stats.test.ts`): exit 4 on a
+/// mismatch, and p = 1 (exit 0, said) when no unit arrived or one arm is left.
+#[test]
+fn the_sample_ratio_check_runs_from_counts_alone() {
+    let srm = |args: &[&str]| {
+        let mut all = vec!["ab", "srm", "--format", "json"];
+        all.extend_from_slice(args);
+        let o = assay(&all);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+        (
+            o.status.code(),
+            v["srm"]["p_value"].as_f64().unwrap(),
+            v["notes"].clone(),
+        )
+    };
+    let (code, p, _) = srm(&["--counts", "control=1000,treatment=1200"]);
+    assert_eq!(code, Some(4));
+    assert!((p - 0.000020079).abs() < 5e-10, "{p}");
+    let (code, p, _) = srm(&["--counts", "a=310,b=98", "--weights", "a=0.75,b=0.25"]);
+    assert_eq!(code, Some(0));
+    assert!((p - 0.647434186).abs() < 5e-10, "{p}");
+    let (code, p, notes) = srm(&["--counts", "a=0,b=0,c=0"]);
+    assert_eq!((code, p), (Some(0), 1.0));
+    assert!(notes.to_string().contains("no units"), "{notes}");
+    let (code, p, notes) = srm(&["--counts", "a=1000", "--weights", "a=0.5,b=0.5"]);
+    assert_eq!((code, p), (Some(0), 1.0));
+    assert!(
+        notes.to_string().contains("`b`, which has no count"),
+        "{notes}"
+    );
+    let o = assay(&["ab", "srm", "--counts", "a=1.5,b=2"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("--counts a"), "{}", text(&o));
+}

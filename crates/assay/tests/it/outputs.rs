@@ -30,6 +30,7 @@ const COMMANDS: &[&[&str]] = &[
     &["ab"],
     &["ab", "analyze"],
     &["ab", "plan"],
+    &["ab", "srm"],
     &["pipeline"],
     &["pipeline", "run"],
     &["pipeline", "status"],
