@@ -178,6 +178,18 @@ fn pct(x: f64) -> String {
     format!("{:+.2}%", 100.0 * x)
 }
 
+/// An effect or an interval's end for people: a percentage for relative lifts, four
+/// decimals for absolute effects, and ∞ for a one-sided interval's open end.
+pub fn format_effect(scale: Scale, x: f64) -> String {
+    if x.is_infinite() {
+        return if x > 0.0 { "+∞" } else { "−∞" }.to_owned();
+    }
+    match scale {
+        Scale::Relative => pct(x),
+        Scale::Absolute => format!("{x:+.4}"),
+    }
+}
+
 /// The effect the decision reads, and its interval and p-value under the chosen test.
 pub fn decision_effect(c: &Comparison) -> Option<&Effect> {
     c.relative.as_ref().or(c.absolute.as_ref())
@@ -503,10 +515,7 @@ fn describe(m: &MetricResult, r: &VariantResult, kind: TestKind) -> String {
         return format!("{}: no test", m.name);
     };
     let i = kind.interval(e);
-    let show = |x: f64| match e.scale {
-        Scale::Relative => pct(x),
-        Scale::Absolute => format!("{x:+.4}"),
-    };
+    let show = |x: f64| format_effect(e.scale, x);
     format!(
         "{} {} [{}, {}], p = {}{}",
         m.name,
@@ -570,7 +579,13 @@ fn decide(
                 let i = kind.interval(e);
                 // The harmful end of the interval, as a positive harm.
                 let harm = if m.lower_is_better { i.upper } else { -i.lower };
-                if harm > margin {
+                if harm.is_infinite() {
+                    waiting.push(format!(
+                        "guardrail {}: the one-sided interval leaves its harm unbounded, so its margin cannot be checked (test it with --alternative {})",
+                        m.name,
+                        if m.lower_is_better { "less" } else { "greater" }
+                    ));
+                } else if harm > margin {
                     waiting.push(format!(
                         "guardrail {} could still be harmed by {} (margin {})",
                         m.name,

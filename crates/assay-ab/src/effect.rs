@@ -41,15 +41,33 @@ pub struct Shape {
     pub covariate: Option<Kind>,
 }
 
+/// What the frequentist tests ask, in the effect's own direction (treatment − control),
+/// as GrowthBook's `TwoSidedTTest`, `OneSidedTreatmentGreaterTTest` and
+/// `OneSidedTreatmentLesserTTest` (and their sequential forms).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum Alternative {
+    /// The effect differs from 0: a bounded interval, level 1 − α.
+    #[default]
+    TwoSided,
+    /// The effect is above 0: the interval is [lower, +∞).
+    Greater,
+    /// The effect is below 0: the interval is (−∞, upper].
+    Less,
+}
+
 /// Analysis settings shared by all metrics.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize)]
 pub struct Settings {
-    /// Two-sided level: intervals are 1 − α.
+    /// Intervals are 1 − α (two-sided, or one-sided with `alternative`).
     pub alpha: f64,
     /// N*, the total sample size at which the sequential interval is tightest.
     pub sequential_tuning: f64,
     /// Proper Gaussian prior (mean, sd) on the relative lift; None = flat.
     pub prior: Option<(f64, f64)>,
+    #[serde(default)]
+    pub alternative: Alternative,
 }
 
 impl Default for Settings {
@@ -58,6 +76,7 @@ impl Default for Settings {
             alpha: 0.05,
             sequential_tuning: 5000.0,
             prior: None,
+            alternative: Alternative::TwoSided,
         }
     }
 }
@@ -69,12 +88,37 @@ pub enum Scale {
     Relative,
 }
 
+/// An interval and its p-value. A one-sided interval has an infinite end, written
+/// `null` in JSON (and read back as that infinity).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Interval {
+    #[serde(with = "unbounded_below")]
     pub lower: f64,
+    #[serde(with = "unbounded_above")]
     pub upper: f64,
     pub p_value: f64,
 }
+
+/// JSON has no infinity: an open end is `null`.
+macro_rules! unbounded {
+    ($module:ident, $infinity:expr) => {
+        mod $module {
+            use serde::{Deserialize, Deserializer, Serializer};
+            pub(super) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+                if *v == $infinity {
+                    s.serialize_none()
+                } else {
+                    s.serialize_f64(*v)
+                }
+            }
+            pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+                Ok(Option::<f64>::deserialize(d)?.unwrap_or($infinity))
+            }
+        }
+    };
+}
+unbounded!(unbounded_below, f64::NEG_INFINITY);
+unbounded!(unbounded_above, f64::INFINITY);
 
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Bayes {
@@ -106,7 +150,13 @@ pub struct Effect {
 impl Effect {
     /// Whether every number of the effect is finite, so that a decision may read it.
     pub fn is_finite(&self) -> bool {
-        let i = |x: &Interval| x.lower.is_finite() && x.upper.is_finite() && x.p_value.is_finite();
+        // A one-sided interval's open end is infinite by design; nothing else may be.
+        let i = |x: &Interval| {
+            (x.lower.is_finite() || x.lower == f64::NEG_INFINITY)
+                && (x.upper.is_finite() || x.upper == f64::INFINITY)
+                && x.lower < x.upper
+                && x.p_value.is_finite()
+        };
         let b = &self.bayes;
         self.estimate.is_finite()
             && self.std_error.is_finite()
@@ -212,6 +262,10 @@ pub fn sequential_rho(alpha: f64, tuning: f64) -> f64 {
     ((-2.0 * alpha.ln() + (-2.0 * alpha.ln() + 1.0).ln()) / tuning).sqrt()
 }
 
+/// The range GrowthBook reports a one-sided sequential p-value in: the one-sided
+/// confidence sequence is defined for α below ½, and its search starts at 10⁻⁵.
+pub const ONE_SIDED_SEQUENTIAL_P: (f64, f64) = (1e-5, 0.4999);
+
 /// The confidence sequence's half-width in standard errors after `total` units (eq. 9
 /// with s² = se²·N): √(2(Nρ² + 1)·ln(√(Nρ² + 1)/α)/(Nρ²)); it takes the place of z₁₋α/₂.
 pub fn sequential_multiplier(total: f64, alpha: f64, tuning: f64) -> f64 {
@@ -220,28 +274,85 @@ pub fn sequential_multiplier(total: f64, alpha: f64, tuning: f64) -> f64 {
     (2.0 * tr * (tr.sqrt() / alpha).ln() / (total * rho2)).sqrt()
 }
 
-/// The two-sided confidence sequence for an estimate with standard error `se` after
-/// `total` units (eq. 9), and its always-valid p-value (eq. 155).
-pub fn sequential(estimate: f64, se: f64, total: f64, alpha: f64, tuning: f64) -> Interval {
-    let rho2 = sequential_rho(alpha, tuning).powi(2);
+/// The confidence sequence for an estimate with standard error `se` after `total` units,
+/// and its always-valid p-value. Two-sided: eq. 9 and eq. 155. One-sided: eq. 134 with
+/// ρ tuned at 2α (eq. 161); its p-value is the α at which the interval's finite end
+/// reaches 0, in closed form where GrowthBook searches by bisection, and reported
+/// within [`ONE_SIDED_SEQUENTIAL_P`] as GrowthBook does.
+pub fn sequential(
+    estimate: f64,
+    se: f64,
+    total: f64,
+    alpha: f64,
+    tuning: f64,
+    alternative: Alternative,
+) -> Interval {
+    if alternative == Alternative::TwoSided {
+        let rho2 = sequential_rho(alpha, tuning).powi(2);
+        let tr = total * rho2 + 1.0;
+        let half = se * sequential_multiplier(total, alpha, tuning);
+        let st2 = estimate * estimate * total / (se * se);
+        let evalue = (rho2 * st2 / (2.0 * tr)).exp() / tr.sqrt();
+        return Interval {
+            lower: estimate - half,
+            upper: estimate + half,
+            p_value: (1.0 / evalue).min(1.0),
+        };
+    }
+    let rho2 = sequential_rho(2.0 * alpha, tuning).powi(2);
     let tr = total * rho2 + 1.0;
-    let half = se * sequential_multiplier(total, alpha, tuning);
-    let st2 = estimate * estimate * total / (se * se);
-    let evalue = (rho2 * st2 / (2.0 * tr)).exp() / tr.sqrt();
-    Interval {
-        lower: estimate - half,
-        upper: estimate + half,
-        p_value: (1.0 / evalue).min(1.0),
+    // half(α)² = k·ln(1 + √(Nρ² + 1)/(2α)) with ρ held at the level asked for.
+    let k = se * se * 2.0 * tr / (total * rho2);
+    let half = (k * (1.0 + tr.sqrt() / (2.0 * alpha)).ln()).sqrt();
+    // The side the test is about: positive when the effect goes that way.
+    let toward = if alternative == Alternative::Greater {
+        estimate
+    } else {
+        -estimate
+    };
+    let (floor, ceiling) = ONE_SIDED_SEQUENTIAL_P;
+    let p_value = if toward <= 0.0 {
+        ceiling
+    } else {
+        // half(α) = toward ⇔ α = √(Nρ² + 1) / (2(e^{toward²/k} − 1)).
+        let root = tr.sqrt() / (2.0 * (toward * toward / k).exp_m1());
+        root.clamp(floor, ceiling)
+    };
+    match alternative {
+        Alternative::Greater => Interval {
+            lower: estimate - half,
+            upper: f64::INFINITY,
+            p_value,
+        },
+        _ => Interval {
+            lower: f64::NEG_INFINITY,
+            upper: estimate + half,
+            p_value,
+        },
     }
 }
 
-/// Welch t interval and two-sided p-value.
-pub fn fixed(estimate: f64, se: f64, dof: f64, alpha: f64) -> Interval {
-    let half = t_quantile(1.0 - alpha / 2.0, dof) * se;
-    Interval {
-        lower: estimate - half,
-        upper: estimate + half,
-        p_value: (2.0 * t_sf((estimate / se).abs(), dof)).min(1.0),
+/// Welch t interval and p-value: two-sided, or one-sided in the direction asked.
+pub fn fixed(estimate: f64, se: f64, dof: f64, alpha: f64, alternative: Alternative) -> Interval {
+    match alternative {
+        Alternative::TwoSided => {
+            let half = t_quantile(1.0 - alpha / 2.0, dof) * se;
+            Interval {
+                lower: estimate - half,
+                upper: estimate + half,
+                p_value: (2.0 * t_sf((estimate / se).abs(), dof)).min(1.0),
+            }
+        }
+        Alternative::Greater => Interval {
+            lower: estimate - t_quantile(1.0 - alpha, dof) * se,
+            upper: f64::INFINITY,
+            p_value: t_sf(estimate / se, dof),
+        },
+        Alternative::Less => Interval {
+            lower: f64::NEG_INFINITY,
+            upper: estimate + t_quantile(1.0 - alpha, dof) * se,
+            p_value: t_sf(-estimate / se, dof),
+        },
     }
 }
 
@@ -402,13 +513,14 @@ pub fn compare(
             estimate,
             std_error: se,
             dof,
-            fixed: fixed(estimate, se, dof, settings.alpha),
+            fixed: fixed(estimate, se, dof, settings.alpha, settings.alternative),
             sequential: sequential(
                 estimate,
                 se,
                 total,
                 settings.alpha,
                 settings.sequential_tuning,
+                settings.alternative,
             ),
             bayes: bayes(estimate, se, prior, settings.alpha, lower_is_better),
         }
@@ -477,13 +589,13 @@ mod tests {
 
     #[test]
     fn the_sequential_interval_is_wider_than_the_fixed_one_and_its_p_value_agrees() {
-        let s = sequential(0.1, 0.03, 20_000.0, 0.05, 5000.0);
-        let f = fixed(0.1, 0.03, 1e9, 0.05);
+        let s = sequential(0.1, 0.03, 20_000.0, 0.05, 5000.0, Alternative::TwoSided);
+        let f = fixed(0.1, 0.03, 1e9, 0.05, Alternative::TwoSided);
         assert!(s.upper - s.lower > f.upper - f.lower);
         // The p-value is below α exactly when the interval excludes 0 (eq. 155 and 9
         // are the same boundary).
         for est in [0.02, 0.05, 0.08, 0.12] {
-            let s = sequential(est, 0.03, 20_000.0, 0.05, 5000.0);
+            let s = sequential(est, 0.03, 20_000.0, 0.05, 5000.0, Alternative::TwoSided);
             assert_eq!(s.p_value < 0.05, s.lower > 0.0, "{est}");
         }
     }

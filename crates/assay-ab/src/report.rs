@@ -18,10 +18,7 @@ fn outcome_text(o: Outcome) -> &'static str {
 }
 
 fn show(scale: Scale, x: f64) -> String {
-    match scale {
-        Scale::Relative => format!("{:+.2}%", 100.0 * x),
-        Scale::Absolute => format!("{x:+.4}"),
-    }
+    crate::analyze::format_effect(scale, x)
 }
 
 fn verdict_text(v: MetricVerdict) -> &'static str {
@@ -167,7 +164,8 @@ pub fn csv(a: &Analysis) -> String {
     ]);
     // An undefined value (a ratio over a zero denominator) is an empty cell, never "NaN".
     let num = |x: Option<f64>| {
-        x.filter(|v| v.is_finite())
+        // A one-sided interval's open end is `inf` or `-inf`; undefined is empty.
+        x.filter(|v| !v.is_nan())
             .map_or(String::new(), |v| v.to_string())
     };
     for m in &a.metrics {
@@ -287,8 +285,8 @@ fn forest(a: &Analysis) -> String {
             let _ = write!(
                 s,
                 r##"<line class="fixed" x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="{col}" stroke-width="7" stroke-opacity="0.25"/><line class="interval" x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="{col}" stroke-width="2"/><circle class="estimate" cx="{}" cy="{y}" r="4.5" fill="{col}" data-estimate="{}" data-lower="{}" data-upper="{}"/><text x="{}" y="{}">{} [{}, {}]</text>"##,
-                x(e.fixed.lower),
-                x(e.fixed.upper),
+                x(e.fixed.lower.max(-span)),
+                x(e.fixed.upper.min(span)),
                 x(i.lower.max(-span)),
                 x(i.upper.min(span)),
                 x(e.estimate),

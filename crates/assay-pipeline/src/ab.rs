@@ -19,6 +19,7 @@
 //! cap = { revenue = "99%" }
 //! margin = { latency_ms = "2%" }
 //! test = "sequential"            # or fixed
+//! alternative = "two-sided"      # or greater / less (one-sided, in the effect's direction)
 //! alpha = 0.05
 //! correction = "holm"            # none | holm | benjamini-hochberg
 //! database_env = "ASSAY_AB_DATABASE_URL"   # for `sql` sources
@@ -35,7 +36,7 @@ use crate::stage::{
 use assay_ab::aggregate::Missing;
 use assay_ab::analyze::{Analysis, Options, Outcome, TestKind};
 use assay_ab::correct::Correction;
-use assay_ab::effect::{Scale, Settings};
+use assay_ab::effect::{Alternative, Scale, Settings};
 use assay_ab::metrics::MetricLists;
 use assay_ab::source::Source;
 use serde::{Deserialize, Serialize};
@@ -83,6 +84,8 @@ pub struct Ab {
     time: Option<String>,
     #[serde(default = "default_test")]
     test: TestKind,
+    #[serde(default)]
+    alternative: Alternative,
     #[serde(default = "default_alpha")]
     alpha: f64,
     #[serde(default = "default_tuning")]
@@ -187,6 +190,7 @@ impl Ab {
                 alpha: self.alpha,
                 sequential_tuning: self.tuning,
                 prior: None,
+                alternative: self.alternative,
             },
             correction: self.correction,
             decide_with: self.test,

@@ -5,7 +5,7 @@ use anyhow::{Context, Result, bail};
 use assay_ab::aggregate::{self, MetricSpec, Missing};
 use assay_ab::analyze::{self, Options, TestKind};
 use assay_ab::correct::Correction;
-use assay_ab::effect::Settings;
+use assay_ab::effect::{Alternative, Settings};
 use assay_ab::power::{Plan, PlanResult};
 use assay_ab::source::Source;
 use assay_rundir::write_all_atomic;
@@ -220,6 +220,10 @@ pub(crate) struct AnalyzeArgs {
     /// The test the decision reads.
     #[arg(long, value_enum, default_value_t = TestKind::Sequential)]
     test: TestKind,
+    /// What the tests ask, in each effect's own direction (treatment − control):
+    /// two-sided, or one-sided `greater` (an interval [lower, +∞)) or `less`.
+    #[arg(long, value_enum, default_value_t = Alternative::TwoSided)]
+    alternative: Alternative,
     /// N* of the sequential interval: the total units at which it is tightest
     /// (GrowthBook's default 5,000; set it near the planned sample size).
     #[arg(long, default_value = "5000")]
@@ -387,6 +391,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
             prior: args
                 .prior_sd
                 .map(|sd| (args.prior_mean.map_or(0.0, |m| m.get()), sd.get())),
+            alternative: args.alternative,
         },
         correction: args.correction,
         decide_with: args.test,

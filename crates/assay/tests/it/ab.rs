@@ -528,3 +528,74 @@ fn the_sample_ratio_check_runs_from_counts_alone() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("--counts a"), "{}", text(&o));
 }
+
+/// `--alternative greater|less`: one-sided intervals with an open end (`null` in JSON,
+/// ∞ in tables), the fixed-horizon p-value half the two-sided one on the effect's side
+/// (Student's t is symmetric), and a sequential interval whose finite end is tighter
+/// than the two-sided one's.
+#[test]
+fn one_sided_tests_have_an_open_end_and_half_the_p_value() {
+    let dir = tmp();
+    let csv = dir.path().join("units.csv");
+    write_csv(&experiment(6_000, 11, 0.0), &csv);
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "ab",
+            "analyze",
+            csv.to_str().unwrap(),
+            "--control",
+            "current",
+            "--metrics",
+            "revenue",
+            "--format",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        let o = assay(&args);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+        metric(&v, "revenue")["results"][0]["relative"].clone()
+    };
+    let two = run(&[]);
+    let (est, p2) = (
+        two["estimate"].as_f64().unwrap(),
+        two["fixed"]["p_value"].as_f64().unwrap(),
+    );
+    let (toward, away) = if est > 0.0 {
+        ("greater", "less")
+    } else {
+        ("less", "greater")
+    };
+    let one = run(&["--alternative", toward]);
+    let p1 = one["fixed"]["p_value"].as_f64().unwrap();
+    assert!((p1 - p2 / 2.0).abs() < 1e-12, "{p1} vs {p2}/2");
+    let other = run(&["--alternative", away]);
+    assert!((other["fixed"]["p_value"].as_f64().unwrap() - (1.0 - p2 / 2.0)).abs() < 1e-12);
+    let (open, finite) = if toward == "greater" {
+        ("upper", "lower")
+    } else {
+        ("lower", "upper")
+    };
+    assert!(
+        one["fixed"][open].is_null() && one["sequential"][open].is_null(),
+        "{one}"
+    );
+    let tighter = |a: &Value, b: &Value| {
+        let (a, b) = (a[finite].as_f64().unwrap(), b[finite].as_f64().unwrap());
+        if finite == "lower" { a > b } else { a < b }
+    };
+    assert!(tighter(&one["fixed"], &two["fixed"]));
+    assert!(tighter(&one["sequential"], &two["sequential"]));
+    let o = assay(&[
+        "ab",
+        "analyze",
+        csv.to_str().unwrap(),
+        "--control",
+        "current",
+        "--metrics",
+        "revenue",
+        "--alternative",
+        toward,
+    ]);
+    let table = text(&o);
+    assert!(table.contains('∞'), "{table}");
+}
