@@ -21,6 +21,7 @@ use crate::correct::{Correction, adjust};
 use crate::effect::{Comparison, Effect, Scale, Settings, compare};
 use crate::moments::Moments;
 use crate::srm::{self, Srm};
+use assay_stats::normal_quantile;
 use serde::{Deserialize, Serialize};
 
 pub const FORMAT: &str = "assay-ab/1";
@@ -66,7 +67,47 @@ pub struct VariantResult {
     /// p-value of the decision's test, before and after the correction.
     pub p_value: Option<f64>,
     pub adjusted_p_value: Option<f64>,
+    /// A goal's interval widened to agree with its corrected p-value, as GrowthBook's
+    /// `getAdjustedCI` (only when a correction made it wider; open ends `null`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adjusted_interval: Option<AdjustedInterval>,
     pub verdict: MetricVerdict,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AdjustedInterval {
+    #[serde(with = "crate::effect::unbounded_below")]
+    pub lower: f64,
+    #[serde(with = "crate::effect::unbounded_above")]
+    pub upper: f64,
+}
+
+/// GrowthBook's interval after a multiple-comparison correction (`getAdjustedCI`,
+/// packages/shared/src/experiments/experiments.ts): the normal interval whose p-value
+/// would be the corrected one, estimate ± z₁₋α/₂·|estimate / z₁₋p/₂|, kept only where it
+/// is wider than the test's own `interval` on both sides; unbounded when the corrected p
+/// is 1 (above 0.999999).
+pub fn adjusted_interval(
+    adjusted_p: f64,
+    estimate: f64,
+    alpha: f64,
+    interval: (f64, f64),
+) -> Option<AdjustedInterval> {
+    if adjusted_p > 0.999999 {
+        return Some(AdjustedInterval {
+            lower: f64::NEG_INFINITY,
+            upper: f64::INFINITY,
+        });
+    }
+    if estimate == 0.0 {
+        return None;
+    }
+    // z₁₋p/2 as the upper tail's quantile, so a tiny p keeps its digits (1 − p/2 would
+    // round to 1 and the interval collapse).
+    let sd = (estimate / -normal_quantile(adjusted_p / 2.0)).abs();
+    let width = normal_quantile(1.0 - alpha / 2.0) * sd;
+    let (lower, upper) = (estimate - width, estimate + width);
+    (lower < interval.0 && upper > interval.1).then_some(AdjustedInterval { lower, upper })
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -367,6 +408,7 @@ pub fn analyze(data: &Aggregated, options: &Options) -> Result<Analysis, Error> 
                 decision_scale: e.map(|e| e.scale),
                 p_value: e.map(|e| options.decide_with.interval(e).p_value),
                 adjusted_p_value: None,
+                adjusted_interval: None,
                 verdict: MetricVerdict::NoTest,
                 comparison: c,
             });
@@ -403,7 +445,18 @@ pub fn analyze(data: &Aggregated, options: &Options) -> Result<Analysis, Error> 
         .collect();
     let adjusted = adjust(&raw, options.correction);
     for (&(i, j), p) in family.iter().zip(adjusted) {
-        metrics[i].results[j].adjusted_p_value = Some(p);
+        let r = &mut metrics[i].results[j];
+        r.adjusted_p_value = Some(p);
+        // Only a correction that raised the p-value widens the interval (a sequential
+        // p-value of 1 is its own test's, and its interval already says so).
+        if options.correction != Correction::None
+            && r.p_value.is_some_and(|raw| p > raw)
+            && let Some(e) = decision_effect(&r.comparison)
+        {
+            let iv = options.decide_with.interval(e);
+            r.adjusted_interval =
+                adjusted_interval(p, e.estimate, options.settings.alpha, (iv.lower, iv.upper));
+        }
     }
     let alpha = options.settings.alpha;
     for m in metrics.iter_mut() {

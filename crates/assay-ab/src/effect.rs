@@ -102,16 +102,16 @@ pub struct Interval {
 /// JSON has no infinity: an open end is `null`.
 macro_rules! unbounded {
     ($module:ident, $infinity:expr) => {
-        mod $module {
+        pub(crate) mod $module {
             use serde::{Deserialize, Deserializer, Serializer};
-            pub(super) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+            pub(crate) fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
                 if *v == $infinity {
                     s.serialize_none()
                 } else {
                     s.serialize_f64(*v)
                 }
             }
-            pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+            pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
                 Ok(Option::<f64>::deserialize(d)?.unwrap_or($infinity))
             }
         }

@@ -80,9 +80,18 @@ pub fn markdown(a: &Analysis) -> String {
             let (lift, iv, ctw) = match decision_effect(c) {
                 Some(e) => {
                     let i = a.decide_with.interval(e);
+                    let mut iv =
+                        format!("[{}, {}]", show(e.scale, i.lower), show(e.scale, i.upper));
+                    if let Some(adj) = r.adjusted_interval {
+                        iv.push_str(&format!(
+                            "; corrected [{}, {}]",
+                            show(e.scale, adj.lower),
+                            show(e.scale, adj.upper)
+                        ));
+                    }
                     (
                         show(e.scale, e.estimate),
-                        format!("[{}, {}]", show(e.scale, i.lower), show(e.scale, i.upper)),
+                        iv,
                         format!("{:.1}%", 100.0 * e.bayes.chance_to_win),
                     )
                 }
@@ -155,6 +164,8 @@ pub fn csv(a: &Analysis) -> String {
         "sequential_upper",
         "sequential_p",
         "adjusted_p",
+        "adjusted_lower",
+        "adjusted_upper",
         "chance_to_win",
         "risk_control",
         "risk_treatment",
@@ -194,6 +205,8 @@ pub fn csv(a: &Analysis) -> String {
                 num(e.map(|e| e.sequential.upper)),
                 num(e.map(|e| e.sequential.p_value)),
                 num(r.adjusted_p_value),
+                num(r.adjusted_interval.map(|i| i.lower)),
+                num(r.adjusted_interval.map(|i| i.upper)),
                 num(e.map(|e| e.bayes.chance_to_win)),
                 num(e.map(|e| e.bayes.risk_control)),
                 num(e.map(|e| e.bayes.risk_treatment)),

@@ -166,3 +166,41 @@ fn the_sample_ratio_check_matches_growthbooks_cases() {
         );
     }
 }
+
+/// Corrections and adjusted intervals against GrowthBook's shared code's own cases
+/// (`packages/shared/test/experiments.test.ts` at the same commit: Holm-Bonferroni,
+/// Benjamini-Hochberg to 8 decimals, and `adjustedCI`).
+#[test]
+fn corrections_and_adjusted_intervals_match_growthbooks_cases() {
+    use assay_ab::correct::{Correction, adjust};
+    let holm = adjust(&[0.01, 0.04, 0.03, 0.005, 0.55, 0.6], Correction::Holm);
+    let want = [0.05, 0.12, 0.12, 0.03, 1.0, 1.0];
+    for (g, w) in holm.iter().zip(want) {
+        assert!((g - w).abs() < 1e-12, "Holm {holm:?}");
+    }
+    let bh = adjust(
+        &[0.898, 0.138, 0.007, 0.964, 0.538, 0.006, 0.138],
+        Correction::BenjaminiHochberg,
+    );
+    let want = [0.964, 0.2415, 0.0245, 0.964, 0.7532, 0.0245, 0.2415];
+    for (g, w) in bh.iter().zip(want) {
+        assert!((g - w).abs() < 5e-9, "BH {bh:?}");
+    }
+    // adjustedCI(0.049999999, 0.1, 0.05) and (0.0099999999, 0.1, 0.01) are [0, 0.2].
+    let everywhere = (f64::INFINITY, f64::NEG_INFINITY);
+    for (p, alpha) in [(0.049999999, 0.05), (0.0099999999, 0.01)] {
+        let a = assay_ab::analyze::adjusted_interval(p, 0.1, alpha, everywhere).unwrap();
+        assert!(a.lower > 0.0 && a.upper < 0.2, "{a:?}");
+        assert!(
+            a.lower.abs() < 5e-9 && (a.upper - 0.2).abs() < 5e-9,
+            "{a:?}"
+        );
+    }
+    // Only ever wider: an interval already wider is kept; a corrected p of 1 opens it.
+    assert_eq!(
+        assay_ab::analyze::adjusted_interval(0.04, 0.1, 0.05, (-1.0, 1.0)),
+        None
+    );
+    let open = assay_ab::analyze::adjusted_interval(1.0, 0.1, 0.05, (0.0, 0.2)).unwrap();
+    assert_eq!((open.lower, open.upper), (f64::NEG_INFINITY, f64::INFINITY));
+}

@@ -599,3 +599,57 @@ fn one_sided_tests_have_an_open_end_and_half_the_p_value() {
     let table = text(&o);
     assert!(table.contains('∞'), "{table}");
 }
+
+/// With a correction, a goal's interval is widened to agree with its corrected p-value
+/// (GrowthBook's adjusted interval): present only where the correction raised p and
+/// the result is wider, in JSON, CSV and the table.
+#[test]
+fn a_corrected_goal_gets_a_wider_interval() {
+    let dir = tmp();
+    let csv = dir.path().join("units.csv");
+    write_csv(&experiment(20_000, 1, 0.0), &csv);
+    let run = |format: &str| {
+        assay(&[
+            "ab",
+            "analyze",
+            csv.to_str().unwrap(),
+            "--control",
+            "current",
+            "--metrics",
+            "revenue,converted",
+            "--test",
+            "fixed",
+            "--correction",
+            "holm",
+            "--format",
+            format,
+        ])
+    };
+    let o = run("json");
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    let r = &metric(&v, "revenue")["results"][0];
+    let (p, p_adj) = (
+        r["p_value"].as_f64().unwrap(),
+        r["adjusted_p_value"].as_f64().unwrap(),
+    );
+    assert!(p_adj > p, "{r}");
+    let (fixed, adj) = (&r["relative"]["fixed"], &r["adjusted_interval"]);
+    let f = |x: &Value, k: &str| x[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+    assert!(
+        f(adj, "lower") < f(fixed, "lower") && f(adj, "upper") > f(fixed, "upper"),
+        "{r}"
+    );
+    // Its half-width over 1.96 is the standard error a normal test would need to give
+    // the corrected p: |estimate| / z(1 − p_adj/2). Checked with the inverse normal of
+    // the estimate and width: p_adj = 2(1 − Φ(|estimate| · 1.959964 / half-width)).
+    let est = r["relative"]["estimate"].as_f64().unwrap();
+    let half = (f(adj, "upper") - f(adj, "lower")) / 2.0;
+    let z = est.abs() * 1.959_963_984_540_054 / half;
+    let implied = assay_stats::normal_cdf(-z) * 2.0;
+    assert!(
+        (implied - p_adj).abs() < 1e-9 * p_adj.max(1e-300),
+        "{implied} vs {p_adj}"
+    );
+    assert!(text(&run("table")).contains("; corrected ["));
+    assert!(text(&run("csv")).contains("adjusted_lower,adjusted_upper"));
+}
