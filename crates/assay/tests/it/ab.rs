@@ -529,6 +529,19 @@ fn the_sample_ratio_check_runs_from_counts_alone() {
     assert!(text(&o).contains("--counts a"), "{}", text(&o));
 }
 
+/// `assay ab analyze CSV --control current` with more arguments.
+fn analyze_units(csv: &Path, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "ab",
+        "analyze",
+        csv.to_str().unwrap(),
+        "--control",
+        "current",
+    ];
+    args.extend_from_slice(extra);
+    assay(&args)
+}
+
 /// `--alternative greater|less`: one-sided intervals with an open end (`null` in JSON,
 /// ∞ in tables), the fixed-horizon p-value half the two-sided one on the effect's side
 /// (Student's t is symmetric), and a sequential interval whose finite end is tighter
@@ -539,19 +552,9 @@ fn one_sided_tests_have_an_open_end_and_half_the_p_value() {
     let csv = dir.path().join("units.csv");
     write_csv(&experiment(6_000, 11, 0.0), &csv);
     let run = |extra: &[&str]| {
-        let mut args = vec![
-            "ab",
-            "analyze",
-            csv.to_str().unwrap(),
-            "--control",
-            "current",
-            "--metrics",
-            "revenue",
-            "--format",
-            "json",
-        ];
+        let mut args = vec!["--metrics", "revenue", "--format", "json"];
         args.extend_from_slice(extra);
-        let o = assay(&args);
+        let o = analyze_units(&csv, &args);
         let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
         metric(&v, "revenue")["results"][0]["relative"].clone()
     };
@@ -585,18 +588,10 @@ fn one_sided_tests_have_an_open_end_and_half_the_p_value() {
     };
     assert!(tighter(&one["fixed"], &two["fixed"]));
     assert!(tighter(&one["sequential"], &two["sequential"]));
-    let o = assay(&[
-        "ab",
-        "analyze",
-        csv.to_str().unwrap(),
-        "--control",
-        "current",
-        "--metrics",
-        "revenue",
-        "--alternative",
-        toward,
-    ]);
-    let table = text(&o);
+    let table = text(&analyze_units(
+        &csv,
+        &["--metrics", "revenue", "--alternative", toward],
+    ));
     assert!(table.contains('∞'), "{table}");
 }
 
@@ -609,21 +604,19 @@ fn a_corrected_goal_gets_a_wider_interval() {
     let csv = dir.path().join("units.csv");
     write_csv(&experiment(20_000, 1, 0.0), &csv);
     let run = |format: &str| {
-        assay(&[
-            "ab",
-            "analyze",
-            csv.to_str().unwrap(),
-            "--control",
-            "current",
-            "--metrics",
-            "revenue,converted",
-            "--test",
-            "fixed",
-            "--correction",
-            "holm",
-            "--format",
-            format,
-        ])
+        analyze_units(
+            &csv,
+            &[
+                "--metrics",
+                "revenue,converted",
+                "--test",
+                "fixed",
+                "--correction",
+                "holm",
+                "--format",
+                format,
+            ],
+        )
     };
     let o = run("json");
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
