@@ -18,6 +18,25 @@ pub struct Judge {
     env: Result<minijinja::Environment<'static>, String>,
 }
 
+/// Gives every task that LLM judges score (`[[judge]]` tables, a `judge` grader) its
+/// judges, all asking `model`.
+pub fn connect(tasks: &mut [assay_tasks::Task], model: &Arc<dyn LanguageModel>) {
+    for task in tasks.iter_mut() {
+        if let Some(spec) = task.needs_judge_grader().cloned() {
+            task.set_grader(Arc::new(Judge::new(model.clone(), spec)));
+        }
+        let specs = task.needs_judges().to_vec();
+        if specs.is_empty() {
+            continue;
+        }
+        let judges = specs
+            .into_iter()
+            .map(|spec| Arc::new(Judge::new(model.clone(), spec)) as Arc<dyn assay_grade::Grader>)
+            .collect();
+        task.set_judges(judges);
+    }
+}
+
 impl Judge {
     pub fn new(model: Arc<dyn LanguageModel>, spec: JudgeSpec) -> Self {
         let rubric_hash = assay_rundir::sha256_hex(spec.rubric.as_bytes())[..12].to_owned();

@@ -10,6 +10,7 @@
 //! num_fewshot = 0                         # override the tasks' few-shot count
 //! chat_template = false                   # wrap prompts in each model's chat template
 //! max_tokens = 64                         # generation tasks' answer length (recorded)
+//! judge = "default"                       # the model LLM-judged tasks ask (xstest_judged)
 //! gates = [
 //!   "xstest:unsafe_compliance <= 0.05",           # upper 95% bound at most 0.05
 //!   "arc_easy:acc >= baseline - 0.02",            # non-inferior to the baseline
@@ -19,6 +20,8 @@
 //! top_k = 2                               # default: every candidate that passes
 //! ```
 //!
+//! A task graded by a served safety classifier (`kind = "remote"`) is connected through
+//! the grader settings `assay pipeline run` takes (`--grader-model`, `--grader-base-url`).
 //! A failed gate stops a candidate; a gate whose metric is undefined on this run makes
 //! it inconclusive. Each candidate is compared with the baseline item by item
 //! (`assay compare`'s paired tests), and each benchmark's BenchRisk profile is carried.
@@ -52,6 +55,8 @@ pub struct Benchmarks {
     chat_template: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     max_tokens: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    judge: Option<String>,
     #[serde(default)]
     gates: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -160,15 +165,43 @@ impl Stage for Benchmarks {
             {
                 task.spec.generate.get_or_insert_default().max_tokens = n;
             }
-            if task.needs_remote_grader().is_some()
-                || task.needs_judge_grader().is_some()
-                || !task.needs_judges().is_empty()
-            {
-                return Err(fail(format!(
-                    "task `{name}` is graded by a served classifier or an LLM judge, which a pipeline does not connect yet; run it with `assay eval` and gate on that run"
-                )));
+            // A served safety classifier is connected (and probed) now, before any work.
+            if let Some((protocol, policy)) = task.needs_remote_grader() {
+                let grader = setup
+                    .models
+                    .remote_grader(protocol, policy)
+                    .map_err(|e| fail(format!("task `{name}`: {e}")))?;
+                task.set_grader(grader);
             }
             tasks.push(task);
+        }
+        let judged = tasks
+            .iter()
+            .find(|t| !t.needs_judges().is_empty() || t.needs_judge_grader().is_some());
+        match (judged, &self.judge) {
+            (Some(t), None) => {
+                return Err(fail(format!(
+                    "task `{}` is scored by an LLM judge: name the judging model with `judge = \"MODEL\"`",
+                    t.spec.name
+                )));
+            }
+            (None, Some(_)) => {
+                return Err(fail(
+                    "`judge`: none of these tasks is scored by an LLM judge".into(),
+                ));
+            }
+            (Some(_), Some(judge)) => {
+                setup
+                    .models
+                    .check(judge)
+                    .map_err(|m| fail(format!("judge: {m}")))?;
+                let model = setup
+                    .models
+                    .judge(judge)
+                    .map_err(|e| fail(format!("judge `{judge}`: {e}")))?;
+                assay_eval::judge::connect(&mut tasks, &model);
+            }
+            (None, None) => {}
         }
         // A chat task on a model that cannot format one fails now, not after the other
         // candidates have run.

@@ -85,6 +85,23 @@ pub trait Models {
         model: &str,
         chat_template: Option<&std::path::Path>,
     ) -> Result<Arc<dyn assay_core::LanguageModel>, Box<dyn std::error::Error + Send + Sync>>;
+
+    /// A model that judges answers (`default`, a GGUF file, or a served one where the
+    /// binary's grader settings say).
+    fn judge(
+        &self,
+        model: &str,
+    ) -> Result<Arc<dyn assay_core::LanguageModel>, Box<dyn std::error::Error + Send + Sync>> {
+        self.load(model, None)
+    }
+
+    /// The served safety classifier a task's `kind = "remote"` grader names, connected
+    /// now; an error says which settings are missing.
+    fn remote_grader(
+        &self,
+        protocol: assay_tasks::spec::RemoteProtocol,
+        policy: Option<&str>,
+    ) -> Result<Arc<dyn assay_grade::Grader>, Box<dyn std::error::Error + Send + Sync>>;
 }
 
 /// Facts of this execution recorded with each evaluation (they do not change numbers).

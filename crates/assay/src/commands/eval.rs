@@ -1,11 +1,10 @@
 use super::Format;
-use super::model::{LocalArgs, RemoteArgs, recorded_command};
+use super::model::{GraderArgs, LocalArgs, RemoteArgs, recorded_command};
 use anyhow::{Context, Result, bail};
 use assay_tasks::{Selection, Task, TaskSource};
 use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 const EXAMPLES: &str = "\
 Examples:
@@ -115,57 +114,24 @@ pub(crate) struct EvalArgs {
     /// `default`, `gemma3-270m`, a GGUF file, or `openai:NAME` at --grader-base-url.
     #[arg(long, value_name = "MODEL", help_heading = "Graders")]
     judge: Option<String>,
-    /// The served model that grades the answers of tasks with a remote grader (Llama
-    /// Guard 3, ShieldGemma or a moderation endpoint, as the task file says).
-    #[arg(long, value_name = "NAME", help_heading = "Graders")]
-    grader_model: Option<String>,
-    /// Base URL of the grader's OpenAI-compatible API, with its version prefix.
-    #[arg(long, value_name = "URL", help_heading = "Graders")]
-    grader_base_url: Option<String>,
-    /// Environment variable holding the grader server's API key (never on the command
-    /// line, in logs or in results).
-    #[arg(
-        long,
-        value_name = "VAR",
-        default_value = "OPENAI_API_KEY",
-        help_heading = "Graders"
-    )]
-    grader_api_key_env: String,
+    #[command(flatten)]
+    graders: GraderArgs,
 }
 
 /// Connects the remote grader of every task that has one, before any work: a task
 /// without the flags it needs, or a server that does not answer, fails here.
 fn connect_remote_graders(tasks: &mut [Task], args: &EvalArgs) -> Result<()> {
-    use assay_openai::graders::{GuardKind, RemoteGrader};
-    use assay_tasks::spec::RemoteProtocol;
     for task in tasks.iter_mut() {
         let Some((protocol, policy)) = task.needs_remote_grader() else {
             continue;
         };
-        let (Some(model), Some(url)) = (&args.grader_model, &args.grader_base_url) else {
-            bail!(
-                "task `{}` is graded by a served safety classifier ({protocol:?}): name it with --grader-model NAME and --grader-base-url URL",
-                task.spec.name
-            );
-        };
-        let kind = match protocol {
-            RemoteProtocol::LlamaGuard3 => GuardKind::LlamaGuard3,
-            RemoteProtocol::Shieldgemma => GuardKind::ShieldGemma {
-                policy: policy
-                    .unwrap_or(assay_grade::guard::SHIELDGEMMA_DANGEROUS_CONTENT)
-                    .to_owned(),
-            },
-            RemoteProtocol::OpenaiModeration => GuardKind::OpenAiModeration,
-        };
-        let mut config = assay_openai::ClientConfig::new(url, model);
-        config.api_key = std::env::var(&args.grader_api_key_env)
-            .ok()
-            .and_then(assay_core::ApiKey::new);
-        let grader = RemoteGrader::connect(config, kind)
+        let grader = args
+            .graders
+            .remote_grader(protocol, policy)
             .with_context(|| format!("the grader of task `{}`", task.spec.name))?;
-        task.set_grader(std::sync::Arc::new(grader));
+        task.set_grader(grader);
     }
-    if args.grader_model.is_some()
+    if args.graders.grader_model.is_some()
         && !args.tasks.is_empty()
         && tasks
             .iter()
@@ -195,35 +161,8 @@ fn connect_judges(tasks: &mut [Task], args: &EvalArgs) -> Result<()> {
             first.spec.name
         );
     };
-    let model: Arc<dyn assay_core::LanguageModel> = match name.strip_prefix("openai:") {
-        Some(served) => {
-            let Some(url) = &args.grader_base_url else {
-                bail!("--judge {name}: give the judge's server with --grader-base-url URL");
-            };
-            let mut remote = args.remote.clone();
-            remote.base_url = url.clone();
-            remote.api_key_env = args.grader_api_key_env.clone();
-            Arc::new(remote.connect(served)?)
-        }
-        None => Arc::new(args.local.load_embedded(name)?),
-    };
-    for task in tasks.iter_mut() {
-        if let Some(spec) = task.needs_judge_grader().cloned() {
-            task.set_grader(Arc::new(assay_eval::judge::Judge::new(model.clone(), spec)));
-        }
-        let specs = task.needs_judges().to_vec();
-        if specs.is_empty() {
-            continue;
-        }
-        let judges = specs
-            .into_iter()
-            .map(|spec| {
-                Arc::new(assay_eval::judge::Judge::new(model.clone(), spec))
-                    as Arc<dyn assay_grade::Grader>
-            })
-            .collect();
-        task.set_judges(judges);
-    }
+    let model = args.graders.judge_model(name, &args.local, &args.remote)?;
+    assay_eval::judge::connect(tasks, &model);
     Ok(())
 }
 

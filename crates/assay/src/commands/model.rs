@@ -109,6 +109,82 @@ pub(crate) fn check_model_name(model: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Where graders that are models come from: a served safety classifier, and the server
+/// of a judging model named `openai:NAME`.
+#[derive(Args, Clone)]
+pub(crate) struct GraderArgs {
+    /// The served model that grades the answers of tasks with a remote grader (Llama
+    /// Guard 3, ShieldGemma or a moderation endpoint, as the task file says).
+    #[arg(long, value_name = "NAME", help_heading = "Graders")]
+    pub(crate) grader_model: Option<String>,
+    /// Base URL of the grader's OpenAI-compatible API, with its version prefix.
+    #[arg(long, value_name = "URL", help_heading = "Graders")]
+    pub(crate) grader_base_url: Option<String>,
+    /// Environment variable holding the grader server's API key (never on the command
+    /// line, in logs or in results).
+    #[arg(
+        long,
+        value_name = "VAR",
+        default_value = "OPENAI_API_KEY",
+        help_heading = "Graders"
+    )]
+    pub(crate) grader_api_key_env: String,
+}
+
+impl GraderArgs {
+    /// The served guard a task's `kind = "remote"` grader names, connected (and probed)
+    /// now.
+    pub(crate) fn remote_grader(
+        &self,
+        protocol: assay_tasks::spec::RemoteProtocol,
+        policy: Option<&str>,
+    ) -> Result<Arc<dyn assay_grade::Grader>> {
+        use assay_openai::graders::{GuardKind, RemoteGrader};
+        use assay_tasks::spec::RemoteProtocol;
+        let (Some(model), Some(url)) = (&self.grader_model, &self.grader_base_url) else {
+            bail!(
+                "graded by a served safety classifier ({protocol:?}): name it with --grader-model NAME and --grader-base-url URL"
+            );
+        };
+        let kind = match protocol {
+            RemoteProtocol::LlamaGuard3 => GuardKind::LlamaGuard3,
+            RemoteProtocol::Shieldgemma => GuardKind::ShieldGemma {
+                policy: policy
+                    .unwrap_or(assay_grade::guard::SHIELDGEMMA_DANGEROUS_CONTENT)
+                    .to_owned(),
+            },
+            RemoteProtocol::OpenaiModeration => GuardKind::OpenAiModeration,
+        };
+        let mut config = ClientConfig::new(url, model);
+        config.api_key = std::env::var(&self.grader_api_key_env)
+            .ok()
+            .and_then(ApiKey::new);
+        Ok(Arc::new(RemoteGrader::connect(config, kind)?))
+    }
+
+    /// A judging model: local (`default`, a GGUF file), or `openai:NAME` at
+    /// --grader-base-url with the grader's key.
+    pub(crate) fn judge_model(
+        &self,
+        name: &str,
+        local: &LocalArgs,
+        remote: &RemoteArgs,
+    ) -> Result<Arc<dyn LanguageModel>> {
+        Ok(match name.strip_prefix("openai:") {
+            Some(served) => {
+                let Some(url) = &self.grader_base_url else {
+                    bail!("judge {name}: give the judge's server with --grader-base-url URL");
+                };
+                let mut remote = remote.clone();
+                remote.base_url = url.clone();
+                remote.api_key_env = self.grader_api_key_env.clone();
+                Arc::new(remote.connect(served)?)
+            }
+            None => Arc::new(local.load_embedded(name)?),
+        })
+    }
+}
+
 pub(crate) fn default_cache_path() -> PathBuf {
     assay_fetch::cache_dir().join("responses.sqlite")
 }

@@ -2,7 +2,7 @@
 //! stages to a release decision, with the funnel and its reasons.
 
 use super::SummaryFormat;
-use super::model::{LocalArgs, RemoteArgs, check_model_name, recorded_command};
+use super::model::{GraderArgs, LocalArgs, RemoteArgs, check_model_name, recorded_command};
 use anyhow::{Context, Result};
 use assay_core::LanguageModel;
 use assay_pipeline::spec::Pipeline;
@@ -74,6 +74,8 @@ pub(crate) struct RunArgs {
     local: LocalArgs,
     #[command(flatten, next_help_heading = "Remote models (openai:NAME)")]
     remote: RemoteArgs,
+    #[command(flatten)]
+    graders: GraderArgs,
 }
 
 #[derive(Args)]
@@ -89,6 +91,7 @@ pub(crate) struct StatusArgs {
 struct Loader {
     local: LocalArgs,
     remote: RemoteArgs,
+    graders: GraderArgs,
     loaded: Mutex<HashMap<String, Arc<dyn LanguageModel>>>,
 }
 
@@ -128,6 +131,30 @@ impl assay_pipeline::Models for Loader {
         loaded.insert(key, m.clone());
         Ok(m)
     }
+
+    fn judge(
+        &self,
+        model: &str,
+    ) -> std::result::Result<Arc<dyn LanguageModel>, Box<dyn std::error::Error + Send + Sync>> {
+        if !model.starts_with("openai:") {
+            // A local judge is loaded once, shared with a candidate of the same model.
+            return self.load(model, None);
+        }
+        self.graders
+            .judge_model(model, &self.local, &self.remote)
+            .map_err(|e| crate::error_chain(&e).into())
+    }
+
+    fn remote_grader(
+        &self,
+        protocol: assay_tasks::spec::RemoteProtocol,
+        policy: Option<&str>,
+    ) -> std::result::Result<Arc<dyn assay_grade::Grader>, Box<dyn std::error::Error + Send + Sync>>
+    {
+        self.graders
+            .remote_grader(protocol, policy)
+            .map_err(|e| crate::error_chain(&e).into())
+    }
 }
 
 fn run(args: RunArgs) -> Result<ExitCode> {
@@ -140,6 +167,7 @@ fn run(args: RunArgs) -> Result<ExitCode> {
     let loader = Loader {
         local: args.local.clone(),
         remote: args.remote.clone(),
+        graders: args.graders.clone(),
         loaded: Mutex::new(HashMap::new()),
     };
     // Every candidate, task, prompt set and experiment file is checked before any model

@@ -220,6 +220,11 @@ name = "other"
 model = "default"
 "#;
 
+/// A pipeline file of the two `HEAD` candidates and one stage (its table's body).
+fn with_stage(dir: &Path, name: &str, stage: &str) -> PathBuf {
+    write(dir, name, &format!("{HEAD}\n[[stage]]\n{stage}"))
+}
+
 const OFFLINE: &str = r#"
 [[stage]]
 kind = "benchmarks"
@@ -307,6 +312,18 @@ fn bad_pipeline_files_are_refused_with_their_place_before_any_work() {
         (
             ab("{ other = \"missing.csv\" }"),
             "candidate `other`: experiment data `",
+        ),
+        (
+            format!("{HEAD}{OFFLINE}").replace("[\"arc_easy\"]", "[\"xstest_judged\"]"),
+            "stage `offline`: task `xstest_judged` is scored by an LLM judge: name the judging model with `judge = \"MODEL\"`",
+        ),
+        (
+            format!("{HEAD}{OFFLINE}judge = \"default\"\n"),
+            "`judge`: none of these tasks is scored by an LLM judge",
+        ),
+        (
+            format!("{HEAD}{OFFLINE}").replace("[\"arc_easy\"]", "[\"ailuminate\"]"),
+            "task `ailuminate`: graded by a served safety classifier (LlamaGuard3): name it with --grader-model NAME and --grader-base-url URL",
         ),
         (
             ab("{ other = \"ab.csv\" }").replace("[\"converted\"]", "[\"revenue\"]"),
@@ -459,12 +476,10 @@ fn the_ab_stage_decides_again_when_its_rows_change() {
         s
     };
     write(dir, "ab.csv", &rows(400));
-    let file = write(
+    let file = with_stage(
         dir,
         "ab.toml",
-        &format!(
-            "{HEAD}\n[[stage]]\nkind = \"ab\"\nname = \"online\"\ndata = {{ other = \"ab.csv\" }}\nmetrics = [\"converted\"]\n"
-        ),
+        "kind = \"ab\"\nname = \"online\"\ndata = { other = \"ab.csv\" }\nmetrics = [\"converted\"]\n",
     );
     let out = dir.join("out");
     let o = run(&file, &out);
@@ -495,4 +510,31 @@ fn the_ab_stage_decides_again_when_its_rows_change() {
             .unwrap();
     assert_eq!(analysis["rows"], 4000);
     assert_ne!(units(&first), units(&report(&out)));
+}
+
+/// A benchmarks stage with a task an LLM judges (`xstest_judged`): the stage's `judge`
+/// model grades every candidate's answers, and each run records the judge it was graded
+/// by (so a run graded by another judge is never resumed into it).
+#[test]
+fn a_judged_task_is_graded_by_the_stages_judge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let file = with_stage(
+        dir,
+        "judged.toml",
+        "kind = \"benchmarks\"\nname = \"safety\"\ntasks = [\"xstest_judged\"]\nsample = 4\nmax_tokens = 16\njudge = \"default\"\n",
+    );
+    let out = dir.join("out");
+    let o = run(&file, &out);
+    assert!(matches!(o.status.code(), Some(0 | 3)), "{}", stderr(&o));
+    for candidate in ["current", "other"] {
+        let runs: Vec<PathBuf> = std::fs::read_dir(out.join("01-safety").join(candidate))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        let results: Value =
+            serde_json::from_slice(&std::fs::read(runs[0].join("results.json")).unwrap()).unwrap();
+        let graders = results["spec"]["tasks"][0]["graders"].to_string();
+        assert!(graders.contains("SmolLM2"), "{candidate}: {graders}");
+    }
 }
