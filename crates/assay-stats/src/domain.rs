@@ -107,6 +107,12 @@ real_domain!(
     |v| v > 0.0 && v < 1.0
 );
 real_domain!(
+    /// A p-value: from 0 to 1, both included (a test may give exactly 1).
+    PValue,
+    "a p-value from 0 to 1",
+    |v| (0.0..=1.0).contains(&v)
+);
+real_domain!(
     /// A finite real number greater than 0 (a standard deviation, a sample size, a scale).
     Positive,
     "a finite number greater than 0",

@@ -36,6 +36,90 @@ enum AbCommand {
     /// mismatch, 2 error.
     #[command(after_help = SRM_EXAMPLES)]
     Srm(SrmArgs),
+    /// Correct p-values for multiple comparisons (Holm or Benjamini-Hochberg), from
+    /// tests run elsewhere or in several experiments.
+    #[command(after_help = CORRECT_EXAMPLES)]
+    Correct(CorrectArgs),
+}
+
+const CORRECT_EXAMPLES: &str = "\
+Examples:
+  # Four goal metrics' p-values, Holm's correction
+  assay ab correct --p-values 0.01,0.04,0.03,0.005
+
+  # Named p-values, Benjamini-Hochberg (false discovery rate), as JSON
+  assay ab correct --p-values ctr=0.012,revenue=0.04,retention=0.3 --correction bh --format json";
+
+#[derive(Args)]
+pub(crate) struct CorrectArgs {
+    /// The p-values, `P` or `NAME=P` (comma-separated or repeated).
+    #[arg(long, value_delimiter = ',', required = true)]
+    p_values: Vec<String>,
+    /// The correction.
+    #[arg(long, value_enum, default_value_t = Correction::Holm)]
+    correction: Correction,
+    /// Significance level the corrected p-values are compared with (below 0.5).
+    #[arg(long, default_value = "0.05")]
+    alpha: Probability,
+    /// How the result is printed.
+    #[arg(long, value_enum, default_value_t = SummaryFormat::Table)]
+    format: SummaryFormat,
+}
+
+fn correct(args: CorrectArgs) -> Result<ExitCode> {
+    if args.alpha.get() >= 0.5 {
+        bail!("--alpha {}: must be below 0.5", args.alpha);
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut raw: Vec<f64> = Vec::new();
+    for (k, item) in args.p_values.iter().enumerate() {
+        let (name, text) = match item.split_once('=') {
+            Some((n, v)) => (n.trim().to_owned(), v),
+            None => ((k + 1).to_string(), item.as_str()),
+        };
+        if names.contains(&name) {
+            bail!("--p-values: `{name}` is given twice");
+        }
+        let p = text
+            .trim()
+            .parse::<assay_stats::domain::PValue>()
+            .map_err(|e| anyhow::anyhow!("--p-values {name}: {e}"))?;
+        names.push(name);
+        raw.push(p.get());
+    }
+    let adjusted = assay_ab::correct::adjust(&raw, args.correction);
+    let alpha = args.alpha.get();
+    match args.format {
+        SummaryFormat::Json => {
+            let rows: Vec<serde_json::Value> = names
+                .iter()
+                .zip(raw.iter().zip(&adjusted))
+                .map(|(n, (p, q))| {
+                    serde_json::json!({"name": n, "p_value": p, "adjusted_p_value": q, "significant": *q < alpha})
+                })
+                .collect();
+            let v = serde_json::json!({"correction": args.correction, "alpha": alpha, "p_values": rows});
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        SummaryFormat::Table => {
+            let mut table = assay_render::MarkdownTable::new(&[
+                ("name", assay_render::Align::Left),
+                ("p", assay_render::Align::Right),
+                ("corrected p", assay_render::Align::Right),
+                (&format!("below {alpha}"), assay_render::Align::Left),
+            ]);
+            for (n, (p, q)) in names.iter().zip(raw.iter().zip(&adjusted)) {
+                table.row(&[
+                    n.clone(),
+                    assay_ab::analyze::format_p(*p),
+                    assay_ab::analyze::format_p(*q),
+                    if *q < alpha { "yes" } else { "no" }.to_owned(),
+                ]);
+            }
+            print!("{}", table.finish());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 const SRM_EXAMPLES: &str = "\
@@ -598,5 +682,6 @@ pub(crate) fn run(args: AbArgs) -> Result<ExitCode> {
         AbCommand::Analyze(a) => analyze(*a),
         AbCommand::Plan(p) => plan(p),
         AbCommand::Srm(a) => srm(a),
+        AbCommand::Correct(a) => correct(a),
     }
 }

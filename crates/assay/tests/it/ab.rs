@@ -646,3 +646,46 @@ fn a_corrected_goal_gets_a_wider_interval() {
     assert!(text(&run("table")).contains("; corrected ["));
     assert!(text(&run("csv")).contains("adjusted_lower,adjusted_upper"));
 }
+
+/// `assay ab correct`: p-values from anywhere, corrected as GrowthBook's shared code's
+/// own cases (`adjustPValuesHolmBonferroni`, `adjustPValuesBenjaminiHochberg` in
+/// growthbook/growthbook 8f1db44 `packages/shared/test/experiments.test.ts`).
+#[test]
+fn p_values_from_anywhere_are_corrected_as_growthbook_does() {
+    let corrected = |args: &[&str]| -> Vec<f64> {
+        let mut all = vec!["ab", "correct", "--format", "json"];
+        all.extend_from_slice(args);
+        let o = assay(&all);
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+        v["p_values"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["adjusted_p_value"].as_f64().unwrap())
+            .collect()
+    };
+    let holm = corrected(&["--p-values", "0.01,0.04,0.03,0.005,0.55,0.6"]);
+    for (g, w) in holm.iter().zip([0.05, 0.12, 0.12, 0.03, 1.0, 1.0]) {
+        assert!((g - w).abs() < 1e-12, "{holm:?}");
+    }
+    let bh = corrected(&[
+        "--p-values",
+        "0.898,0.138,0.007,0.964,0.538,0.006,0.138",
+        "--correction",
+        "bh",
+    ]);
+    for (g, w) in bh
+        .iter()
+        .zip([0.964, 0.2415, 0.0245, 0.964, 0.7532, 0.0245, 0.2415])
+    {
+        assert!((g - w).abs() < 5e-9, "{bh:?}");
+    }
+    for (bad, says) in [
+        ("1.5", "not a p-value"),
+        ("a=0.1,a=0.2", "`a` is given twice"),
+    ] {
+        let o = assay(&["ab", "correct", "--p-values", bad]);
+        assert_eq!(o.status.code(), Some(2));
+        assert!(text(&o).contains(says), "{}", text(&o));
+    }
+}

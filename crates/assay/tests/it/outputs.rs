@@ -31,6 +31,7 @@ const COMMANDS: &[&[&str]] = &[
     &["ab", "analyze"],
     &["ab", "plan"],
     &["ab", "srm"],
+    &["ab", "correct"],
     &["pipeline"],
     &["pipeline", "run"],
     &["pipeline", "status"],
