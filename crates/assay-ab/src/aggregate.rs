@@ -4,7 +4,9 @@
 use crate::Error;
 use crate::effect::{Kind, Shape};
 use crate::moments::Moments;
-use crate::source::{Batch, Columns, Locate, RowSink, Source, Split, intern, rows_one_by_one};
+use crate::source::{
+    Batch, Columns, Locate, RowSink, SegmentSink, Source, Split, intern, rows_one_by_one,
+};
 use assay_stats::domain::Count;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -85,6 +87,9 @@ pub struct Aggregated {
     /// exposed that day.
     pub days: BTreeMap<i64, Vec<Vec<Moments>>>,
     pub rows: u64,
+    /// The segment column's values, in order of first appearance, when one was read
+    /// over all rows.
+    pub segments: Vec<String>,
 }
 
 struct Layout {
@@ -546,11 +551,57 @@ pub fn aggregate(
     missing: Missing,
     threads: usize,
 ) -> Result<Aggregated, Error> {
+    aggregate_segment(source, variant, None, time, specs, missing, threads)
+}
+
+/// Which rows of a segment column an aggregation reads.
+#[derive(Clone, Debug)]
+pub struct SegmentFilter {
+    pub column: String,
+    /// Only this segment's rows; None: every row (and the segments are listed).
+    pub only: Option<String>,
+}
+
+/// Streams `source` into `sink`, through a [`SegmentSink`] when a segment column is
+/// read: (the sink, rows handed on, segments seen).
+fn stream<S: Split>(
+    source: &Source,
+    cols: &Columns,
+    sink: S,
+    segment: Option<&SegmentFilter>,
+    threads: usize,
+) -> Result<(S, u64, Vec<String>), Error> {
+    match segment {
+        None => {
+            let mut sink = sink;
+            let rows = source.stream(cols, &mut sink, threads)?;
+            Ok((sink, rows, Vec::new()))
+        }
+        Some(f) => {
+            let mut wrapped = SegmentSink::new(sink, &f.column, f.only.clone());
+            source.stream(cols, &mut wrapped, threads)?;
+            Ok((wrapped.inner, wrapped.forwarded, wrapped.seen))
+        }
+    }
+}
+
+/// [`aggregate`] over one segment's rows (or all rows, listing the segments, when
+/// `segment.only` is None): the same statistics a file holding only those rows gives.
+pub fn aggregate_segment(
+    source: &Source,
+    variant: &str,
+    segment: Option<&SegmentFilter>,
+    time: Option<&str>,
+    specs: &[MetricSpec],
+    missing: Missing,
+    threads: usize,
+) -> Result<Aggregated, Error> {
     let layout = layout(specs);
     let cols = Columns {
         variant: variant.to_owned(),
         values: layout.columns.clone(),
         time: time.map(str::to_owned),
+        segment: segment.map(|f| f.column.clone()),
     };
     let mut caps: Vec<Option<f64>> = specs
         .iter()
@@ -568,12 +619,12 @@ pub fn aggregate(
         })
         .collect();
     if !wanted.is_empty() {
-        let mut scan = QuantileScan {
+        let scan = QuantileScan {
             digests: vec![tdigest::TDigest::new_with_size(1000); wanted.len()],
             wanted: wanted.clone(),
             layout: &layout,
         };
-        source.stream(&cols, &mut scan, threads)?;
+        let (mut scan, _, _) = stream(source, &cols, scan, segment, threads)?;
         for (k, (m, _)) in wanted.iter().enumerate() {
             let Some(Cap::Quantile(q)) = specs[*m].cap else {
                 unreachable!()
@@ -582,8 +633,8 @@ pub fn aggregate(
             caps[*m] = scan.digests[k].estimate_quantile(q);
         }
     }
-    let mut folder = Folder::new(specs, &layout, missing, caps.clone(), time.is_some());
-    let rows = source.stream(&cols, &mut folder, threads)?;
+    let folder = Folder::new(specs, &layout, missing, caps.clone(), time.is_some());
+    let (mut folder, rows, segments) = stream(source, &cols, folder, segment, threads)?;
     if time.is_some() && folder.undated > 0 {
         return Err(Error::Input(format!(
             "{}: {} rows have no value in the time column `{}`",
@@ -650,6 +701,7 @@ pub fn aggregate(
         metrics,
         days: folder.days,
         rows,
+        segments,
     })
 }
 
@@ -977,5 +1029,6 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
         metrics,
         days: BTreeMap::new(),
         rows: rows.len() as u64,
+        segments: Vec::new(),
     })
 }

@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod moments;
 pub mod power;
 pub mod report;
+pub mod segments;
 pub mod source;
 pub mod srm;
 

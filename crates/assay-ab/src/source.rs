@@ -23,6 +23,149 @@ pub struct Columns {
     pub variant: String,
     pub values: Vec<String>,
     pub time: Option<String>,
+    /// A segment column (country, platform): each row's variant reaches the sink as
+    /// `segment` [`SEGMENT_SEPARATOR`] `variant`, for [`SegmentSink`] to split.
+    pub segment: Option<String>,
+}
+
+/// Between a row's segment and its variant in the key a source hands on when a segment
+/// column is read (a control character no dashboard writes into a name).
+pub const SEGMENT_SEPARATOR: char = '\u{1f}';
+
+/// Most distinct values a segment column may have: per-segment analyses of thousands of
+/// slices would be noise, and each is a pass over the data.
+pub const MAX_SEGMENTS: usize = 100;
+
+/// Splits the keys a source makes when a segment column is read: hands each row on
+/// with its variant alone, keeping only the rows of segment `only` when it is given,
+/// and notes every segment seen (in order of first appearance).
+pub struct SegmentSink<S> {
+    pub inner: S,
+    pub only: Option<String>,
+    pub seen: Vec<String>,
+    /// Rows handed on.
+    pub forwarded: u64,
+    column: String,
+}
+
+impl<S> SegmentSink<S> {
+    pub fn new(inner: S, column: &str, only: Option<String>) -> Self {
+        SegmentSink {
+            inner,
+            only,
+            seen: Vec::new(),
+            forwarded: 0,
+            column: column.to_owned(),
+        }
+    }
+
+    fn note(&mut self, segment: &str) -> Result<(), Error> {
+        if !self.seen.iter().any(|s| s == segment) {
+            if self.seen.len() == MAX_SEGMENTS {
+                return Err(Error::Input(format!(
+                    "the segment column `{}` has more than {MAX_SEGMENTS} values: segment by a coarser column",
+                    self.column
+                )));
+            }
+            self.seen.push(segment.to_owned());
+        }
+        Ok(())
+    }
+}
+
+fn split_key(key: &str) -> (&str, &str) {
+    key.split_once(SEGMENT_SEPARATOR).unwrap_or(("", key))
+}
+
+impl<S: RowSink> RowSink for SegmentSink<S> {
+    fn row(
+        &mut self,
+        key: &str,
+        values: &[Option<f64>],
+        day: Option<i64>,
+        at: &dyn Locate,
+    ) -> Result<(), Error> {
+        let (segment, variant) = split_key(key);
+        self.note(segment)?;
+        if self.only.as_deref().is_some_and(|o| o != segment) {
+            return Ok(());
+        }
+        self.forwarded += 1;
+        self.inner.row(variant, values, day, at)
+    }
+
+    fn batch(&mut self, b: &Batch<'_>) -> Result<(), Error> {
+        let parts: Vec<(String, String)> = b
+            .names
+            .iter()
+            .map(|n| {
+                let (s, v) = split_key(n);
+                (s.to_owned(), v.to_owned())
+            })
+            .collect();
+        for (segment, _) in &parts {
+            self.note(segment)?;
+        }
+        let variants: Vec<String> = parts.iter().map(|(_, v)| v.clone()).collect();
+        let keep: Vec<bool> = parts
+            .iter()
+            .map(|(s, _)| self.only.as_deref().is_none_or(|o| o == s))
+            .collect();
+        let rows: Vec<usize> = (0..b.arms.len())
+            .filter(|&i| keep[b.arms[i] as usize])
+            .collect();
+        self.forwarded += rows.len() as u64;
+        if rows.len() == b.arms.len() {
+            return self.inner.batch(&Batch {
+                names: &variants,
+                ..*b
+            });
+        }
+        // Only this segment's rows, copied: a segment pass is a pass of its own.
+        let arms: Vec<u32> = rows.iter().map(|&i| b.arms[i]).collect();
+        let values: Vec<Column> = b
+            .values
+            .iter()
+            .map(|c| Column {
+                values: rows.iter().map(|&i| c.values[i]).collect(),
+                nulls: c
+                    .nulls
+                    .as_ref()
+                    .map(|n| rows.iter().map(|&i| n[i]).collect()),
+            })
+            .collect();
+        let days: Option<Vec<Option<i64>>> = b.days.map(|d| rows.iter().map(|&i| d[i]).collect());
+        self.inner.batch(&Batch {
+            names: &variants,
+            arms: &arms,
+            values: &values,
+            days: days.as_deref(),
+            first_row: b.first_row,
+            origin: b.origin,
+        })
+    }
+}
+
+impl<S: Split> Split for SegmentSink<S> {
+    fn part(&self) -> Self {
+        SegmentSink {
+            inner: self.inner.part(),
+            only: self.only.clone(),
+            seen: Vec::new(),
+            forwarded: 0,
+            column: self.column.clone(),
+        }
+    }
+
+    fn join(&mut self, part: Self) {
+        self.inner.join(part.inner);
+        for s in part.seen {
+            if !self.seen.contains(&s) {
+                self.seen.push(s);
+            }
+        }
+        self.forwarded += part.forwarded;
+    }
 }
 
 /// Where a row came from, for messages.
@@ -221,6 +364,7 @@ fn missing_columns(origin: &str, wanted: &Columns, have: &[String]) -> Result<()
     let mut all = vec![wanted.variant.clone()];
     all.extend(wanted.values.iter().cloned());
     all.extend(wanted.time.iter().cloned());
+    all.extend(wanted.segment.iter().cloned());
     for c in all {
         if !have.contains(&c) {
             return Err(Error::Input(format!(
@@ -254,6 +398,8 @@ pub fn read_csv(
     missing_columns(origin, cols, &header)?;
     let pos = |name: &str| header.iter().position(|h| h == name).unwrap();
     let variant = pos(&cols.variant);
+    let segment = cols.segment.as_deref().map(pos);
+    let mut key = String::new();
     let idx: Vec<usize> = cols.values.iter().map(|c| pos(c)).collect();
     let time = cols.time.as_deref().map(pos);
     let mut record = csv::ByteRecord::new();
@@ -285,7 +431,16 @@ pub fn read_csv(
             })?,
             None => None,
         };
-        sink.row(field(variant)?.trim(), &values, day, &at)?;
+        match segment {
+            Some(g) => {
+                key.clear();
+                key.push_str(field(g)?.trim());
+                key.push(SEGMENT_SEPARATOR);
+                key.push_str(field(variant)?.trim());
+                sink.row(&key, &values, day, &at)?;
+            }
+            None => sink.row(field(variant)?.trim(), &values, day, &at)?,
+        }
         rows += 1;
     }
     Ok(rows)
@@ -304,17 +459,22 @@ fn read_jsonl(path: &Path, cols: &Columns, sink: &mut dyn RowSink) -> Result<u64
         }
         let obj = assay_core::input::parse_strict_object(&line)
             .map_err(|e| Error::Input(format!("{}: not a JSON object: {e}", at())))?;
-        let variant = match obj.get(&cols.variant) {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            Some(serde_json::Value::Bool(b)) => b.to_string(),
-            _ => {
-                return Err(Error::Input(format!(
-                    "{}: no field `{}` (the variant)",
-                    at(),
-                    cols.variant
-                )));
-            }
+        let text = |name: &str, role: &str| match obj.get(name) {
+            Some(serde_json::Value::String(s)) => Ok(s.clone()),
+            Some(serde_json::Value::Number(n)) => Ok(n.to_string()),
+            Some(serde_json::Value::Bool(b)) => Ok(b.to_string()),
+            _ => Err(Error::Input(format!(
+                "{}: no field `{name}` (the {role})",
+                at()
+            ))),
+        };
+        let variant = match &cols.segment {
+            Some(g) => format!(
+                "{}{SEGMENT_SEPARATOR}{}",
+                text(g, "segment")?,
+                text(&cols.variant, "variant")?
+            ),
+            None => text(&cols.variant, "variant")?,
         };
         for (v, name) in values.iter_mut().zip(&cols.values) {
             *v = match obj.get(name) {
@@ -532,7 +692,7 @@ fn variant_indices(
     let mut index = |text: Option<&str>, row: usize| -> Result<u32, Error> {
         let Some(t) = text else {
             return Err(Error::Input(format!(
-                "{origin}: row {}: the variant column `{column}` is null",
+                "{origin}: row {}: the column `{column}` is null (each unit needs its value)",
                 first_row + row as u64 + 1
             )));
         };
@@ -608,7 +768,8 @@ fn read_parquet<S: Split>(
         .fields()
         .iter()
         .map(|f| {
-            if f.name() == &cols.variant && matches!(f.data_type(), DataType::Utf8) {
+            let key = f.name() == &cols.variant || cols.segment.as_ref() == Some(f.name());
+            if key && matches!(f.data_type(), DataType::Utf8) {
                 f.as_ref().clone().with_data_type(DataType::Dictionary(
                     Box::new(DataType::Int32),
                     Box::new(DataType::Utf8),
@@ -636,6 +797,7 @@ fn read_parquet<S: Split>(
     let mut wanted = vec![cols.variant.clone()];
     wanted.extend(cols.values.iter().cloned());
     wanted.extend(cols.time.iter().cloned());
+    wanted.extend(cols.segment.iter().cloned());
     let roots: Vec<usize> = have
         .iter()
         .enumerate()
@@ -701,6 +863,9 @@ fn read_parquet<S: Split>(
             .map_err(perr)?;
         let mut rows = starts[group];
         let mut names: Vec<String> = Vec::new();
+        // With a segment column: each (segment, variant) pair is one name.
+        let (mut segment_names, mut variant_names) = (Vec::new(), Vec::new());
+        let mut pairs: std::collections::HashMap<(u32, u32), u32> = Default::default();
         let mut values: Vec<Column> = cols
             .values
             .iter()
@@ -712,13 +877,39 @@ fn read_parquet<S: Split>(
         for batch in reader {
             let batch = batch.map_err(|e| Error::Input(format!("{origin}: {e}")))?;
             let column = |name: &str| batch.column_by_name(name).expect("projected").clone();
-            let arms = variant_indices(
-                &column(&cols.variant),
-                &mut names,
-                &cols.variant,
-                &origin,
-                rows,
-            )?;
+            let arms = match &cols.segment {
+                None => variant_indices(
+                    &column(&cols.variant),
+                    &mut names,
+                    &cols.variant,
+                    &origin,
+                    rows,
+                )?,
+                Some(g) => {
+                    let segments =
+                        variant_indices(&column(g), &mut segment_names, g, &origin, rows)?;
+                    let variants = variant_indices(
+                        &column(&cols.variant),
+                        &mut variant_names,
+                        &cols.variant,
+                        &origin,
+                        rows,
+                    )?;
+                    segments
+                        .iter()
+                        .zip(&variants)
+                        .map(|(&s, &v)| {
+                            *pairs.entry((s, v)).or_insert_with(|| {
+                                names.push(format!(
+                                    "{}{SEGMENT_SEPARATOR}{}",
+                                    segment_names[s as usize], variant_names[v as usize]
+                                ));
+                                (names.len() - 1) as u32
+                            })
+                        })
+                        .collect()
+                }
+            };
             for (buffer, c) in values.iter_mut().zip(&cols.values) {
                 numeric_into(&column(c), c, &origin, buffer)?;
             }

@@ -342,9 +342,16 @@ pub(crate) struct AnalyzeArgs {
     /// cores, at most 8.
     #[arg(long, env = crate::env::THREADS)]
     threads: Option<usize>,
-    /// Also write `analysis.json` and `report.html` (atomically) into this directory.
+    /// Also write `analysis.json` and `report.html` (atomically) into this directory
+    /// (and `segments.json` with --segment).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also analyse each value of this column on its own rows (country, platform), with
+    /// its own sample-ratio check, p-values corrected across the segments, and a warning
+    /// when every segment points against the pooled effect (Simpson's paradox).
+    /// Repeatable; the decision stays the pooled one.
+    #[arg(long, value_name = "COLUMN")]
+    segment: Vec<String>,
 }
 
 /// `NAME=VALUE` entries of a repeatable flag; a name given twice is an error (which of
@@ -390,7 +397,92 @@ fn specs(args: &AnalyzeArgs) -> Result<Vec<MetricSpec>> {
     Ok(lists.specs("--")?)
 }
 
+/// Per-unit rows to aggregate: where they come from, the metrics, the workers.
+struct Rows {
+    source: Source,
+    specs: Vec<MetricSpec>,
+    threads: usize,
+}
+
+fn rows_source(args: &AnalyzeArgs) -> Result<Rows> {
+    let source = match (&args.file, &args.sql) {
+        (Some(f), None) => Source::File(f.clone()),
+        (None, Some(q)) => Source::Postgres {
+            url: args.database.clone().context("--sql needs --database")?,
+            query: q.clone(),
+        },
+        (Some(_), Some(_)) => bail!("give either FILE or --sql, not both"),
+        (None, None) => bail!("give a FILE of per-unit rows, or --sql with --database"),
+    };
+    let threads = match args.threads {
+        Some(0) => bail!("--threads must be at least 1"),
+        Some(n) => n,
+        // Decoding Parquet stops gaining past 8 workers.
+        None => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
+    };
+    Ok(Rows {
+        source,
+        specs: specs(args)?,
+        threads,
+    })
+}
+
+/// Each `--segment` column's segments, analysed on their own rows.
+fn segments(
+    args: &AnalyzeArgs,
+    pooled: &analyze::Analysis,
+    options: &Options,
+) -> Result<Vec<assay_ab::segments::Segmented>> {
+    use assay_ab::aggregate::{SegmentFilter, aggregate_segment};
+    use assay_ab::segments::{SegmentResult, combine};
+    if args.segment.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = rows_source(args)?;
+    let mut out = Vec::new();
+    for column in &args.segment {
+        let read = |only: Option<String>| {
+            aggregate_segment(
+                &rows.source,
+                &args.variant,
+                Some(&SegmentFilter {
+                    column: column.clone(),
+                    only,
+                }),
+                args.time.as_deref(),
+                &rows.specs,
+                args.missing,
+                rows.threads,
+            )
+        };
+        let names = read(None)?.segments;
+        let mut results = Vec::new();
+        for name in names {
+            let data = read(Some(name.clone()))?;
+            let (analysis, undefined) = match analyze::analyze(&data, options) {
+                Ok(a) => (Some(a), None),
+                Err(e) => (None, Some(e.to_string())),
+            };
+            results.push(SegmentResult {
+                segment: name,
+                analysis,
+                undefined,
+            });
+        }
+        out.push(combine(pooled, column, results, options.correction));
+    }
+    Ok(out)
+}
+
 fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
+    if !args.segment.is_empty() {
+        if args.stats {
+            bail!("--segment needs per-unit rows: per-arm statistics (--stats) have no segments");
+        }
+        if matches!(args.format, Format::Csv) {
+            bail!("--segment prints several tables: use --format table or json");
+        }
+    }
     if args.alpha.get() >= 0.5 {
         bail!("--alpha {}: must be below 0.5", args.alpha);
     }
@@ -424,28 +516,14 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         data.metrics = kept;
         data
     } else {
-        let source = match (&args.file, &args.sql) {
-            (Some(f), None) => Source::File(f.clone()),
-            (None, Some(q)) => Source::Postgres {
-                url: args.database.clone().context("--sql needs --database")?,
-                query: q.clone(),
-            },
-            (Some(_), Some(_)) => bail!("give either FILE or --sql, not both"),
-            (None, None) => bail!("give a FILE of per-unit rows, or --sql with --database"),
-        };
-        let missing = args.missing;
+        let rows = rows_source(&args)?;
         aggregate::aggregate(
-            &source,
+            &rows.source,
             &args.variant,
             args.time.as_deref(),
-            &specs(&args)?,
-            missing,
-            match args.threads {
-                Some(0) => bail!("--threads must be at least 1"),
-                Some(n) => n,
-                // Decoding Parquet stops gaining past 8 workers.
-                None => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
-            },
+            &rows.specs,
+            args.missing,
+            rows.threads,
         )?
     };
     if data.rows == 0 {
@@ -482,17 +560,23 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         srm_threshold: args.srm_threshold.get(),
     };
     let analysis = analyze::analyze(&data, &options)?;
+    let segmented = segments(&args, &analysis, &options)?;
     let json = serde_json::to_string_pretty(&analysis)?;
     if let Some(dir) = &args.out {
-        // Both files or neither: a failure leaves the folder as it was.
+        // All files or none: a failure leaves the folder as it was.
         let created = !dir.exists();
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let (report, record) = (dir.join("report.html"), dir.join("analysis.json"));
+        let by_segment = dir.join("segments.json");
         let html = assay_ab::report::html(&analysis);
         let json_line = json.clone() + "\n";
-        if let Err(e) =
-            write_all_atomic(&[(&report, html.as_bytes()), (&record, json_line.as_bytes())])
-        {
+        let segments_line = serde_json::to_string_pretty(&segmented)? + "\n";
+        let mut files: Vec<(&std::path::Path, &[u8])> =
+            vec![(&report, html.as_bytes()), (&record, json_line.as_bytes())];
+        if !segmented.is_empty() {
+            files.push((&by_segment, segments_line.as_bytes()));
+        }
+        if let Err(e) = write_all_atomic(&files) {
             if created {
                 let _ = std::fs::remove_dir(dir);
             }
@@ -500,8 +584,19 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
         }
     }
     match args.format {
-        Format::Table => print!("{}", assay_ab::report::markdown(&analysis)),
-        Format::Json => println!("{json}"),
+        Format::Table => {
+            print!("{}", assay_ab::report::markdown(&analysis));
+            for s in &segmented {
+                print!("{}", assay_ab::segments::markdown(s, options.decide_with));
+            }
+        }
+        Format::Json if segmented.is_empty() => println!("{json}"),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"pooled": analysis, "by_segment": segmented})
+            )?
+        ),
         Format::Csv => print!("{}", assay_ab::report::csv(&analysis)),
     }
     if analysis.srm.mismatch {
