@@ -21,7 +21,8 @@ fn show(scale: Scale, x: f64) -> String {
     crate::analyze::format_effect(scale, x)
 }
 
-fn verdict_text(v: MetricVerdict) -> &'static str {
+/// A metric's verdict in words, as every table shows it.
+pub fn verdict_text(v: MetricVerdict) -> &'static str {
     match v {
         MetricVerdict::Better => "better",
         MetricVerdict::Worse => "worse",

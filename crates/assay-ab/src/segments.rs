@@ -170,12 +170,12 @@ pub fn markdown(s: &Segmented, decide_with: crate::analyze::TestKind) -> String 
                     .map_or("-".into(), |x| crate::analyze::format_p(x.adjusted_p_value));
                 let _ = writeln!(
                     out,
-                    "| {} | {units} | {} | {} | {} | {lift} | {iv} | {q} | {:?} |",
+                    "| {} | {units} | {} | {} | {} | {lift} | {iv} | {q} | {} |",
                     seg.segment,
                     crate::analyze::format_p(a.srm.p_value),
                     m.name,
                     r.variant,
-                    r.verdict
+                    crate::report::verdict_text(r.verdict)
                 );
             }
         }

@@ -341,10 +341,9 @@ pub fn run(
     // it was applied would be a silent lie.
     let chat_task = tasks.iter().find(|t| t.spec.prompt.chat);
     if (config.apply_chat_template || chat_task.is_some())
-        && !model.chats_natively()
-        && let Err(e) = model.apply_chat_template(&[assay_core::ChatMessage::user("test")])
+        && let Some(reason) = chat_problem(model)
     {
-        let (model, reason) = (model.identity().name, e.to_string());
+        let model = model.identity().name;
         return Err(match chat_task {
             Some(t) if !config.apply_chat_template => Error::TaskNeedsChat {
                 task: t.spec.name.clone(),
@@ -601,6 +600,18 @@ pub fn run(
         results,
         dir: run_dir.path().to_owned(),
     })
+}
+
+/// Why `model` cannot format a conversation, if it cannot: no chat template to apply
+/// (a chat API formats its messages itself, so it can).
+pub fn chat_problem(model: &dyn LanguageModel) -> Option<String> {
+    if model.chats_natively() {
+        return None;
+    }
+    model
+        .apply_chat_template(&[assay_core::ChatMessage::user("test")])
+        .err()
+        .map(|e| e.to_string())
 }
 
 /// Every gate names a task of the run and a metric it reports; a baseline gate also

@@ -101,6 +101,10 @@ pub struct Ab {
     /// Resolved by `check`: each candidate's source.
     #[serde(skip)]
     sources: BTreeMap<String, Source>,
+    /// A file's analysis and SHA-256, made once by `check` (the run reads them, so a
+    /// file is read twice in all, not once per use).
+    #[serde(skip)]
+    checked: BTreeMap<String, (Analysis, String)>,
 }
 
 fn default_variant() -> String {
@@ -252,6 +256,7 @@ impl Stage for Ab {
             }
         }
         let mut sources = BTreeMap::new();
+        let mut checked = BTreeMap::new();
         for c in setup
             .candidates
             .iter()
@@ -290,25 +295,29 @@ impl Stage for Ab {
             };
             // A file is analysed now, so a missing column or arm fails before any model
             // works (a query is left for its turn: it may be costly).
-            if matches!(source, Source::File(_)) {
-                self.analyse(&c.name, &source)
+            if let Source::File(path) = &source {
+                let analysis = self
+                    .analyse(&c.name, &source)
                     .map_err(|m| fail(format!("candidate `{}`: {m}", c.name)))?;
+                let hash = assay_rundir::sha256_file(path)?;
+                checked.insert(c.name.clone(), (analysis, hash));
             }
             sources.insert(c.name.clone(), source);
         }
         self.sources = sources;
+        self.checked = checked;
         Ok(())
     }
 
     fn inputs(&self, _dir: &std::path::Path) -> Result<Option<serde_json::Value>, Error> {
         let mut hashes = serde_json::Map::new();
         for (candidate, source) in &self.sources {
-            match source {
-                // A query's rows keep coming: analyse again on every run.
-                Source::Postgres { .. } => return Ok(None),
-                Source::File(path) => {
-                    hashes.insert(candidate.clone(), assay_rundir::sha256_file(path)?.into());
+            match (source, self.checked.get(candidate)) {
+                (Source::File(_), Some((_, hash))) => {
+                    hashes.insert(candidate.clone(), hash.clone().into());
                 }
+                // A query's rows keep coming: analyse again on every run.
+                _ => return Ok(None),
             }
         }
         Ok(Some(serde_json::Value::Object(hashes)))
@@ -335,9 +344,12 @@ impl Stage for Ab {
                 "stage `{stage}`: analysing candidate `{}`'s experiment",
                 c.name
             ));
-            let analysis = self
-                .analyse(&c.name, source)
-                .map_err(|m| Error::work(stage, format!("candidate `{}`: {m}", c.name)))?;
+            let analysis = match self.checked.get(&c.name) {
+                Some((analysis, _)) => analysis.clone(),
+                None => self
+                    .analyse(&c.name, source)
+                    .map_err(|m| Error::work(stage, format!("candidate `{}`: {m}", c.name)))?,
+            };
             // The report beside its numbers, as `assay ab analyze --out` writes them.
             let dir = ctx.dir.join(&c.name);
             std::fs::create_dir_all(&dir).map_err(|source| Error::Io {

@@ -213,7 +213,7 @@ impl Stage for Benchmarks {
                 let model = c
                     .load(setup.models)
                     .map_err(|e| fail(format!("candidate `{}`: {e}", c.name)))?;
-                if let Some(why) = crate::candidate::Candidate::chat_problem(&model) {
+                if let Some(why) = assay_eval::chat_problem(&model) {
                     return Err(fail(format!(
                         "candidate `{}` cannot run task `{}`, whose prompts are chat messages: {why}; give the candidate a `chat_template` file",
                         c.name, task.spec.name

@@ -62,18 +62,6 @@ impl Candidate {
         let inner = models.load(&self.model, self.chat_template.as_deref())?;
         Ok(CandidateModel::new(inner, self.clone()))
     }
-
-    /// Why this candidate cannot format a conversation, when it cannot: a system prompt
-    /// (or a chat task) needs a chat template assay applies.
-    pub fn chat_problem(model: &dyn LanguageModel) -> Option<String> {
-        if model.chats_natively() {
-            return None;
-        }
-        model
-            .apply_chat_template(&[ChatMessage::user("test")])
-            .err()
-            .map(|e| e.to_string())
-    }
 }
 
 /// A loaded model seen through a candidate's settings.

@@ -280,7 +280,7 @@ impl Pipeline {
                     ),
                 ));
             }
-            if let Some(why) = Candidate::chat_problem(&model) {
+            if let Some(why) = assay_eval::chat_problem(&model) {
                 return Err(at(
                     pos,
                     format!(
