@@ -53,7 +53,12 @@ Examples:
 #[derive(Args)]
 pub(crate) struct CorrectArgs {
     /// The p-values, `P` or `NAME=P` (comma-separated or repeated).
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required = true,
+        allow_hyphen_values = true
+    )]
     p_values: Vec<String>,
     /// The correction.
     #[arg(long, value_enum, default_value_t = Correction::Holm)]

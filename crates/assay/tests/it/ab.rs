@@ -682,6 +682,9 @@ fn p_values_from_anywhere_are_corrected_as_growthbook_does() {
     }
     for (bad, says) in [
         ("1.5", "not a p-value"),
+        ("-0.1", "`-0.1` is not a p-value"),
+        ("nan", "`nan` is not a p-value"),
+        ("0.2,,0.3", "--p-values 2: `` is not a p-value"),
         ("a=0.1,a=0.2", "`a` is given twice"),
     ] {
         let o = assay(&["ab", "correct", "--p-values", bad]);
