@@ -3,7 +3,7 @@
 
 use crate::Error;
 use crate::effect::{Kind, Shape};
-use crate::moments::Moments;
+use crate::moments::{COVARIATE, COVARIATE_DENOMINATOR, Moments, PAIRS, VALUES};
 use crate::source::{
     Batch, Columns, Locate, RowSink, SegmentSink, Source, Split, intern, rows_one_by_one,
 };
@@ -51,7 +51,11 @@ pub struct MetricSpec {
     pub name: String,
     pub column: String,
     pub denominator: Option<String>,
+    /// CUPED's pre-period value of the metric (of a ratio's numerator).
     pub covariate: Option<String>,
+    /// A ratio's pre-period denominator, for CUPED on ratio metrics.
+    #[serde(default)]
+    pub covariate_denominator: Option<String>,
     pub role: Role,
     pub lower_is_better: bool,
     pub cap: Option<Cap>,
@@ -90,12 +94,46 @@ pub struct Aggregated {
     /// The segment column's values, in order of first appearance, when one was read
     /// over all rows.
     pub segments: Vec<String>,
+    /// Per-stratum statistics, for post-stratification.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strata: Option<Strata>,
+}
+
+/// The statistics of every stratum of a pre-experiment attribute, for
+/// post-stratification ([`crate::poststrat`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Strata {
+    /// The column the strata are values of.
+    pub column: String,
+    /// The strata, in order of first appearance.
+    pub names: Vec<String>,
+    /// Moments by [metric][stratum][arm], arms in the order of [`Aggregated::arms`].
+    pub metrics: Vec<Vec<Vec<Moments>>>,
+}
+
+impl Strata {
+    /// Each stratum's (control, treatment) statistics of a metric.
+    pub fn pairs(
+        &self,
+        metric: usize,
+        control: usize,
+        treatment: usize,
+    ) -> Vec<(Moments, Moments)> {
+        self.metrics[metric]
+            .iter()
+            .map(|arms| {
+                let get = |a: usize| arms.get(a).copied().unwrap_or_default();
+                (get(control), get(treatment))
+            })
+            .collect()
+    }
 }
 
 struct Layout {
     columns: Vec<String>,
-    /// Per metric: indices of (main, denominator, covariate) in `columns`.
-    slots: Vec<[Option<usize>; 3]>,
+    /// Per metric: indices of (main, denominator, covariate, covariate denominator) in
+    /// `columns`.
+    slots: Vec<[Option<usize>; VALUES]>,
 }
 
 fn layout(metrics: &[MetricSpec]) -> Layout {
@@ -115,6 +153,7 @@ fn layout(metrics: &[MetricSpec]) -> Layout {
                 Some(index(&m.column)),
                 m.denominator.as_deref().map(&mut index),
                 m.covariate.as_deref().map(&mut index),
+                m.covariate_denominator.as_deref().map(&mut index),
             ]
         })
         .collect();
@@ -240,29 +279,36 @@ impl RowSink for Folder<'_> {
             let cap = self.caps[m].unwrap_or(f64::INFINITY);
             let mut capped = 0u64;
             // One loop per shape, so that plain metrics do no work for absent values.
-            match (column(slots[1]), column(slots[2])) {
-                (None, None) => {
+            match (column(slots[1]), column(slots[2]), column(slots[3])) {
+                (None, None, _) => {
                     for (&k, &yv) in slot.iter().zip(y) {
                         capped += u64::from(yv > cap);
-                        chunks[k].push_with::<false, false>(yv.min(cap), 0.0, 0.0);
+                        chunks[k].push_with::<false, false, false>([yv.min(cap), 0.0, 0.0, 0.0]);
                     }
                 }
-                (Some(d), None) => {
+                (Some(d), None, _) => {
                     for ((&k, &yv), &dv) in slot.iter().zip(y).zip(d) {
                         capped += u64::from(yv > cap);
-                        chunks[k].push_with::<true, false>(yv.min(cap), dv, 0.0);
+                        chunks[k].push_with::<true, false, false>([yv.min(cap), dv, 0.0, 0.0]);
                     }
                 }
-                (None, Some(x)) => {
+                (None, Some(x), _) => {
                     for ((&k, &yv), &xv) in slot.iter().zip(y).zip(x) {
                         capped += u64::from(yv > cap);
-                        chunks[k].push_with::<false, true>(yv.min(cap), 0.0, xv);
+                        chunks[k].push_with::<false, true, false>([yv.min(cap), 0.0, xv, 0.0]);
                     }
                 }
-                (Some(d), Some(x)) => {
+                (Some(d), Some(x), None) => {
                     for (((&k, &yv), &dv), &xv) in slot.iter().zip(y).zip(d).zip(x) {
                         capped += u64::from(yv > cap);
-                        chunks[k].push_with::<true, true>(yv.min(cap), dv, xv);
+                        chunks[k].push_with::<true, true, false>([yv.min(cap), dv, xv, 0.0]);
+                    }
+                }
+                (Some(d), Some(x), Some(xd)) => {
+                    for ((((&k, &yv), &dv), &xv), &xdv) in slot.iter().zip(y).zip(d).zip(x).zip(xd)
+                    {
+                        capped += u64::from(yv > cap);
+                        chunks[k].push_with::<true, true, true>([yv.min(cap), dv, xv, xdv]);
                     }
                 }
             }
@@ -316,13 +362,13 @@ impl RowSink for Folder<'_> {
         let n_arms = self.arms.len();
         let n_metrics = self.specs.len();
         for (m, slots) in self.layout.slots.iter().enumerate() {
-            let mut unit = [0.0; 3];
+            let mut unit = [0.0; VALUES];
             let mut skip = false;
             for (k, slot) in slots.iter().enumerate() {
                 let Some(col) = *slot else { continue };
                 match values[col] {
                     Some(v) => unit[k] = v,
-                    None if k == 2 => {
+                    None if k == COVARIATE || k == COVARIATE_DENOMINATOR => {
                         self.covariate_missing[m] += 1;
                         if self.first_missing_at[m].is_none() {
                             self.first_missing_at[m] = Some(at.locate());
@@ -431,53 +477,59 @@ const LANES: usize = 4;
 #[derive(Clone, Copy)]
 struct Chunk {
     n: u64,
-    shift: [f64; 3],
-    s: [f64; 3],
-    /// Σu·v in the order of `Moments::co`: yy, dd, xx, yd, yx, dx.
-    q: [f64; 6],
+    shift: [f64; VALUES],
+    s: [f64; VALUES],
+    /// Σu·v in the order of `Moments::co`: the squares, then the pairs of [`PAIRS`].
+    q: [f64; VALUES + PAIRS.len()],
 }
 
 impl Chunk {
-    fn at(shift: [f64; 3]) -> Chunk {
+    fn at(shift: [f64; VALUES]) -> Chunk {
         Chunk {
             n: 0,
             shift,
-            s: [0.0; 3],
-            q: [0.0; 6],
+            s: [0.0; VALUES],
+            q: [0.0; VALUES + PAIRS.len()],
         }
     }
 
-    /// A unit, with the denominator (D) and covariate (X) only when the metric has them.
+    /// A unit, with the denominator (D), the covariate (X) and the covariate's
+    /// denominator (P, only with D and X) when the metric has them.
     #[inline(always)]
-    fn push_with<const D: bool, const X: bool>(&mut self, y: f64, d: f64, x: f64) {
-        let u0 = y - self.shift[0];
+    fn push_with<const D: bool, const X: bool, const P: bool>(&mut self, v: [f64; VALUES]) {
+        let u: [f64; VALUES] = std::array::from_fn(|i| v[i] - self.shift[i]);
         self.n += 1;
-        self.s[0] += u0;
-        self.q[0] += u0 * u0;
-        let u1 = d - self.shift[1];
-        let u2 = x - self.shift[2];
+        self.s[0] += u[0];
+        self.q[0] += u[0] * u[0];
         if D {
-            self.s[1] += u1;
-            self.q[1] += u1 * u1;
-            self.q[3] += u0 * u1;
+            self.s[1] += u[1];
+            self.q[1] += u[1] * u[1];
+            self.q[4] += u[0] * u[1];
         }
         if X {
-            self.s[2] += u2;
-            self.q[2] += u2 * u2;
-            self.q[4] += u0 * u2;
+            self.s[2] += u[2];
+            self.q[2] += u[2] * u[2];
+            self.q[5] += u[0] * u[2];
         }
         if D && X {
-            self.q[5] += u1 * u2;
+            self.q[7] += u[1] * u[2];
+        }
+        if P {
+            self.s[3] += u[3];
+            self.q[3] += u[3] * u[3];
+            self.q[6] += u[0] * u[3];
+            self.q[8] += u[1] * u[3];
+            self.q[9] += u[2] * u[3];
         }
     }
 
     /// Adds another accumulator with the same shift.
     fn add(&mut self, other: &Chunk) {
         self.n += other.n;
-        for i in 0..3 {
+        for i in 0..VALUES {
             self.s[i] += other.s[i];
         }
-        for k in 0..6 {
+        for k in 0..self.q.len() {
             self.q[k] += other.q[k];
         }
     }
@@ -485,7 +537,12 @@ impl Chunk {
     fn moments(&self) -> Moments {
         // Raw sums of the shifted values, shifted back.
         let q = &self.q;
-        let mut m = Moments::from_sums(self.n, self.s, [q[0], q[1], q[2]], [q[3], q[4], q[5]]);
+        let mut m = Moments::from_sums(
+            self.n,
+            self.s,
+            [q[0], q[1], q[2], q[3]],
+            [q[4], q[5], q[6], q[7], q[8], q[9]],
+        );
         if self.n > 0 {
             for (mean, shift) in m.mean.iter_mut().zip(self.shift) {
                 *mean += shift;
@@ -562,15 +619,39 @@ pub struct SegmentFilter {
     pub only: Option<String>,
 }
 
+/// How rows are grouped besides their variant.
+#[derive(Clone, Copy)]
+enum Grouping<'a> {
+    None,
+    /// One segment's rows, or all rows with the segments listed.
+    Segment(&'a SegmentFilter),
+    /// Every row, keyed by `stratum` [`crate::source::SEGMENT_SEPARATOR`] `variant`.
+    Strata(&'a str),
+}
+
+impl Grouping<'_> {
+    fn column(&self) -> Option<&str> {
+        match self {
+            Grouping::None => None,
+            Grouping::Segment(f) => Some(&f.column),
+            Grouping::Strata(c) => Some(c),
+        }
+    }
+}
+
 /// Streams `source` into `sink`, through a [`SegmentSink`] when a segment column is
 /// read: (the sink, rows handed on, segments seen).
 fn stream<S: Split>(
     source: &Source,
     cols: &Columns,
     sink: S,
-    segment: Option<&SegmentFilter>,
+    grouping: Grouping<'_>,
     threads: usize,
 ) -> Result<(S, u64, Vec<String>), Error> {
+    let segment = match grouping {
+        Grouping::Segment(f) => Some(f),
+        _ => None,
+    };
     match segment {
         None => {
             let mut sink = sink;
@@ -596,12 +677,122 @@ pub fn aggregate_segment(
     missing: Missing,
     threads: usize,
 ) -> Result<Aggregated, Error> {
+    let grouping = segment.map_or(Grouping::None, Grouping::Segment);
+    fold(source, variant, grouping, time, specs, missing, threads)
+}
+
+/// [`aggregate`] with the statistics of every stratum of `column` kept as well, for
+/// post-stratification: one pass, in which each (stratum, variant) is an arm of its own.
+pub fn aggregate_strata(
+    source: &Source,
+    variant: &str,
+    column: &str,
+    time: Option<&str>,
+    specs: &[MetricSpec],
+    missing: Missing,
+    threads: usize,
+) -> Result<Aggregated, Error> {
+    let keyed = fold(
+        source,
+        variant,
+        Grouping::Strata(column),
+        time,
+        specs,
+        missing,
+        threads,
+    )?;
+    pool_strata(keyed, column)
+}
+
+/// Turns an aggregation whose arms are (stratum, variant) keys into one per variant,
+/// keeping each stratum's statistics.
+fn pool_strata(keyed: Aggregated, column: &str) -> Result<Aggregated, Error> {
+    let (mut arms, mut names): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    let mut at: Vec<(usize, usize)> = Vec::new();
+    for key in &keyed.arms {
+        let (stratum, variant) = crate::source::split_key(key);
+        if variant.is_empty() {
+            return Err(Error::Input(format!(
+                "{}: a variant is empty",
+                keyed.source
+            )));
+        }
+        at.push((intern(&mut names, stratum), intern(&mut arms, variant)));
+        if names.len() > crate::source::MAX_SEGMENTS {
+            return Err(Error::Input(format!(
+                "{}: the post-stratification column `{column}` has more than {} values: \
+                 stratify by a coarser column",
+                keyed.source,
+                crate::source::MAX_SEGMENTS
+            )));
+        }
+    }
+    let mut units = vec![0; arms.len()];
+    for (k, &(_, a)) in at.iter().enumerate() {
+        units[a] += keyed.units[k];
+    }
+    let mut strata_metrics = Vec::new();
+    let mut metrics = Vec::new();
+    for md in keyed.metrics {
+        let mut by_stratum = vec![vec![Moments::default(); arms.len()]; names.len()];
+        let mut pooled = vec![Moments::default(); arms.len()];
+        for (k, &(s, a)) in at.iter().enumerate() {
+            by_stratum[s][a] = md.arms[k];
+            pooled[a] = pooled[a].merge(&md.arms[k]);
+        }
+        strata_metrics.push(by_stratum);
+        metrics.push(MetricData { arms: pooled, ..md });
+    }
+    let days = keyed
+        .days
+        .into_iter()
+        .map(|(day, table)| {
+            let pooled = table
+                .iter()
+                .map(|per_key| {
+                    let mut out = vec![Moments::default(); arms.len()];
+                    for (k, &(_, a)) in at.iter().enumerate() {
+                        if let Some(m) = per_key.get(k) {
+                            out[a] = out[a].merge(m);
+                        }
+                    }
+                    out
+                })
+                .collect();
+            (day, pooled)
+        })
+        .collect();
+    Ok(Aggregated {
+        source: keyed.source,
+        arms,
+        units,
+        metrics,
+        days,
+        rows: keyed.rows,
+        segments: Vec::new(),
+        strata: Some(Strata {
+            column: column.to_owned(),
+            names,
+            metrics: strata_metrics,
+        }),
+    })
+}
+
+fn fold(
+    source: &Source,
+    variant: &str,
+    grouping: Grouping<'_>,
+    time: Option<&str>,
+    specs: &[MetricSpec],
+    missing: Missing,
+    threads: usize,
+) -> Result<Aggregated, Error> {
     let layout = layout(specs);
     let cols = Columns {
         variant: variant.to_owned(),
         values: layout.columns.clone(),
         time: time.map(str::to_owned),
-        segment: segment.map(|f| f.column.clone()),
+        segment: grouping.column().map(str::to_owned),
     };
     let mut caps: Vec<Option<f64>> = specs
         .iter()
@@ -624,7 +815,7 @@ pub fn aggregate_segment(
             wanted: wanted.clone(),
             layout: &layout,
         };
-        let (mut scan, _, _) = stream(source, &cols, scan, segment, threads)?;
+        let (mut scan, _, _) = stream(source, &cols, scan, grouping, threads)?;
         for (k, (m, _)) in wanted.iter().enumerate() {
             let Some(Cap::Quantile(q)) = specs[*m].cap else {
                 unreachable!()
@@ -634,7 +825,7 @@ pub fn aggregate_segment(
         }
     }
     let folder = Folder::new(specs, &layout, missing, caps.clone(), time.is_some());
-    let (mut folder, rows, segments) = stream(source, &cols, folder, segment, threads)?;
+    let (mut folder, rows, segments) = stream(source, &cols, folder, grouping, threads)?;
     if time.is_some() && folder.undated > 0 {
         return Err(Error::Input(format!(
             "{}: {} rows have no value in the time column `{}`",
@@ -684,6 +875,7 @@ pub fn aggregate_segment(
                     main,
                     denominator: kind(s[1]),
                     covariate: kind(s[2]),
+                    covariate_denominator: kind(s[3]),
                 },
                 arms: totals[m].clone(),
                 cap_value: caps[m],
@@ -702,6 +894,7 @@ pub fn aggregate_segment(
         days: folder.days,
         rows,
         segments,
+        strata: None,
     })
 }
 
@@ -719,13 +912,12 @@ pub fn aggregate_segment(
 fn check_sums(
     at: &str,
     n: u64,
-    sums: [f64; 3],
-    squares: [f64; 3],
-    products: [f64; 3],
-    present: [bool; 3],
+    sums: [f64; VALUES],
+    squares: [f64; VALUES],
+    products: [f64; PAIRS.len()],
+    present: [bool; VALUES],
     proportion: bool,
 ) -> Result<(), Error> {
-    const GROUP: [&str; 3] = ["main", "denominator", "covariate"];
     let fail = |what: String| Err(Error::Input(format!("{at}: {what}: impossible sums")));
     if n == 0 {
         if sums
@@ -739,9 +931,9 @@ fn check_sums(
         return Ok(());
     }
     let nf = n as f64;
-    let mut centred = [0.0; 3];
-    for i in (0..3).filter(|&i| present[i]) {
-        let g = GROUP[i];
+    let mut centred = [0.0; VALUES];
+    for i in (0..VALUES).filter(|&i| present[i]) {
+        let g = STATS_GROUPS[i];
         let (s, q) = (sums[i], squares[i]);
         let sq_over_n = s * s / nf;
         if !sq_over_n.is_finite() {
@@ -766,8 +958,8 @@ fn check_sums(
             sums[0]
         ));
     }
-    for (k, (i, j)) in [(0, 1), (0, 2), (1, 2)].into_iter().enumerate() {
-        if !(present[i] && present[j]) || (i, j) == (1, 2) {
+    for (k, &(i, j)) in PAIRS.iter().enumerate() {
+        if !(present[i] && present[j]) {
             continue;
         }
         let c = products[k] - sums[i] * sums[j] / nf;
@@ -777,14 +969,56 @@ fn check_sums(
             return fail(format!(
                 "the {} and {} cross-product gives a covariance beyond what their variances allow \
                  (Cauchy–Schwarz)",
-                GROUP[i], GROUP[j]
+                STATS_GROUPS[i], STATS_GROUPS[j]
             ));
         }
     }
     Ok(())
 }
 
+/// How a stats file names each value's columns (`main_sum`, `denominator_sum_squares`, ...),
+/// in the order of the value indices of [`crate::moments`].
+const STATS_GROUPS: [&str; VALUES] = ["main", "denominator", "covariate", "denominator_pre"];
+
+/// The cross-product columns of a stats file, in the order of [`PAIRS`] (GrowthBook's
+/// names; the last four exist for CUPED on ratio metrics only).
+const STATS_PRODUCTS: [&str; PAIRS.len()] = [
+    "main_denominator_sum_product",
+    "main_covariate_sum_product",
+    "main_post_denominator_pre_sum_product",
+    "main_pre_denominator_post_sum_product",
+    "denominator_post_denominator_pre_sum_product",
+    "main_pre_denominator_pre_sum_product",
+];
+
 pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error> {
+    read_stats_by(path, variant_column, None)
+}
+
+/// [`read_stats`] with one row per stratum, variant and metric: the strata are the values
+/// of `stratum_column`, kept for post-stratification.
+pub fn read_stats_strata(
+    path: &Path,
+    variant_column: &str,
+    stratum_column: &str,
+) -> Result<Aggregated, Error> {
+    let keyed = read_stats_by(path, variant_column, Some(stratum_column))?;
+    pool_strata(keyed, stratum_column)
+}
+
+/// A variant as messages name it: with its stratum when rows are per stratum.
+fn shown(key: &str) -> String {
+    match key.split_once(crate::source::SEGMENT_SEPARATOR) {
+        Some((stratum, variant)) => format!("variant `{variant}` in stratum `{stratum}`"),
+        None => format!("variant `{key}`"),
+    }
+}
+
+fn read_stats_by(
+    path: &Path,
+    variant_column: &str,
+    stratum_column: Option<&str>,
+) -> Result<Aggregated, Error> {
     let origin = path.display().to_string();
     let rows: Vec<(usize, serde_json::Map<String, serde_json::Value>)> =
         match path.extension().and_then(|e| e.to_str()) {
@@ -828,7 +1062,7 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
     // The `metric_type` and `covariate_type` a row declares.
     type Types = (Option<String>, Option<String>);
     // (metric, arm) → statistics, types, which column groups are present, line.
-    type Entry = (Moments, Types, [bool; 3], usize);
+    type Entry = (Moments, Types, [bool; VALUES], usize);
     let mut table: BTreeMap<(usize, usize), Entry> = BTreeMap::new();
     for (line, obj) in &rows {
         let at = format!("{origin}:{line}");
@@ -857,6 +1091,15 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
                 "{at}: no value in the variant column `{variant_column}`"
             ))
         })?;
+        let variant = match stratum_column {
+            // An empty stratum is a stratum of its own (units with no value).
+            Some(c) => format!(
+                "{}{}{variant}",
+                text(c).unwrap_or_default(),
+                crate::source::SEGMENT_SEPARATOR
+            ),
+            None => variant,
+        };
         let metric = text("metric")
             .ok_or_else(|| Error::Input(format!("{at}: no value in the column `metric`")))?;
         // Counts are read as exact integers: a float would saturate or round a count
@@ -882,70 +1125,84 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
         let den = [
             num("denominator_sum")?,
             num("denominator_sum_squares")?,
-            num("main_denominator_sum_product")?,
+            num(STATS_PRODUCTS[0])?,
         ];
         let cov = [
             num("covariate_sum")?,
             num("covariate_sum_squares")?,
-            num("main_covariate_sum_product")?,
+            num(STATS_PRODUCTS[1])?,
         ];
-        let has = |g: &[Option<f64>; 3], what: &str| -> Result<bool, Error> {
+        // CUPED on a ratio: the pre-period denominator and the four products it adds.
+        let pre = [
+            num("denominator_pre_sum")?,
+            num("denominator_pre_sum_squares")?,
+            num(STATS_PRODUCTS[2])?,
+            num(STATS_PRODUCTS[3])?,
+            num(STATS_PRODUCTS[4])?,
+            num(STATS_PRODUCTS[5])?,
+        ];
+        let has = |g: &[Option<f64>], what: &str| -> Result<bool, Error> {
             match g.iter().filter(|v| v.is_some()).count() {
                 0 => Ok(false),
-                3 => Ok(true),
+                k if k == g.len() => Ok(true),
                 _ => Err(Error::Input(format!(
                     "{at}: the {what} columns must all be given or all be empty"
                 ))),
             }
         };
         let (has_den, has_cov) = (has(&den, "denominator")?, has(&cov, "covariate")?);
+        let has_pre = has(&pre, "ratio CUPED (denominator_pre_sum, ...)")?;
+        if has_pre && !(has_den && has_cov) {
+            return Err(Error::Input(format!(
+                "{at}: denominator_pre columns (CUPED on a ratio) need the denominator and \
+                 covariate columns too"
+            )));
+        }
         let main_sq = match main_sq {
             Some(q) => q,
             // A proportion's Σx² is Σx.
             None => main_sum,
         };
-        let sums = [main_sum, den[0].unwrap_or(0.0), cov[0].unwrap_or(0.0)];
-        let squares = [main_sq, den[1].unwrap_or(0.0), cov[1].unwrap_or(0.0)];
-        let products = [den[2].unwrap_or(0.0), cov[2].unwrap_or(0.0), 0.0];
+        let v = |x: Option<f64>| x.unwrap_or(0.0);
+        let sums = [main_sum, v(den[0]), v(cov[0]), v(pre[0])];
+        let squares = [main_sq, v(den[1]), v(cov[1]), v(pre[1])];
+        let products = [
+            v(den[2]),
+            v(cov[2]),
+            v(pre[2]),
+            v(pre[3]),
+            v(pre[4]),
+            v(pre[5]),
+        ];
+        let present = [true, has_den, has_cov, has_pre];
         let proportion = matches!(kind_text.as_deref(), Some("proportion" | "binomial"));
-        check_sums(
-            &at,
-            n,
-            sums,
-            squares,
-            products,
-            [true, has_den, has_cov],
-            proportion,
-        )?;
+        check_sums(&at, n, sums, squares, products, present, proportion)?;
         let m = Moments::from_sums(n, sums, squares, products);
         let a = intern(&mut arms, &variant);
         let k = intern(&mut names, &metric);
         if table
             .insert(
                 (k, a),
-                (
-                    m,
-                    (kind_text, covariate_kind_text),
-                    [true, has_den, has_cov],
-                    *line,
-                ),
+                (m, (kind_text, covariate_kind_text), present, *line),
             )
             .is_some()
         {
             return Err(Error::Input(format!(
-                "{at}: a second row for variant `{variant}` and metric `{metric}`"
+                "{at}: a second row for {} and metric `{metric}`",
+                shown(&variant)
             )));
         }
     }
     let mut metrics = Vec::new();
     for (k, name) in names.iter().enumerate() {
         let mut per_arm = Vec::new();
-        let mut shape: Option<([bool; 3], Types)> = None;
+        let mut shape: Option<([bool; VALUES], Types)> = None;
         let (mut binary, mut binary_covariate) = (true, true);
         for (a, arm) in arms.iter().enumerate() {
             let Some((m, kind_text, has, line)) = table.get(&(k, a)) else {
                 return Err(Error::Input(format!(
-                    "{origin}: no row for variant `{arm}` and metric `{name}`"
+                    "{origin}: no row for {} and metric `{name}`",
+                    shown(arm)
                 )));
             };
             if let Some((h, _)) = &shape
@@ -973,7 +1230,7 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
             per_arm.push(*m);
         }
         let (has, (kind_text, covariate_kind_text)) =
-            shape.unwrap_or(([true, false, false], (None, None)));
+            shape.unwrap_or(([true, false, false, false], (None, None)));
         let kind_of = |column: &str, text: Option<&str>, binary: bool| match text {
             Some("proportion") | Some("binomial") => Ok(Kind::Proportion),
             Some("mean") | Some("count") => Ok(Kind::Mean),
@@ -1001,6 +1258,7 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
                 column: name.clone(),
                 denominator: has[1].then(|| format!("{name} denominator")),
                 covariate: has[2].then(|| format!("{name} covariate")),
+                covariate_denominator: has[3].then(|| format!("{name} denominator_pre")),
                 role: Role::Goal,
                 lower_is_better: false,
                 cap: None,
@@ -1010,6 +1268,7 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
                 main,
                 denominator: has[1].then_some(Kind::Mean),
                 covariate: has[2].then_some(covariate),
+                covariate_denominator: has[3].then_some(Kind::Mean),
             },
             arms: per_arm,
             cap_value: None,
@@ -1030,5 +1289,6 @@ pub fn read_stats(path: &Path, variant_column: &str) -> Result<Aggregated, Error
         days: BTreeMap::new(),
         rows: rows.len() as u64,
         segments: Vec::new(),
+        strata: None,
     })
 }

@@ -18,7 +18,7 @@
 use crate::Error;
 use crate::aggregate::{Aggregated, Role};
 use crate::correct::{Correction, adjust};
-use crate::effect::{Comparison, Effect, Scale, Settings, compare};
+use crate::effect::{Comparison, Effect, Scale, Settings, compare, compare_stratified};
 use crate::moments::Moments;
 use crate::srm::{self, Srm};
 use assay_stats::normal_quantile;
@@ -204,6 +204,15 @@ pub struct Analysis {
     pub timeline: Vec<Timeline>,
     pub warnings: Vec<String>,
     pub decision: Decision,
+    /// The post-stratification asked for: the column and how many strata it has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_stratification: Option<PostStratification>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PostStratification {
+    pub column: String,
+    pub strata: usize,
 }
 
 /// A p-value for people: three decimals, or an upper bound when it is tiny.
@@ -362,7 +371,7 @@ pub fn analyze(data: &Aggregated, options: &Options) -> Result<Analysis, Error> 
     }
     let treatments: Vec<usize> = (0..arms.len()).filter(|&a| a != control).collect();
     let mut metrics: Vec<MetricResult> = Vec::new();
-    for (md, per_arm) in data.metrics.iter().zip(&metrics_arms) {
+    for (index, (md, per_arm)) in data.metrics.iter().zip(&metrics_arms).enumerate() {
         let spec = &md.spec;
         if md.covariate_missing > 0 {
             warnings.push(format!(
@@ -389,9 +398,11 @@ pub fn analyze(data: &Aggregated, options: &Options) -> Result<Analysis, Error> 
         }
         let mut results = Vec::new();
         for &t in &treatments {
-            let c = compare(
+            let strata = data.strata.as_ref().map(|s| s.pairs(index, control, t));
+            let c = compare_stratified(
                 &per_arm[control],
                 &per_arm[t],
+                strata.as_deref(),
                 md.shape,
                 &options.settings,
                 spec.lower_is_better,
@@ -482,6 +493,10 @@ pub fn analyze(data: &Aggregated, options: &Options) -> Result<Analysis, Error> 
     let timeline = timeline(data, control, &treatments, options);
     let decision = decide(&arms, &treatments, &metrics, &srm, options);
     Ok(Analysis {
+        post_stratification: data.strata.as_ref().map(|s| PostStratification {
+            column: s.column.clone(),
+            strata: s.names.len(),
+        }),
         format: FORMAT.into(),
         source: data.source.clone(),
         rows: data.rows,

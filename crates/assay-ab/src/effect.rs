@@ -17,7 +17,7 @@
 //! - a Gaussian posterior on the effect, flat or with a proper N(μ₀, σ₀²) prior on the
 //!   relative lift, chance to win P(effect > 0) and GrowthBook's risk (expected loss).
 
-use crate::moments::{COVARIATE, DENOMINATOR, MAIN, Moments};
+use crate::moments::{COVARIATE, COVARIATE_DENOMINATOR, DENOMINATOR, MAIN, Moments};
 use assay_stats::{normal_cdf, normal_quantile, t_quantile, t_sf};
 use serde::{Deserialize, Serialize};
 
@@ -37,8 +37,29 @@ pub struct Shape {
     pub main: Kind,
     /// Ratio metric: Σmain / Σdenominator.
     pub denominator: Option<Kind>,
-    /// CUPED with this pre-period covariate.
+    /// CUPED with this pre-period covariate (for a ratio: its numerator's).
     pub covariate: Option<Kind>,
+    /// CUPED on a ratio metric: the pre-period denominator.
+    #[serde(default)]
+    pub covariate_denominator: Option<Kind>,
+}
+
+impl Shape {
+    /// A ratio metric adjusted by the pre-period ratio (GrowthBook's
+    /// `RegressionAdjustedRatioStatistic`).
+    pub fn is_ratio_cuped(&self) -> bool {
+        self.denominator.is_some() && self.covariate.is_some()
+    }
+
+    /// The kind of each value of a unit, by its index in [`Moments`].
+    pub(crate) fn kinds(&self) -> [Kind; 4] {
+        [
+            self.main,
+            self.denominator.unwrap_or(Kind::Mean),
+            self.covariate.unwrap_or(Kind::Mean),
+            self.covariate_denominator.unwrap_or(Kind::Mean),
+        ]
+    }
 }
 
 /// What the frequentist tests ask, in the effect's own direction (treatment − control),
@@ -196,43 +217,105 @@ pub struct Comparison {
     pub theta: Option<f64>,
     /// Share of the unadjusted variance of the absolute effect removed by CUPED.
     pub variance_reduction: Option<f64>,
+    /// Whether the effects were post-stratified (None: not asked for; false: asked for
+    /// but not possible, with the reason among the warnings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_stratified: Option<bool>,
     pub absolute: Option<Effect>,
     pub relative: Option<Effect>,
     /// Why an effect is missing, or what to be careful of.
     pub warnings: Vec<String>,
 }
 
-fn kind_variance(m: &Moments, i: usize, kind: Kind) -> f64 {
-    match kind {
-        Kind::Mean => m.cov(i, i),
-        Kind::Proportion => m.mean[i] * (1.0 - m.mean[i]),
+/// Per-unit covariance of values i and j as GrowthBook's `compute_covariance`: with n − 1,
+/// except between two 0/1 values, whose covariance (like a proportion's variance
+/// p(1 − p)) is taken with n.
+pub(crate) fn kind_cov(m: &Moments, i: usize, j: usize, kinds: [Kind; 4]) -> f64 {
+    if m.n <= 1 && !(i == j && kinds[i] == Kind::Proportion) {
+        return 0.0;
+    }
+    match (kinds[i], kinds[j]) {
+        (Kind::Proportion, Kind::Proportion) if i == j => m.mean[i] * (1.0 - m.mean[i]),
+        (Kind::Proportion, Kind::Proportion) => {
+            m.sum_products(i, j) / m.n as f64 - m.mean[i] * m.mean[j]
+        }
+        _ => m.cov(i, j),
     }
 }
 
+/// The 4×4 per-unit covariance matrix of a ratio's (numerator, denominator, pre-period
+/// numerator, pre-period denominator): GrowthBook's `lambda_matrix`.
+fn lambda(m: &Moments, kinds: [Kind; 4]) -> [[f64; 4]; 4] {
+    std::array::from_fn(|i| std::array::from_fn(|j| kind_cov(m, i, j, kinds)))
+}
+
+fn quadratic(g: &[f64; 4], l: &[[f64; 4]; 4]) -> f64 {
+    (0..4)
+        .flat_map(|i| (0..4).map(move |j| (i, j)))
+        .map(|(i, j)| g[i] * l[i][j] * g[j])
+        .sum()
+}
+
+/// The gradient of the adjusted ratio m̄/d̄ − θ·x̄/x̄_d in the four means (GrowthBook's
+/// `nabla`); zeros when a denominator's mean is 0.
+fn ratio_gradient(m: &Moments, theta: f64) -> [f64; 4] {
+    let [mm, md, mx, mxd] = m.mean;
+    if md == 0.0 || mxd == 0.0 {
+        return [0.0; 4];
+    }
+    [
+        1.0 / md,
+        -mm / (md * md),
+        -theta / mxd,
+        theta * mx / (mxd * mxd),
+    ]
+}
+
 /// Mean and per-unit variance of a metric (ratio by the delta method), without CUPED.
-fn plain(m: &Moments, shape: Shape) -> (f64, f64) {
+pub(crate) fn plain(m: &Moments, shape: Shape) -> (f64, f64) {
+    let kinds = shape.kinds();
     match shape.denominator {
-        None => (m.mean[MAIN], kind_variance(m, MAIN, shape.main)),
-        Some(dkind) => {
+        None => (m.mean[MAIN], kind_cov(m, MAIN, MAIN, kinds)),
+        Some(_) => {
             let (mm, md) = (m.mean[MAIN], m.mean[DENOMINATOR]);
-            if denominator_is_zero(m) {
+            if denominator_is_zero(m, DENOMINATOR) {
                 return (f64::NAN, 0.0);
             }
-            let vm = kind_variance(m, MAIN, shape.main);
-            let vd = kind_variance(m, DENOMINATOR, dkind);
-            let c = m.cov(MAIN, DENOMINATOR);
+            let vm = kind_cov(m, MAIN, MAIN, kinds);
+            let vd = kind_cov(m, DENOMINATOR, DENOMINATOR, kinds);
+            let c = kind_cov(m, MAIN, DENOMINATOR, kinds);
             let var = vm / md.powi(2) - 2.0 * c * mm / md.powi(3) + mm.powi(2) * vd / md.powi(4);
             (mm / md, var)
         }
     }
 }
 
-/// Whether a ratio's denominator sums to 0 in this arm, up to the rounding of its running
-/// mean: denominators of +1 and −1 summing to 0 leave a mean of ~1e-17, not 0, and a
-/// ratio over it is a huge number, not a measurement.
-fn denominator_is_zero(m: &Moments) -> bool {
-    let md = m.mean[DENOMINATOR];
-    let spread = m.cov(DENOMINATOR, DENOMINATOR).max(0.0).sqrt();
+/// Mean and per-unit variance of a metric adjusted by CUPED with coefficient θ (θ = 0:
+/// no adjustment).
+fn adjusted(m: &Moments, shape: Shape, theta: f64) -> (f64, f64) {
+    let (mean, var) = plain(m, shape);
+    if theta == 0.0 || shape.covariate.is_none() {
+        return (mean, var);
+    }
+    let kinds = shape.kinds();
+    if shape.is_ratio_cuped() {
+        let g = ratio_gradient(m, theta);
+        let pre = m.mean[COVARIATE] / m.mean[COVARIATE_DENOMINATOR];
+        return (mean - theta * pre, quadratic(&g, &lambda(m, kinds)));
+    }
+    (
+        mean - theta * m.mean[COVARIATE],
+        var + theta * theta * kind_cov(m, COVARIATE, COVARIATE, kinds)
+            - 2.0 * theta * kind_cov(m, MAIN, COVARIATE, kinds),
+    )
+}
+
+/// Whether a denominator (value `i`) sums to 0 in this arm, up to the rounding of its
+/// running mean: denominators of +1 and −1 summing to 0 leave a mean of ~1e-17, not 0,
+/// and a ratio over it is a huge number, not a measurement.
+fn denominator_is_zero(m: &Moments, i: usize) -> bool {
+    let md = m.mean[i];
+    let spread = m.cov(i, i).max(0.0).sqrt();
     md == 0.0 || md.abs() <= 1e-9 * spread
 }
 
@@ -243,18 +326,81 @@ fn finite(m: &Moments) -> bool {
 }
 
 /// GrowthBook's pooled θ: Cov(Y, X)/Var(X) over both arms together; 0 when either pooled
-/// variance is 0 (the analysis then falls back to no adjustment).
+/// variance is 0 (the analysis then falls back to no adjustment). For a ratio metric,
+/// `compute_theta_regression_adjusted_ratio`: the per-unit covariance of the post- and
+/// pre-period ratios over the pre-period ratio's variance, each summed over the two arms;
+/// 0 when |θ| < 10⁻⁸, as GrowthBook.
 pub fn pooled_theta(a: &Moments, b: &Moments, shape: Shape) -> f64 {
-    let Some(xkind) = shape.covariate else {
+    if shape.covariate.is_none() {
         return 0.0;
-    };
+    }
+    let kinds = shape.kinds();
+    if shape.is_ratio_cuped() {
+        let (mut cov, mut var_pre) = (0.0, 0.0);
+        for m in [a, b] {
+            let g = ratio_gradient(m, 1.0);
+            let l = lambda(m, kinds);
+            for i in 2..4 {
+                for j in 0..4 {
+                    let term = g[i] * l[i][j] * g[j];
+                    if j < 2 {
+                        cov += term;
+                    } else {
+                        var_pre += term;
+                    }
+                }
+            }
+        }
+        if var_pre == 0.0 || !(cov / var_pre).is_finite() {
+            return 0.0;
+        }
+        let theta = -cov / var_pre;
+        return if theta.abs() < 1e-8 { 0.0 } else { theta };
+    }
     let joint = a.merge(b);
-    let vx = kind_variance(&joint, COVARIATE, xkind);
-    let vy = kind_variance(&joint, MAIN, shape.main);
+    let vx = kind_cov(&joint, COVARIATE, COVARIATE, kinds);
+    let vy = kind_cov(&joint, MAIN, MAIN, kinds);
     if vx <= 0.0 || vy <= 0.0 {
         return 0.0;
     }
-    joint.cov(MAIN, COVARIATE) / vx
+    kind_cov(&joint, MAIN, COVARIATE, kinds) / vx
+}
+
+/// Variance of the relative lift (M_b − M_a)/|ū_a| of CUPED-adjusted means, by the delta
+/// method in every arm's means with θ held fixed (ū_a: control's unadjusted mean).
+/// For a ratio this is GrowthBook's `frequentist_variance_relative_cuped_ratio`. For a
+/// plain metric, the lift is A/ȳ_a − 1 with A = ȳ_b − θ(x̄_b − x̄_a), so the gradient is
+/// (1/ȳ_a, −θ/ȳ_a) on the treatment and (−A/ȳ_a², θ/ȳ_a) on control (GrowthBook's current
+/// engine writes A ≈ ȳ_b; see docs/ab.md and tests/cuped_coverage.rs for why assay keeps
+/// the exact A).
+fn relative_cuped_variance(a: &Moments, b: &Moments, shape: Shape, theta: f64) -> f64 {
+    let kinds = shape.kinds();
+    let (na, nb) = (a.n as f64, b.n as f64);
+    let (ua, _) = plain(a, shape);
+    if shape.is_ratio_cuped() {
+        let (ma, _) = adjusted(a, shape, theta);
+        let (mb, _) = adjusted(b, shape, theta);
+        let g_abs = (mb - ma) * ua.signum();
+        let den = ua.abs();
+        let d = a.mean[DENOMINATOR];
+        let ga = ratio_gradient(a, theta);
+        let control = [
+            -(den + g_abs) / d / (den * den),
+            a.mean[MAIN] * (den + g_abs) / (d * d) / (den * den),
+            -ga[2] / den,
+            -ga[3] / den,
+        ];
+        let treatment = ratio_gradient(b, theta).map(|g| g / den);
+        return quadratic(&control, &lambda(a, kinds)) / na
+            + quadratic(&treatment, &lambda(b, kinds)) / nb;
+    }
+    let big_a = b.mean[MAIN] - theta * (b.mean[COVARIATE] - a.mean[COVARIATE]);
+    let quad = |m: &Moments, gy: f64, gx: f64| {
+        gy * gy * kind_cov(m, MAIN, MAIN, kinds)
+            + gx * gx * kind_cov(m, COVARIATE, COVARIATE, kinds)
+            + 2.0 * gy * gx * kind_cov(m, MAIN, COVARIATE, kinds)
+    };
+    quad(b, 1.0 / ua, -theta / ua) / nb + quad(a, -big_a / (ua * ua), theta / ua) / na
 }
 
 /// ρ of the normal-mixture confidence sequence tuned to be tightest at N* (eq. 161).
@@ -406,48 +552,49 @@ pub fn compare(
     settings: &Settings,
     lower_is_better: bool,
 ) -> Comparison {
+    compare_stratified(control, treatment, None, shape, settings, lower_is_better)
+}
+
+/// [`compare`], with the effects and their standard errors post-stratified over `strata`
+/// (each stratum's (control, treatment) statistics, summing to the arms') when
+/// GrowthBook's post-stratification applies; the degrees of freedom and the pooled means
+/// stay those of the whole arms, as in GrowthBook.
+pub fn compare_stratified(
+    control: &Moments,
+    treatment: &Moments,
+    strata: Option<&[(Moments, Moments)]>,
+    shape: Shape,
+    settings: &Settings,
+    lower_is_better: bool,
+) -> Comparison {
     let (na, nb) = (control.n as f64, treatment.n as f64);
     let (ua, va_plain) = plain(control, shape);
     let (ub, vb_plain) = plain(treatment, shape);
     let theta = shape
         .covariate
         .map(|_| pooled_theta(control, treatment, shape));
-    let mut warnings = Vec::new();
-    let summaries = |theta: f64| {
-        let adjust = |m: &Moments, mean: f64, var: f64| -> (f64, f64) {
-            match shape.covariate {
-                Some(xkind) if theta != 0.0 => (
-                    mean - theta * m.mean[COVARIATE],
-                    var + theta * theta * kind_variance(m, COVARIATE, xkind)
-                        - 2.0 * theta * m.cov(MAIN, COVARIATE),
-                ),
-                _ => (mean, var),
-            }
-        };
-        let (ma, va) = adjust(control, ua, va_plain);
-        let (mb, vb) = adjust(treatment, ub, vb_plain);
-        (
-            ArmSummary {
-                units: control.n,
-                mean: ua,
-                adjusted_mean: ma,
-                variance: va,
-            },
-            ArmSummary {
-                units: treatment.n,
-                mean: ub,
-                adjusted_mean: mb,
-                variance: vb,
-            },
-        )
-    };
     let th = theta.unwrap_or(0.0);
-    let (a, b) = summaries(th);
+    let (ma, va) = adjusted(control, shape, th);
+    let (mb, vb) = adjusted(treatment, shape, th);
+    let a = ArmSummary {
+        units: control.n,
+        mean: ua,
+        adjusted_mean: ma,
+        variance: va,
+    };
+    let b = ArmSummary {
+        units: treatment.n,
+        mean: ub,
+        adjusted_mean: mb,
+        variance: vb,
+    };
+    let mut warnings = Vec::new();
     let mut out = Comparison {
         control: a,
         treatment: b,
         theta,
         variance_reduction: None,
+        post_stratified: None,
         absolute: None,
         relative: None,
         warnings: Vec::new(),
@@ -474,19 +621,28 @@ pub fn compare(
         out.warnings = warnings;
         return out;
     }
-    if shape.denominator.is_some()
-        && (denominator_is_zero(control) || denominator_is_zero(treatment))
-    {
-        let which = match (denominator_is_zero(control), denominator_is_zero(treatment)) {
-            (true, true) => "both arms",
-            (true, false) => "control",
-            _ => "the treatment",
+    for (slot, what) in [
+        (DENOMINATOR, "the ratio's denominator"),
+        (COVARIATE_DENOMINATOR, "the ratio's pre-period denominator"),
+    ] {
+        let present = match slot {
+            DENOMINATOR => shape.denominator.is_some(),
+            _ => shape.covariate_denominator.is_some(),
         };
-        warnings.push(format!(
-            "undefined: the ratio's denominator sums to 0 in {which}: no test"
-        ));
-        out.warnings = warnings;
-        return out;
+        let (zc, zt) = (
+            denominator_is_zero(control, slot),
+            denominator_is_zero(treatment, slot),
+        );
+        if present && (zc || zt) {
+            let which = match (zc, zt) {
+                (true, true) => "both arms",
+                (true, false) => "control",
+                _ => "the treatment",
+            };
+            warnings.push(format!("undefined: {what} sums to 0 in {which}: no test"));
+            out.warnings = warnings;
+            return out;
+        }
     }
     if a.variance <= 0.0 || b.variance <= 0.0 {
         let which = match (a.variance <= 0.0, b.variance <= 0.0) {
@@ -525,18 +681,35 @@ pub fn compare(
             bayes: bayes(estimate, se, prior, settings.alpha, lower_is_better),
         }
     };
-    let abs_var = a.variance / na + b.variance / nb;
+    // Post-stratification replaces the estimates and their variances when every stratum
+    // allows it; otherwise the pooled ones stand, with the reason said.
+    let stratified = strata.map(|cells| {
+        (
+            crate::poststrat::effect(cells, shape, false),
+            crate::poststrat::effect(cells, shape, true),
+        )
+    });
+    let (abs_estimate, abs_var) = match &stratified {
+        Some((Ok(e), _)) => (e.estimate, e.variance),
+        _ => (
+            b.adjusted_mean - a.adjusted_mean,
+            a.variance / na + b.variance / nb,
+        ),
+    };
+    match &stratified {
+        Some((Ok(_), _)) => out.post_stratified = Some(true),
+        Some((Err(why), _)) => {
+            out.post_stratified = Some(false);
+            warnings.push(format!("post-stratification not applied: {why}"));
+        }
+        None => {}
+    }
     // A prior on the relative lift, rescaled to the absolute effect by the control mean
     // (gbstats' EffectBayesianABTest).
     let abs_prior = settings
         .prior
         .map(|(m0, s0)| (m0 * ua.abs(), s0 * ua.abs()));
-    let absolute = finish(
-        Scale::Absolute,
-        b.adjusted_mean - a.adjusted_mean,
-        abs_var,
-        abs_prior,
-    );
+    let absolute = finish(Scale::Absolute, abs_estimate, abs_var, abs_prior);
     if !absolute.is_finite() {
         warnings.push(
             "undefined: the effect or its standard error is not a finite number (values too \
@@ -550,23 +723,17 @@ pub fn compare(
     if ua == 0.0 {
         warnings.push("control mean is 0: no relative lift".into());
     } else {
-        let estimate = (b.adjusted_mean - a.adjusted_mean) / ua.abs();
-        let var = match shape.covariate {
-            Some(xkind) if th != 0.0 => {
-                // Delta method on (ȳ_b, x̄_b, ȳ_a, x̄_a) with θ held fixed: the lift is
-                // A/ȳ_a − 1 with A = ȳ_b − θ(x̄_b − x̄_a), so the gradient is
-                // (1/ȳ_a, −θ/ȳ_a) on the treatment and (−A/ȳ_a², θ/ȳ_a) on control
-                // (GrowthBook's current engine writes the same with A ≈ ȳ_b).
-                let big_a = ub - th * (treatment.mean[COVARIATE] - control.mean[COVARIATE]);
-                let quad = |m: &Moments, gy: f64, gx: f64| {
-                    let vy = kind_variance(m, MAIN, shape.main);
-                    let vx = kind_variance(m, COVARIATE, xkind);
-                    gy * gy * vy + gx * gx * vx + 2.0 * gy * gx * m.cov(MAIN, COVARIATE)
+        let (estimate, var) = match &stratified {
+            Some((Ok(_), Ok(e))) => (e.estimate, e.variance),
+            _ => {
+                let estimate = (b.adjusted_mean - a.adjusted_mean) / ua.abs();
+                let var = if shape.covariate.is_some() && th != 0.0 {
+                    relative_cuped_variance(control, treatment, shape, th)
+                } else {
+                    b.variance / (ua * ua * nb) + a.variance * ub * ub / (ua.powi(4) * na)
                 };
-                quad(treatment, 1.0 / ua, -th / ua) / nb
-                    + quad(control, -big_a / (ua * ua), th / ua) / na
+                (estimate, var)
             }
-            _ => b.variance / (ua * ua * nb) + a.variance * ub * ub / (ua.powi(4) * na),
         };
         let relative = finish(Scale::Relative, estimate, var, settings.prior);
         if relative.is_finite() {

@@ -15,6 +15,7 @@ pub use assay_stats::correct;
 pub mod effect;
 pub mod metrics;
 pub mod moments;
+pub mod poststrat;
 pub mod power;
 pub mod report;
 pub mod segments;

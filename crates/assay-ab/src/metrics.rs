@@ -80,6 +80,7 @@ impl MetricLists {
                     column,
                     denominator,
                     covariate: None,
+                    covariate_denominator: None,
                     role,
                     lower_is_better: false,
                     cap: None,
@@ -108,12 +109,27 @@ impl MetricLists {
         }
         for (name, col) in unique(prefix, "covariate", &self.covariates)? {
             let i = find(&out, "covariate", name)?;
-            if out[i].denominator.is_some() {
-                return Err(Error::Input(format!(
-                    "{prefix}covariate {name}: CUPED on ratio metrics is not supported"
-                )));
+            // A ratio is adjusted by the same ratio in the pre-period, so it names both
+            // pre-period columns.
+            match (out[i].denominator.is_some(), col.split_once('/')) {
+                (true, Some((num, den))) => {
+                    out[i].covariate = Some(num.trim().into());
+                    out[i].covariate_denominator = Some(den.trim().into());
+                }
+                (true, None) => {
+                    return Err(Error::Input(format!(
+                        "{prefix}covariate {name}={col}: `{name}` is a ratio; write \
+                         {name}=PRE_NUMERATOR/PRE_DENOMINATOR (the same ratio before the experiment)"
+                    )));
+                }
+                (false, Some(_)) => {
+                    return Err(Error::Input(format!(
+                        "{prefix}covariate {name}={col}: a covariate with `/` is for ratio \
+                         metrics, and `{name}` is not one (declare it with {prefix}ratio)"
+                    )));
+                }
+                (false, None) => out[i].covariate = Some(col.into()),
             }
-            out[i].covariate = Some(col.into());
         }
         for (name, cap) in unique(prefix, "cap", &self.caps)? {
             let i = find(&out, "cap", name)?;
@@ -154,7 +170,10 @@ mod tests {
             guardrails: vec!["latency".into()],
             lower_is_better: vec!["latency".into()],
             ratios: vec![("ctr".into(), "clicks / views".into())],
-            covariates: vec![("revenue".into(), "pre_revenue".into())],
+            covariates: vec![
+                ("revenue".into(), "pre_revenue".into()),
+                ("ctr".into(), "pre_clicks/pre_views".into()),
+            ],
             caps: vec![("revenue".into(), "99%".into())],
             margins: vec![("latency".into(), "2%".into())],
             ..MetricLists::default()
@@ -166,6 +185,13 @@ mod tests {
         let specs = lists().specs("--").unwrap();
         assert_eq!(specs.len(), 3);
         assert_eq!(specs[0].covariate.as_deref(), Some("pre_revenue"));
+        assert_eq!(
+            (
+                specs[1].covariate.as_deref(),
+                specs[1].covariate_denominator.as_deref()
+            ),
+            (Some("pre_clicks"), Some("pre_views"))
+        );
         assert_eq!(specs[0].cap, Some(Cap::Quantile(0.99)));
         assert_eq!(
             (specs[1].column.as_str(), specs[1].denominator.as_deref()),
@@ -179,9 +205,21 @@ mod tests {
     #[test]
     fn mistakes_are_named_with_the_setting() {
         let mut l = lists();
-        l.covariates.push(("ctr".into(), "x".into()));
+        l.covariates[1] = ("ctr".into(), "x".into());
         let e = l.specs("").unwrap_err().to_string();
-        assert_eq!(e, "covariate ctr: CUPED on ratio metrics is not supported");
+        assert!(
+            e.starts_with(
+                "covariate ctr=x: `ctr` is a ratio; write ctr=PRE_NUMERATOR/PRE_DENOMINATOR"
+            ),
+            "{e}"
+        );
+        let mut l = lists();
+        l.covariates[0] = ("revenue".into(), "a/b".into());
+        let e = l.specs("--").unwrap_err().to_string();
+        assert!(
+            e.contains("a covariate with `/` is for ratio metrics"),
+            "{e}"
+        );
         let mut l = lists();
         l.margins = vec![("revenue".into(), "1%".into())];
         let e = l.specs("--").unwrap_err().to_string();

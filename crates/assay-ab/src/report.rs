@@ -70,6 +70,15 @@ pub fn markdown(a: &Analysis) -> String {
         100.0 * (1.0 - a.settings.alpha),
         a.correction
     );
+    if let Some(ps) = &a.post_stratification {
+        let _ = writeln!(
+            s,
+            "Post-stratified by `{}` ({} strata): each effect is estimated within the strata and \
+             weighted by their shares of all units (GrowthBook's method); a metric where that was \
+             not possible says why among the warnings.\n",
+            ps.column, ps.strata
+        );
+    }
     let _ = writeln!(
         s,
         "| metric | role | variant | control | treatment | lift | interval | p | chance to win | CUPED | verdict |"

@@ -73,7 +73,7 @@ impl<S> SegmentSink<S> {
     }
 }
 
-fn split_key(key: &str) -> (&str, &str) {
+pub(crate) fn split_key(key: &str) -> (&str, &str) {
     key.split_once(SEGMENT_SEPARATOR).unwrap_or(("", key))
 }
 

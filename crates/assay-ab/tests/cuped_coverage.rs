@@ -42,6 +42,7 @@ fn coverage(s: &Scenario, seed: u64) -> (f64, f64, f64) {
         main: Kind::Mean,
         denominator: None,
         covariate: Some(Kind::Mean),
+        covariate_denominator: None,
     };
     let settings = Settings::default();
     let (mut hit_assay, mut hit_gb, mut se_gap, mut rounds) = (0usize, 0usize, 0.0, 0usize);
@@ -52,7 +53,7 @@ fn coverage(s: &Scenario, seed: u64) -> (f64, f64, f64) {
                 let x: f64 = x_dist.sample(&mut rng);
                 let y = 10.0 + s.slope * x + noise.sample(&mut rng);
                 let y = if k == 1 { y * (1.0 + s.lift) } else { y };
-                arm.push([y, 0.0, x]);
+                arm.push([y, 0.0, x, 0.0]);
             }
         }
         let [a, b] = arms;

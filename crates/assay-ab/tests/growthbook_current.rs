@@ -6,11 +6,43 @@
 
 use assay_ab::effect::{Alternative, Effect, Kind, Settings, Shape, compare};
 use assay_ab::moments::Moments;
+use assay_ab::poststrat;
 use serde_json::Value;
 
+/// An arm's statistics as the fixture writes them: the flat form of the count-metric
+/// cases (`sum`, `sum_squares`, `pre_sum`, `pre_sum_squares`, `products`), or
+/// GrowthBook's own for ratios and CUPED (`m_post`, `d_post`, `m_pre`, `d_pre`, each
+/// with `sum` and `sum_squares`, and the cross-products `m_post_d_post`, ...).
 fn moments(arm: &Value, kind: &str) -> Moments {
-    let f = |k: &str| arm[k].as_f64().unwrap_or(0.0);
     let n = arm["n"].as_u64().unwrap();
+    if arm.get("m_post").is_some() {
+        let group = |g: &str| {
+            let s = &arm[g];
+            let sum = s["sum"].as_f64().unwrap_or(0.0);
+            // A proportion's values are 0/1: Σv² = Σv.
+            let sq = s["sum_squares"].as_f64().unwrap_or(sum);
+            (sum, sq)
+        };
+        let [m, d, x, xd] = ["m_post", "d_post", "m_pre", "d_pre"].map(group);
+        let p = |k: &str| arm[k].as_f64().unwrap_or(0.0);
+        // The order of assay_ab::moments::PAIRS: (main, denominator), (main, covariate),
+        // (main, covariate denominator), (denominator, covariate), (denominator,
+        // covariate denominator), (covariate, covariate denominator).
+        return Moments::from_sums(
+            n,
+            [m.0, d.0, x.0, xd.0],
+            [m.1, d.1, x.1, xd.1],
+            [
+                p("m_post_d_post"),
+                p("m_post_m_pre"),
+                p("m_post_d_pre"),
+                p("m_pre_d_post"),
+                p("d_post_d_pre"),
+                p("m_pre_d_pre"),
+            ],
+        );
+    }
+    let f = |k: &str| arm[k].as_f64().unwrap_or(0.0);
     // A proportion's values are 0/1: Σv² = Σv.
     let squares = if kind == "proportion" {
         f("sum")
@@ -19,10 +51,42 @@ fn moments(arm: &Value, kind: &str) -> Moments {
     };
     Moments::from_sums(
         n,
-        [f("sum"), 0.0, f("pre_sum")],
-        [squares, 0.0, f("pre_sum_squares")],
-        [0.0, f("products"), 0.0],
+        [f("sum"), 0.0, f("pre_sum"), 0.0],
+        [squares, 0.0, f("pre_sum_squares"), 0.0],
+        [0.0, f("products"), 0.0, 0.0, 0.0, 0.0],
     )
+}
+
+/// The metric's form: `mean` (the default), `cuped`, `ratio` or `ratio_cuped`.
+fn shape_of(case: &Value, main: Kind) -> Shape {
+    let covariate = case["covariate"].as_str().map(kind);
+    let mean = Some(Kind::Mean);
+    match case["shape"].as_str() {
+        Some("ratio_cuped") => Shape {
+            main,
+            denominator: mean,
+            covariate: mean,
+            covariate_denominator: mean,
+        },
+        Some("ratio") => Shape {
+            main,
+            denominator: mean,
+            covariate: None,
+            covariate_denominator: None,
+        },
+        Some("cuped") => Shape {
+            main,
+            denominator: None,
+            covariate: mean,
+            covariate_denominator: None,
+        },
+        _ => Shape {
+            main,
+            denominator: None,
+            covariate,
+            covariate_denominator: None,
+        },
+    }
 }
 
 fn kind(text: &str) -> Kind {
@@ -35,11 +99,7 @@ fn kind(text: &str) -> Kind {
 /// The gaps from GrowthBook's values, by field.
 fn gaps(case: &Value) -> Vec<(String, f64, f64)> {
     let k = case["kind"].as_str().unwrap();
-    let shape = Shape {
-        main: kind(k),
-        denominator: None,
-        covariate: case["covariate"].as_str().map(kind),
-    };
+    let shape = shape_of(case, kind(k));
     let prior = case["prior_mean"]
         .as_f64()
         .map(|m| (m, case["prior_variance"].as_f64().unwrap().sqrt()));
@@ -137,7 +197,67 @@ fn every_growthbook_case_assay_expresses_reproduces_to_1e_5() {
         }
         same += 1;
     }
-    assert_eq!(same, 15);
+    assert_eq!(same, 17);
+}
+
+/// GrowthBook's post-stratification cases: five strata of a count metric, the same with
+/// CUPED, a ratio and a ratio with CUPED; the point estimate and standard error of the
+/// absolute and relative effects (full precision there, so compared to 1e-9).
+#[test]
+fn post_stratification_reproduces_growthbooks_cases() {
+    let fixture: Value =
+        serde_json::from_str(include_str!("fixtures/gbstats_current.json")).unwrap();
+    let cases = fixture["post_stratification"]["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 4);
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let shape = shape_of(case, Kind::Mean);
+        let strata: Vec<(Moments, Moments)> = case["strata"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| {
+                (
+                    moments(&c["control"], "mean"),
+                    moments(&c["treatment"], "mean"),
+                )
+            })
+            .collect();
+        for (scale, relative) in [("absolute", false), ("relative", true)] {
+            let e = poststrat::effect(&strata, shape, relative)
+                .unwrap_or_else(|why| panic!("{name} {scale}: {why}"));
+            let want = &case["expected"][scale];
+            let (est, se) = (
+                want["estimate"].as_f64().unwrap(),
+                want["std_error"].as_f64().unwrap(),
+            );
+            println!(
+                "{name} {scale}: estimate {} (GrowthBook {est}), se {} ({se})",
+                e.estimate,
+                e.variance.sqrt()
+            );
+            // The setUp values are GrowthBook's unrounded results: they agree far below
+            // the 1e-5 its tests round to.
+            assert!((e.estimate - est).abs() < 1e-9, "{name} {scale} estimate");
+            assert!((e.variance.sqrt() - se).abs() < 1e-9, "{name} {scale} se");
+            // Through `compare_stratified`, the effect carries the same numbers.
+            let (a, b) = strata.iter().fold(
+                (Moments::default(), Moments::default()),
+                |(a, b), (x, y)| (a.merge(x), b.merge(y)),
+            );
+            let c = assay_ab::effect::compare_stratified(
+                &a,
+                &b,
+                Some(&strata),
+                shape,
+                &Settings::default(),
+                false,
+            );
+            assert_eq!(c.post_stratified, Some(true));
+            let eff = if relative { c.relative } else { c.absolute }.unwrap();
+            assert!((eff.estimate - est).abs() < 1e-5 && (eff.std_error - se).abs() < 1e-5);
+        }
+    }
 }
 
 /// The sample-ratio check against GrowthBook's back end's own cases

@@ -25,6 +25,7 @@ fn simulate(effect: f64, seed: u64) -> Outcome {
         main: Kind::Mean,
         denominator: None,
         covariate: None,
+        covariate_denominator: None,
     };
     let settings = Settings {
         sequential_tuning: (2 * UNITS_PER_ARM) as f64,
@@ -42,8 +43,8 @@ fn simulate(effect: f64, seed: u64) -> Outcome {
         let (mut a, mut b) = (Moments::default(), Moments::default());
         let (mut naive, mut seq, mut missed, mut last_fixed) = (false, false, false, false);
         for i in 1..=UNITS_PER_ARM {
-            a.push([noise.sample(&mut rng), 0.0, 0.0]);
-            b.push([noise.sample(&mut rng) + effect, 0.0, 0.0]);
+            a.push([noise.sample(&mut rng), 0.0, 0.0, 0.0]);
+            b.push([noise.sample(&mut rng) + effect, 0.0, 0.0, 0.0]);
             if i % LOOK_EVERY != 0 {
                 continue;
             }

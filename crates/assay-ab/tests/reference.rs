@@ -39,6 +39,7 @@ fn spec(name: &str, column: &str) -> MetricSpec {
         column: column.into(),
         denominator: None,
         covariate: None,
+        covariate_denominator: None,
         role: Role::Goal,
         lower_is_better: false,
         cap: None,

@@ -33,6 +33,7 @@ fn a_binary_covariate_from_sums_is_the_raw_rows_covariate() {
         column: "converted".into(),
         denominator: None,
         covariate: Some("pre_converted".into()),
+        covariate_denominator: None,
         role: Role::Goal,
         lower_is_better: false,
         cap: None,

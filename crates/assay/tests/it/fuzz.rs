@@ -359,6 +359,7 @@ fn metric(
         column: column.into(),
         denominator: denominator.map(Into::into),
         covariate: covariate.map(Into::into),
+        covariate_denominator: None,
         role,
         lower_is_better: false,
         cap: None,
