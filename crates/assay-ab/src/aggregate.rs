@@ -2,7 +2,7 @@
 //! day, for the cumulative view), or read already aggregated from a warehouse export.
 
 use crate::Error;
-use crate::effect::{Kind, Shape};
+use crate::effect::{Kind, QuantileStat, Shape};
 use crate::moments::{COVARIATE, COVARIATE_DENOMINATOR, Moments, PAIRS, VALUES};
 use crate::source::{
     Batch, Columns, Locate, RowSink, SegmentSink, Source, Split, intern, rows_one_by_one,
@@ -62,6 +62,10 @@ pub struct MetricSpec {
     /// Guardrail tolerance on the relative lift (e.g. 0.02 = 2%): the launch waits while
     /// the interval still allows a harm larger than this.
     pub margin: Option<f64>,
+    /// A quantile metric: the level ν (0.95 for the 95th percentile) of `column` per arm,
+    /// compared instead of the mean.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
 }
 
 /// Statistics of one metric, per arm.
@@ -79,6 +83,9 @@ pub struct MetricData {
     /// Units without the covariate (counted as 0, as GrowthBook's pre-period SQL does).
     pub covariate_missing: u64,
     pub first_missing_at: Option<String>,
+    /// A quantile metric's quantile per arm (None for an arm without values).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantiles: Option<Vec<Option<QuantileStat>>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -180,6 +187,9 @@ struct Folder<'a> {
     last_arm: usize,
     /// Reused per batch (a fresh buffer per batch costs page faults).
     scratch: Vec<usize>,
+    /// A quantile metric's values, per arm (None for other metrics): a quantile needs
+    /// them all (8 bytes a unit).
+    values: Vec<Option<Vec<Vec<f64>>>>,
 }
 
 impl<'a> Folder<'a> {
@@ -208,6 +218,10 @@ impl<'a> Folder<'a> {
             undated: 0,
             last_arm: 0,
             scratch: Vec::new(),
+            values: specs
+                .iter()
+                .map(|s| s.quantile.map(|_| Vec::new()))
+                .collect(),
         }
     }
 
@@ -222,6 +236,9 @@ impl<'a> Folder<'a> {
                 self.units.push(0);
                 for t in self.totals.iter_mut() {
                     t.push(Moments::default());
+                }
+                for v in self.values.iter_mut().flatten() {
+                    v.push(Vec::new());
                 }
                 for table in self.days.values_mut() {
                     for t in table.iter_mut() {
@@ -313,6 +330,11 @@ impl RowSink for Folder<'_> {
                 }
             }
             self.capped[m] += capped;
+            if let Some(values) = &mut self.values[m] {
+                for (&a, &yv) in b.arms.iter().zip(y) {
+                    values[map[a as usize]].push(yv);
+                }
+            }
             for a in 0..n_arms {
                 let mut chunk = chunks[a * LANES];
                 for lane in &chunks[a * LANES + 1..(a + 1) * LANES] {
@@ -414,6 +436,9 @@ impl RowSink for Folder<'_> {
                 None => &mut self.totals[m][arm],
             };
             target.push(unit);
+            if let Some(values) = &mut self.values[m] {
+                values[arm].push(unit[0]);
+            }
         }
         Ok(())
     }
@@ -455,6 +480,13 @@ impl Split for Folder<'_> {
         }
         for (b, pb) in self.binary.iter_mut().zip(&part.binary) {
             *b &= pb;
+        }
+        for (mine, theirs) in self.values.iter_mut().zip(part.values) {
+            if let (Some(mine), Some(theirs)) = (mine, theirs) {
+                for (a, v) in theirs.into_iter().enumerate() {
+                    mine[map[a]].extend(v);
+                }
+            }
         }
         for m in 0..self.specs.len() {
             self.capped[m] += part.capped[m];
@@ -678,7 +710,27 @@ pub fn aggregate_segment(
     threads: usize,
 ) -> Result<Aggregated, Error> {
     let grouping = segment.map_or(Grouping::None, Grouping::Segment);
-    fold(source, variant, grouping, time, specs, missing, threads)
+    let (mut data, values) = fold(source, variant, grouping, time, specs, missing, threads)?;
+    finish_quantiles(&mut data, values);
+    Ok(data)
+}
+
+/// A quantile metric's values per arm (None for other metrics), as [`Folder`] keeps them.
+type Values = Vec<Option<Vec<Vec<f64>>>>;
+
+/// Each quantile metric's quantile per arm, from its values.
+fn finish_quantiles(data: &mut Aggregated, values: Values) {
+    for (md, v) in data.metrics.iter_mut().zip(values) {
+        if let (Some(mut per_arm), Some(nu)) = (v, md.spec.quantile) {
+            per_arm.resize(data.arms.len(), Vec::new());
+            md.quantiles = Some(
+                per_arm
+                    .iter_mut()
+                    .map(|vals| QuantileStat::from_values(vals, nu))
+                    .collect(),
+            );
+        }
+    }
 }
 
 /// [`aggregate`] with the statistics of every stratum of `column` kept as well, for
@@ -692,7 +744,7 @@ pub fn aggregate_strata(
     missing: Missing,
     threads: usize,
 ) -> Result<Aggregated, Error> {
-    let keyed = fold(
+    let (keyed, values) = fold(
         source,
         variant,
         Grouping::Strata(column),
@@ -701,7 +753,28 @@ pub fn aggregate_strata(
         missing,
         threads,
     )?;
-    pool_strata(keyed, column)
+    // Quantiles are not sums: each variant's comes from all its strata's values.
+    let mut variants = Vec::new();
+    let key_arm: Vec<usize> = keyed
+        .arms
+        .iter()
+        .map(|k| intern(&mut variants, crate::source::split_key(k).1))
+        .collect();
+    let values = values
+        .into_iter()
+        .map(|v| {
+            v.map(|per_key| {
+                let mut out = vec![Vec::new(); variants.len()];
+                for (k, vals) in per_key.into_iter().enumerate() {
+                    out[key_arm[k]].extend(vals);
+                }
+                out
+            })
+        })
+        .collect();
+    let mut data = pool_strata(keyed, column)?;
+    finish_quantiles(&mut data, values);
+    Ok(data)
 }
 
 /// Turns an aggregation whose arms are (stratum, variant) keys into one per variant,
@@ -786,7 +859,7 @@ fn fold(
     specs: &[MetricSpec],
     missing: Missing,
     threads: usize,
-) -> Result<Aggregated, Error> {
+) -> Result<(Aggregated, Values), Error> {
     let layout = layout(specs);
     let cols = Columns {
         variant: variant.to_owned(),
@@ -883,19 +956,23 @@ fn fold(
                 missing: folder.missing_count[m],
                 covariate_missing: folder.covariate_missing[m],
                 first_missing_at: folder.first_missing_at[m].clone(),
+                quantiles: None,
             }
         })
         .collect();
-    Ok(Aggregated {
-        source: source.describe(),
-        arms: folder.arms,
-        units: folder.units,
-        metrics,
-        days: folder.days,
-        rows,
-        segments,
-        strata: None,
-    })
+    Ok((
+        Aggregated {
+            source: source.describe(),
+            arms: folder.arms,
+            units: folder.units,
+            metrics,
+            days: folder.days,
+            rows,
+            segments,
+            strata: None,
+        },
+        folder.values,
+    ))
 }
 
 /// Reads per-arm sufficient statistics as warehouses export them, one row per variant and
@@ -1263,6 +1340,7 @@ fn read_stats_by(
                 lower_is_better: false,
                 cap: None,
                 margin: None,
+                quantile: None,
             },
             shape: Shape {
                 main,
@@ -1276,6 +1354,7 @@ fn read_stats_by(
             missing: 0,
             covariate_missing: 0,
             first_missing_at: None,
+            quantiles: None,
         });
     }
     let units = (0..arms.len())

@@ -18,7 +18,9 @@
 use crate::Error;
 use crate::aggregate::{Aggregated, Role};
 use crate::correct::{Correction, adjust};
-use crate::effect::{Comparison, Effect, Scale, Settings, compare, compare_stratified};
+use crate::effect::{
+    Comparison, Effect, Scale, Settings, compare, compare_quantile, compare_stratified,
+};
 use crate::moments::Moments;
 use crate::srm::{self, Srm};
 use assay_stats::normal_quantile;
@@ -121,6 +123,9 @@ pub struct MetricResult {
     pub capped: u64,
     pub missing: u64,
     pub covariate_missing: u64,
+    /// A quantile metric's level (0.95: the 95th percentile is compared).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantile: Option<f64>,
     pub results: Vec<VariantResult>,
 }
 
@@ -398,15 +403,33 @@ pub fn analyze(data: &Aggregated, options: &Options) -> Result<Analysis, Error> 
         }
         let mut results = Vec::new();
         for &t in &treatments {
-            let strata = data.strata.as_ref().map(|s| s.pairs(index, control, t));
-            let c = compare_stratified(
-                &per_arm[control],
-                &per_arm[t],
-                strata.as_deref(),
-                md.shape,
-                &options.settings,
-                spec.lower_is_better,
-            );
+            let c = match &md.quantiles {
+                // A quantile is not a sum over strata: never post-stratified.
+                Some(q) => match (
+                    q.get(control).copied().flatten(),
+                    q.get(t).copied().flatten(),
+                ) {
+                    (Some(qc), Some(qt)) => {
+                        compare_quantile(&qc, &qt, &options.settings, spec.lower_is_better)
+                    }
+                    _ => Comparison::untested(
+                        &per_arm[control],
+                        &per_arm[t],
+                        "an arm has no values: no quantile to compare".into(),
+                    ),
+                },
+                None => {
+                    let strata = data.strata.as_ref().map(|s| s.pairs(index, control, t));
+                    compare_stratified(
+                        &per_arm[control],
+                        &per_arm[t],
+                        strata.as_deref(),
+                        md.shape,
+                        &options.settings,
+                        spec.lower_is_better,
+                    )
+                }
+            };
             for w in &c.warnings {
                 warnings.push(format!(
                     "{} ({} vs {}): {w}",
@@ -434,6 +457,7 @@ pub fn analyze(data: &Aggregated, options: &Options) -> Result<Analysis, Error> 
             capped: md.capped,
             missing: md.missing,
             covariate_missing: md.covariate_missing,
+            quantile: spec.quantile,
             results,
         });
     }
@@ -542,7 +566,13 @@ fn timeline(
     if data.days.is_empty() {
         return out;
     }
-    for (m, md) in data.metrics.iter().enumerate() {
+    // Per-day values are not kept for quantile metrics: their timeline is not drawn.
+    for (m, md) in data
+        .metrics
+        .iter()
+        .enumerate()
+        .filter(|(_, md)| md.quantiles.is_none())
+    {
         for &t in treatments {
             if t >= data.arms.len() {
                 continue;

@@ -227,6 +227,28 @@ pub struct Comparison {
     pub warnings: Vec<String>,
 }
 
+impl Comparison {
+    /// A comparison that could not be tested, and why.
+    pub fn untested(control: &Moments, treatment: &Moments, why: String) -> Comparison {
+        let summary = |m: &Moments| ArmSummary {
+            units: m.n,
+            mean: f64::NAN,
+            adjusted_mean: f64::NAN,
+            variance: f64::NAN,
+        };
+        Comparison {
+            control: summary(control),
+            treatment: summary(treatment),
+            theta: None,
+            variance_reduction: None,
+            post_stratified: None,
+            absolute: None,
+            relative: None,
+            warnings: vec![why],
+        }
+    }
+}
+
 /// Per-unit covariance of values i and j as GrowthBook's `compute_covariance`: with n − 1,
 /// except between two 0/1 values, whose covariance (like a proportion's variance
 /// p(1 − p)) is taken with n.
@@ -660,6 +682,65 @@ pub fn compare_stratified(
         let unadjusted = va_plain / na + vb_plain / nb;
         out.variance_reduction = Some(1.0 - (a.variance / na + b.variance / nb) / unadjusted);
     }
+    // Post-stratification replaces the estimates and their variances when every stratum
+    // allows it; otherwise the pooled ones stand, with the reason said.
+    let stratified = strata.map(|cells| {
+        (
+            crate::poststrat::effect(cells, shape, false),
+            crate::poststrat::effect(cells, shape, true),
+        )
+    });
+    let absolute = match &stratified {
+        Some((Ok(e), _)) => (e.estimate, e.variance),
+        _ => (
+            b.adjusted_mean - a.adjusted_mean,
+            a.variance / na + b.variance / nb,
+        ),
+    };
+    match &stratified {
+        Some((Ok(_), _)) => out.post_stratified = Some(true),
+        Some((Err(why), _)) => {
+            out.post_stratified = Some(false);
+            warnings.push(format!("post-stratification not applied: {why}"));
+        }
+        None => {}
+    }
+    let relative = (ua != 0.0).then(|| match &stratified {
+        Some((Ok(_), Ok(e))) => (e.estimate, e.variance),
+        _ => {
+            let estimate = (b.adjusted_mean - a.adjusted_mean) / ua.abs();
+            let var = if shape.covariate.is_some() && th != 0.0 {
+                relative_cuped_variance(control, treatment, shape, th)
+            } else {
+                relative_variance(&a, &b)
+            };
+            (estimate, var)
+        }
+    });
+    out.warnings = warnings;
+    effects(out, absolute, relative, settings, lower_is_better)
+}
+
+/// The delta-method variance of (x̄_b − x̄_a)/|x̄_a| for independent arms (GrowthBook's
+/// `frequentist_variance` with `relative`).
+fn relative_variance(a: &ArmSummary, b: &ArmSummary) -> f64 {
+    let (ua, ub) = (a.mean, b.mean);
+    let (na, nb) = (a.units as f64, b.units as f64);
+    b.variance / (ua * ua * nb) + a.variance * ub * ub / (ua.powi(4) * na)
+}
+
+/// The tests on a comparison's arms: the absolute effect and (when the control mean is
+/// not 0) the relative one, each as (estimate, variance of the estimate), with Welch's
+/// degrees of freedom from the arms' per-unit variances.
+fn effects(
+    mut out: Comparison,
+    absolute: (f64, f64),
+    relative: Option<(f64, f64)>,
+    settings: &Settings,
+    lower_is_better: bool,
+) -> Comparison {
+    let (a, b) = (out.control, out.treatment);
+    let (na, nb) = (a.units as f64, b.units as f64);
     let dof = welch_dof(a.variance, na, b.variance, nb);
     let total = na + nb;
     let finish = |scale: Scale, estimate: f64, var: f64, prior: Option<(f64, f64)>| {
@@ -681,73 +762,172 @@ pub fn compare_stratified(
             bayes: bayes(estimate, se, prior, settings.alpha, lower_is_better),
         }
     };
-    // Post-stratification replaces the estimates and their variances when every stratum
-    // allows it; otherwise the pooled ones stand, with the reason said.
-    let stratified = strata.map(|cells| {
-        (
-            crate::poststrat::effect(cells, shape, false),
-            crate::poststrat::effect(cells, shape, true),
-        )
-    });
-    let (abs_estimate, abs_var) = match &stratified {
-        Some((Ok(e), _)) => (e.estimate, e.variance),
-        _ => (
-            b.adjusted_mean - a.adjusted_mean,
-            a.variance / na + b.variance / nb,
-        ),
-    };
-    match &stratified {
-        Some((Ok(_), _)) => out.post_stratified = Some(true),
-        Some((Err(why), _)) => {
-            out.post_stratified = Some(false);
-            warnings.push(format!("post-stratification not applied: {why}"));
-        }
-        None => {}
-    }
     // A prior on the relative lift, rescaled to the absolute effect by the control mean
     // (gbstats' EffectBayesianABTest).
+    let ua = a.mean;
     let abs_prior = settings
         .prior
         .map(|(m0, s0)| (m0 * ua.abs(), s0 * ua.abs()));
-    let absolute = finish(Scale::Absolute, abs_estimate, abs_var, abs_prior);
+    let absolute = finish(Scale::Absolute, absolute.0, absolute.1, abs_prior);
     if !absolute.is_finite() {
-        warnings.push(
+        out.warnings.push(
             "undefined: the effect or its standard error is not a finite number (values too \
              large or too close together for double precision): no test"
                 .into(),
         );
-        out.warnings = warnings;
         return out;
     }
     out.absolute = Some(absolute);
-    if ua == 0.0 {
-        warnings.push("control mean is 0: no relative lift".into());
+    let Some((estimate, var)) = relative else {
+        out.warnings
+            .push("control mean is 0: no relative lift".into());
+        return out;
+    };
+    let relative = finish(Scale::Relative, estimate, var, settings.prior);
+    if relative.is_finite() {
+        out.relative = Some(relative);
     } else {
-        let (estimate, var) = match &stratified {
-            Some((Ok(_), Ok(e))) => (e.estimate, e.variance),
-            _ => {
-                let estimate = (b.adjusted_mean - a.adjusted_mean) / ua.abs();
-                let var = if shape.covariate.is_some() && th != 0.0 {
-                    relative_cuped_variance(control, treatment, shape, th)
-                } else {
-                    b.variance / (ua * ua * nb) + a.variance * ub * ub / (ua.powi(4) * na)
-                };
-                (estimate, var)
-            }
+        out.warnings.push(
+            "undefined: the relative lift or its standard error is not a finite number \
+             (control mean too close to 0 for double precision): absolute effect only"
+                .into(),
+        );
+    }
+    out
+}
+
+/// A quantile of a metric in one arm (the median, the 95th percentile of latency), with
+/// the order-statistic bounds its variance is read from: GrowthBook's
+/// `QuantileStatistic`. The bounds are the sample quantiles at ν ± z₀.₉₇₅·√(ν(1 − ν)/n*),
+/// the binomial interval of the quantile's rank; their distance gives the quantile's
+/// standard error without a density estimate.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuantileStat {
+    /// Units with a value.
+    pub n: u64,
+    /// The sample size the bounds' ranks were computed for (n for exact quantiles; a
+    /// warehouse's sketch may use a smaller grid value).
+    pub n_star: u64,
+    /// The quantile level, 0 < ν < 1.
+    pub nu: f64,
+    pub estimate: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// z₀.₉₇₅: GrowthBook takes the bounds at the 95% level whatever the test's α, and the
+/// variance divides it out again.
+fn bound_z() -> f64 {
+    normal_quantile(0.975)
+}
+
+impl QuantileStat {
+    /// From one arm's values: the sample quantiles by linear interpolation between order
+    /// statistics (numpy's default, SQL's `PERCENTILE_CONT`), at ν and at its bounds'
+    /// levels (clamped to [10⁻⁸, 1 − 10⁻⁸] as GrowthBook). Sorts `values`. None without
+    /// values.
+    pub fn from_values(values: &mut [f64], nu: f64) -> Option<QuantileStat> {
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_unstable_by(f64::total_cmp);
+        let n = values.len();
+        let at = |q: f64| {
+            let h = (n - 1) as f64 * q;
+            let (lo, frac) = (h.floor() as usize, h - h.floor());
+            let hi = (lo + 1).min(n - 1);
+            values[lo] + frac * (values[hi] - values[lo])
         };
-        let relative = finish(Scale::Relative, estimate, var, settings.prior);
-        if relative.is_finite() {
-            out.relative = Some(relative);
-        } else {
-            warnings.push(
-                "undefined: the relative lift or its standard error is not a finite number \
-                 (control mean too close to 0 for double precision): absolute effect only"
-                    .into(),
-            );
+        let half = bound_z() * (nu * (1.0 - nu) / n as f64).sqrt();
+        Some(QuantileStat {
+            n: n as u64,
+            n_star: n as u64,
+            nu,
+            estimate: at(nu),
+            lower: at((nu - half).max(1e-8)),
+            upper: at((nu + half).min(1.0 - 1e-8)),
+        })
+    }
+
+    /// Per-unit variance: (n*/n)(n − 1)((upper − lower)/(2z))², floored at 10⁻⁵ from 100
+    /// units on (GrowthBook's `variance`).
+    pub fn variance(&self) -> f64 {
+        if self.n <= 1 {
+            return 0.0;
+        }
+        let n = self.n as f64;
+        let half = (self.upper - self.lower) / (2.0 * bound_z());
+        let init = (self.n_star as f64 / n) * (n - 1.0) * half * half;
+        if self.n < 100 { init } else { init.max(1e-5) }
+    }
+
+    /// Why the quantile cannot be tested, if it cannot: too few units for the bounds'
+    /// ranks to lie inside the sample, or bounds that collapsed onto one value (an atom
+    /// at the quantile), as GrowthBook's `_has_zero_variance`.
+    pub fn untestable(&self) -> Option<String> {
+        let z2 = bound_z().powi(2);
+        let n = self.n as f64;
+        if n <= z2 * self.nu / (1.0 - self.nu) || n <= z2 * (1.0 - self.nu) / self.nu {
+            return Some(format!(
+                "too few units ({}) to bound the {} quantile",
+                self.n,
+                quantile_name(self.nu)
+            ));
+        }
+        if self.n <= 1 || self.upper - self.lower <= 0.0 {
+            return Some(format!(
+                "the {} quantile's bounds are one value (many units share it): no variance",
+                quantile_name(self.nu)
+            ));
+        }
+        None
+    }
+}
+
+/// `p95`, `p50`, `p99.9`.
+pub fn quantile_name(nu: f64) -> String {
+    let p = (nu * 1000.0).round() / 10.0;
+    format!("p{p}")
+}
+
+/// Compares the quantiles of a treatment arm and control: absolute and relative
+/// differences with the same tests as means (GrowthBook's quantile metrics).
+pub fn compare_quantile(
+    control: &QuantileStat,
+    treatment: &QuantileStat,
+    settings: &Settings,
+    lower_is_better: bool,
+) -> Comparison {
+    let summary = |q: &QuantileStat| ArmSummary {
+        units: q.n,
+        mean: q.estimate,
+        adjusted_mean: q.estimate,
+        variance: q.variance(),
+    };
+    let (a, b) = (summary(control), summary(treatment));
+    let mut out = Comparison {
+        control: a,
+        treatment: b,
+        theta: None,
+        variance_reduction: None,
+        post_stratified: None,
+        absolute: None,
+        relative: None,
+        warnings: Vec::new(),
+    };
+    for (q, arm) in [(control, "control"), (treatment, "the treatment")] {
+        if let Some(why) = q.untestable() {
+            out.warnings.push(format!("{why} in {arm}: no test"));
         }
     }
-    out.warnings = warnings;
-    out
+    if !out.warnings.is_empty() {
+        return out;
+    }
+    let (na, nb) = (a.units as f64, b.units as f64);
+    let absolute = (b.mean - a.mean, a.variance / na + b.variance / nb);
+    let relative =
+        (a.mean != 0.0).then(|| ((b.mean - a.mean) / a.mean.abs(), relative_variance(&a, &b)));
+    effects(out, absolute, relative, settings, lower_is_better)
 }
 
 #[cfg(test)]

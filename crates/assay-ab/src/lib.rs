@@ -9,6 +9,7 @@
 
 pub mod aggregate;
 pub mod analyze;
+pub mod config;
 /// Corrections for many comparisons live in `assay-stats` (the evaluator compares
 /// candidates with them too).
 pub use assay_stats::correct;

@@ -17,6 +17,8 @@ pub struct MetricLists {
     pub lower_is_better: Vec<String>,
     /// (name, `NUMERATOR/DENOMINATOR`).
     pub ratios: Vec<(String, String)>,
+    /// (name, `COLUMN@Q`): the quantile Q (`95%` or `0.95`) of a column per arm.
+    pub quantiles: Vec<(String, String)>,
     /// (metric, pre-period column).
     pub covariates: Vec<(String, String)>,
     /// (metric, `VALUE` or `Q%`).
@@ -59,6 +61,26 @@ impl MetricLists {
                     })
             })
             .collect::<Result<_, _>>()?;
+        let quantiles: Vec<(&str, (&str, f64))> = unique(prefix, "quantile", &self.quantiles)?
+            .into_iter()
+            .map(|(name, expr)| {
+                let (column, level) = expr.rsplit_once('@').ok_or_else(|| {
+                    Error::Input(format!(
+                        "{prefix}quantile {name}={expr}: write NAME=COLUMN@95% (or COLUMN@0.95)"
+                    ))
+                })?;
+                let level = level
+                    .trim()
+                    .parse::<Probability>()
+                    .map_err(|e| Error::Input(format!("{prefix}quantile {name}={expr}: {e}")))?;
+                if ratios.iter().any(|(n, _)| *n == name) {
+                    return Err(Error::Input(format!(
+                        "{prefix}quantile {name}: `{name}` is also a ratio; a metric is one or the other"
+                    )));
+                }
+                Ok((name, (column.trim(), level.get())))
+            })
+            .collect::<Result<_, _>>()?;
         let mut out: Vec<MetricSpec> = Vec::new();
         for (list, role) in [
             (&self.goals, Role::Goal),
@@ -75,6 +97,10 @@ impl MetricLists {
                     Some((_, (num, den))) => (num.to_string(), Some(den.to_string())),
                     None => (name.to_string(), None),
                 };
+                let (column, quantile) = match quantiles.iter().find(|(n, _)| *n == name) {
+                    Some((_, (col, level))) => (col.to_string(), Some(*level)),
+                    None => (column, None),
+                };
                 out.push(MetricSpec {
                     name: name.into(),
                     column,
@@ -85,6 +111,7 @@ impl MetricLists {
                     lower_is_better: false,
                     cap: None,
                     margin: None,
+                    quantile,
                 });
             }
         }
@@ -107,8 +134,16 @@ impl MetricLists {
             let i = find(&out, "lower-is-better", name)?;
             out[i].lower_is_better = true;
         }
+        for (name, _) in &quantiles {
+            find(&out, "quantile", name)?;
+        }
         for (name, col) in unique(prefix, "covariate", &self.covariates)? {
             let i = find(&out, "covariate", name)?;
+            if out[i].quantile.is_some() {
+                return Err(Error::Input(format!(
+                    "{prefix}covariate {name}: CUPED adjusts means; `{name}` is a quantile"
+                )));
+            }
             // A ratio is adjusted by the same ratio in the pre-period, so it names both
             // pre-period columns.
             match (out[i].denominator.is_some(), col.split_once('/')) {
@@ -133,6 +168,11 @@ impl MetricLists {
         }
         for (name, cap) in unique(prefix, "cap", &self.caps)? {
             let i = find(&out, "cap", name)?;
+            if out[i].quantile.is_some() {
+                return Err(Error::Input(format!(
+                    "{prefix}cap {name}: `{name}` is a quantile, which outliers do not move; no cap"
+                )));
+            }
             out[i].cap = Some(if cap.ends_with('%') {
                 Cap::Quantile(
                     cap.parse::<Probability>()
@@ -176,14 +216,19 @@ mod tests {
             ],
             caps: vec![("revenue".into(), "99%".into())],
             margins: vec![("latency".into(), "2%".into())],
-            ..MetricLists::default()
+            quantiles: vec![("p95".into(), "latency_ms@95%".into())],
+            secondary: vec!["p95".into()],
         }
     }
 
     #[test]
     fn every_setting_lands_on_its_metric() {
         let specs = lists().specs("--").unwrap();
-        assert_eq!(specs.len(), 3);
+        assert_eq!(specs.len(), 4);
+        assert_eq!(
+            (specs[3].column.as_str(), specs[3].quantile),
+            ("latency_ms", Some(0.95))
+        );
         assert_eq!(specs[0].covariate.as_deref(), Some("pre_revenue"));
         assert_eq!(
             (
@@ -224,6 +269,17 @@ mod tests {
         l.margins = vec![("revenue".into(), "1%".into())];
         let e = l.specs("--").unwrap_err().to_string();
         assert_eq!(e, "--margin revenue: margins apply to guardrail metrics");
+        let mut l = lists();
+        l.quantiles = vec![("p95".into(), "latency_ms@1.5".into())];
+        let e = l.specs("--").unwrap_err().to_string();
+        assert!(
+            e.contains("--quantile p95=latency_ms@1.5: `1.5` is not a probability"),
+            "{e}"
+        );
+        let mut l = lists();
+        l.quantiles = vec![("p95".into(), "latency_ms".into())];
+        let e = l.specs("").unwrap_err().to_string();
+        assert!(e.contains("write NAME=COLUMN@95%"), "{e}");
         let mut l = lists();
         l.lower_is_better = vec!["nope".into()];
         let e = l.specs("").unwrap_err().to_string();

@@ -33,6 +33,7 @@ fn spec(
         lower_is_better: false,
         cap: None,
         margin: None,
+        quantile: None,
     }
 }
 

@@ -44,6 +44,7 @@ fn spec(name: &str, column: &str) -> MetricSpec {
         lower_is_better: false,
         cap: None,
         margin: None,
+        quantile: None,
     }
 }
 

@@ -38,6 +38,7 @@ fn a_binary_covariate_from_sums_is_the_raw_rows_covariate() {
         lower_is_better: false,
         cap: None,
         margin: None,
+        quantile: None,
     };
     let from_rows = aggregate(
         &Source::File(raw),

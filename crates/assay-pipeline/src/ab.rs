@@ -25,6 +25,11 @@
 //! database_env = "ASSAY_AB_DATABASE_URL"   # for `sql` sources
 //! ```
 //!
+//! Besides `kind`, `name`, `data`, `database_env` and `top_k`, every key is the
+//! analysis's, exactly as an experiment's file for `assay ab analyze --config` has it
+//! ([`assay_ab::config::AnalysisConfig`]: also `post_stratify`, `prior_sd`, `weights`,
+//! `time`, `missing`, ...); a team's experiment file can be pasted into the stage.
+//!
 //! Every candidate other than the baseline needs its data, checked (and analysed once)
 //! before any model works, so a missing file or column never surfaces after hours.
 
@@ -33,16 +38,16 @@ use crate::stage::{
     CandidateResult, Check, CheckOutcome, Order, Score, Setup, Stage, StageContext, StageOutcome,
     StageStatus, Verdict, keep_top,
 };
-use assay_ab::aggregate::Missing;
-use assay_ab::analyze::{Analysis, Options, Outcome, TestKind};
-use assay_ab::correct::Correction;
-use assay_ab::effect::{Alternative, Scale, Settings};
-use assay_ab::metrics::MetricLists;
+use assay_ab::analyze::{Analysis, Outcome, TestKind};
+use assay_ab::config::AnalysisConfig;
+use assay_ab::effect::Scale;
 use assay_ab::source::Source;
+use serde::de::Error as _;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use toml::de::ValueDeserializer;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -51,53 +56,19 @@ enum Data {
     Query { sql: String },
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// An `ab` stage: its own keys, and an analysis (every other key, as an experiment's
+/// file for `assay ab analyze --config` writes them).
+#[derive(Clone, Debug, Serialize)]
 pub struct Ab {
     #[serde(skip_serializing)]
     kind: String,
     name: String,
     data: BTreeMap<String, Data>,
-    #[serde(default = "default_variant")]
-    variant: String,
-    #[serde(default = "default_control")]
-    control: String,
-    #[serde(default)]
-    metrics: Vec<String>,
-    #[serde(default)]
-    guardrails: Vec<String>,
-    #[serde(default)]
-    secondary: Vec<String>,
-    #[serde(default)]
-    lower_is_better: Vec<String>,
-    #[serde(default)]
-    ratio: BTreeMap<String, String>,
-    #[serde(default)]
-    covariate: BTreeMap<String, String>,
-    #[serde(default)]
-    cap: BTreeMap<String, String>,
-    #[serde(default)]
-    margin: BTreeMap<String, String>,
-    #[serde(default)]
-    missing: Missing,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    time: Option<String>,
-    #[serde(default = "default_test")]
-    test: TestKind,
-    #[serde(default)]
-    alternative: Alternative,
-    #[serde(default = "default_alpha")]
-    alpha: f64,
-    #[serde(default = "default_tuning")]
-    tuning: f64,
-    #[serde(default = "default_correction")]
-    correction: Correction,
-    #[serde(default = "default_srm")]
-    srm_threshold: f64,
-    #[serde(default = "default_database_env")]
     database_env: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     top_k: Option<usize>,
+    #[serde(flatten)]
+    analysis: AnalysisConfig,
     /// Resolved by `check`: each candidate's source.
     #[serde(skip)]
     sources: BTreeMap<String, Source>,
@@ -107,75 +78,67 @@ pub struct Ab {
     checked: BTreeMap<String, (Analysis, String)>,
 }
 
-fn default_variant() -> String {
-    "variant".into()
+/// The keys that are the stage's rather than the analysis's.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StageKeys {
+    kind: String,
+    name: String,
+    data: BTreeMap<String, Data>,
+    #[serde(default = "default_database_env")]
+    database_env: String,
+    #[serde(default)]
+    top_k: Option<usize>,
 }
-fn default_control() -> String {
-    "control".into()
-}
-fn default_test() -> TestKind {
-    TestKind::Sequential
-}
-fn default_alpha() -> f64 {
-    0.05
-}
-fn default_tuning() -> f64 {
-    5000.0
-}
-fn default_correction() -> Correction {
-    Correction::Holm
-}
-fn default_srm() -> f64 {
-    assay_ab::srm::SRM_THRESHOLD
-}
+
+const STAGE_KEYS: [&str; 5] = ["kind", "name", "data", "database_env", "top_k"];
+
 fn default_database_env() -> String {
     assay_ab::source::DATABASE_URL_VARIABLE.into()
 }
 
-pub(crate) fn build(de: ValueDeserializer<'_>) -> Result<Box<dyn Stage>, toml::de::Error> {
-    Ok(Box::new(Ab::deserialize(de)?))
+/// The stage's table split in two, each half read strictly: a misspelt key or a value
+/// out of its domain is reported at its own line and column.
+pub(crate) fn build<'i>(item: Spanned<DeValue<'i>>) -> Result<Box<dyn Stage>, toml::de::Error> {
+    let span = item.span();
+    let DeValue::Table(table) = item.into_inner() else {
+        // The pipeline's reader hands over tables only.
+        return Err(toml::de::Error::custom("a stage must be a table"));
+    };
+    let (own, rest): (DeTable<'i>, DeTable<'i>) = table
+        .into_iter()
+        .partition(|(k, _)| STAGE_KEYS.contains(&k.get_ref().as_ref()));
+    let table = |t: DeTable<'i>| -> ValueDeserializer<'i> {
+        ValueDeserializer::from(Spanned::new(span.clone(), DeValue::Table(t)))
+    };
+    let keys = StageKeys::deserialize(table(own))?;
+    let analysis = AnalysisConfig::deserialize(table(rest))?;
+    Ok(Box::new(Ab {
+        kind: keys.kind,
+        name: keys.name,
+        data: keys.data,
+        database_env: keys.database_env,
+        top_k: keys.top_k,
+        analysis,
+        sources: BTreeMap::new(),
+        checked: BTreeMap::new(),
+    }))
 }
 
 impl Ab {
-    fn lists(&self) -> MetricLists {
-        let pairs = |m: &BTreeMap<String, String>| {
-            m.iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect::<Vec<_>>()
-        };
-        MetricLists {
-            goals: self.metrics.clone(),
-            guardrails: self.guardrails.clone(),
-            secondary: self.secondary.clone(),
-            lower_is_better: self.lower_is_better.clone(),
-            ratios: pairs(&self.ratio),
-            covariates: pairs(&self.covariate),
-            caps: pairs(&self.cap),
-            margins: pairs(&self.margin),
-        }
-    }
-
-    /// The analysis of one candidate's experiment.
+    /// The analysis of one candidate's experiment, as `assay ab analyze` makes it.
     fn analyse(&self, candidate: &str, source: &Source) -> Result<Analysis, String> {
-        let specs = self.lists().specs("").map_err(|e| e.to_string())?;
+        let a = &self.analysis;
+        let specs = a.specs("").map_err(|e| e.to_string())?;
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(8));
-        let data = assay_ab::aggregate::aggregate(
-            source,
-            &self.variant,
-            self.time.as_deref(),
-            &specs,
-            self.missing,
-            threads,
-        )
-        .map_err(|e| e.to_string())?;
-        if data.rows == 0 {
-            return Err(format!("{}: no rows", data.source));
-        }
-        if !data.arms.iter().any(|a| a == &self.control) {
+        let data = a
+            .aggregate(source, &specs, threads)
+            .map_err(|e| e.to_string())?;
+        if !data.arms.iter().any(|arm| arm == &a.control) {
             return Err(format!(
                 "{}: no unit in the control arm `{}` (arms: {})",
                 data.source,
-                self.control,
+                a.control,
                 data.arms.join(", ")
             ));
         }
@@ -183,23 +146,11 @@ impl Ab {
             return Err(format!(
                 "{}: candidate `{candidate}`'s experiment must have two arms, the control `{}` and the candidate's; it has {}",
                 data.source,
-                self.control,
+                a.control,
                 data.arms.join(", ")
             ));
         }
-        let options = Options {
-            control: self.control.clone(),
-            weights: None,
-            settings: Settings {
-                alpha: self.alpha,
-                sequential_tuning: self.tuning,
-                prior: None,
-                alternative: self.alternative,
-            },
-            correction: self.correction,
-            decide_with: self.test,
-            srm_threshold: self.srm_threshold,
-        };
+        let options = a.options("").map_err(|e| e.to_string())?;
         assay_ab::analyze::analyze(&data, &options).map_err(|e| e.to_string())
     }
 }
@@ -220,28 +171,18 @@ impl Stage for Ab {
 
     fn check(&mut self, setup: &Setup<'_>) -> Result<(), Error> {
         let fail = |m: String| Error::stage(&self.name, m);
-        if !(self.alpha > 0.0 && self.alpha < 0.5) {
-            return Err(fail(format!(
-                "alpha {}: must be above 0 and below 0.5",
-                self.alpha
-            )));
-        }
-        if !(self.tuning.is_finite() && self.tuning > 0.0) {
-            return Err(fail(format!(
-                "tuning {}: must be a positive number",
-                self.tuning
-            )));
-        }
-        if !(self.srm_threshold > 0.0 && self.srm_threshold < 1.0) {
-            return Err(fail(format!(
-                "srm_threshold {}: must be between 0 and 1",
-                self.srm_threshold
-            )));
-        }
         if self.top_k == Some(0) {
             return Err(fail("top_k must be at least 1".into()));
         }
-        self.lists().specs("").map_err(|e| fail(e.to_string()))?;
+        if !self.analysis.segment.is_empty() {
+            return Err(fail(
+                "segment: a pipeline's A/B stage decides on the whole experiment; see the \
+                 segments with `assay ab analyze --segment`"
+                    .into(),
+            ));
+        }
+        self.analysis.specs("").map_err(|e| fail(e.to_string()))?;
+        self.analysis.options("").map_err(|e| fail(e.to_string()))?;
         for name in self.data.keys() {
             if name == &setup.baseline.name {
                 return Err(fail(format!(
@@ -395,7 +336,7 @@ impl Stage for Ab {
                 checks: vec![Check {
                     name: format!(
                         "A/B decision ({} test)",
-                        match self.test {
+                        match self.analysis.test {
                             TestKind::Sequential => "sequential",
                             TestKind::Fixed => "fixed-horizon",
                         }
@@ -420,7 +361,7 @@ impl Stage for Ab {
                 );
                 if let Some(e) = effect.filter(|e| e.is_finite()) {
                     let sign = if metric.lower_is_better { -1.0 } else { 1.0 };
-                    let interval = match self.test {
+                    let interval = match self.analysis.test {
                         TestKind::Sequential => e.sequential,
                         TestKind::Fixed => e.fixed,
                     };

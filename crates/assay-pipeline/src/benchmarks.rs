@@ -34,7 +34,8 @@ use crate::stage::{
 use assay_eval::gate::{Baseline, Gate, GateVerdict};
 use assay_tasks::{Selection, Task, TaskSource};
 use serde::{Deserialize, Serialize};
-use toml::de::ValueDeserializer;
+use toml::Spanned;
+use toml::de::{DeValue, ValueDeserializer};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -82,8 +83,10 @@ struct Ready {
     selection: String,
 }
 
-pub(crate) fn build(de: ValueDeserializer<'_>) -> Result<Box<dyn Stage>, toml::de::Error> {
-    Ok(Box::new(Benchmarks::deserialize(de)?))
+pub(crate) fn build(item: Spanned<DeValue<'_>>) -> Result<Box<dyn Stage>, toml::de::Error> {
+    Ok(Box::new(Benchmarks::deserialize(ValueDeserializer::from(
+        item,
+    ))?))
 }
 
 impl Benchmarks {

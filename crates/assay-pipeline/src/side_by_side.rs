@@ -31,7 +31,8 @@ use assay_arena::run::{Combine, Contestant, Judge, JudgeMethod, Options};
 use assay_arena::stats::Battle;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use toml::de::ValueDeserializer;
+use toml::Spanned;
+use toml::de::{DeValue, ValueDeserializer};
 
 /// The judge value that asks people instead of a model.
 pub const PEOPLE: &str = "people";
@@ -93,8 +94,10 @@ fn default_min_votes() -> usize {
     20
 }
 
-pub(crate) fn build(de: ValueDeserializer<'_>) -> Result<Box<dyn Stage>, toml::de::Error> {
-    Ok(Box::new(SideBySide::deserialize(de)?))
+pub(crate) fn build(item: Spanned<DeValue<'_>>) -> Result<Box<dyn Stage>, toml::de::Error> {
+    Ok(Box::new(SideBySide::deserialize(ValueDeserializer::from(
+        item,
+    ))?))
 }
 
 impl SideBySide {

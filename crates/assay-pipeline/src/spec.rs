@@ -30,7 +30,7 @@ use assay_core::LanguageModel;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use toml::Spanned;
-use toml::de::{DeTable, DeValue, ValueDeserializer};
+use toml::de::{DeTable, DeValue};
 
 pub struct Pipeline {
     /// The file it was read from.
@@ -181,7 +181,7 @@ impl Pipeline {
                         ),
                     ));
                 };
-                let stage = build(ValueDeserializer::from(item.clone())).map_err(toml_error)?;
+                let stage = build(item.clone()).map_err(toml_error)?;
                 if !valid_name(stage.name()) {
                     return Err(at(
                         start,

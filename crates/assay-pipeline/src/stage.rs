@@ -9,10 +9,11 @@ use crate::{Error, Execution, Models};
 use assay_rundir::Progress;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use toml::de::ValueDeserializer;
+use toml::Spanned;
+use toml::de::DeValue;
 
 /// Builds a stage from its table in the pipeline file (errors keep their position).
-pub type Build = fn(ValueDeserializer<'_>) -> Result<Box<dyn Stage>, toml::de::Error>;
+pub type Build = fn(Spanned<DeValue<'_>>) -> Result<Box<dyn Stage>, toml::de::Error>;
 
 /// Every stage kind, by the `kind` a pipeline file names it with. A new kind is a new
 /// module and one line here; the runner does not change.

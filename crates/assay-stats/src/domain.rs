@@ -30,12 +30,13 @@ pub fn parse_real(text: &str) -> Result<f64, DomainError> {
         domain: "a finite number",
     };
     let t = text.trim();
-    let (num, scale) = match t.strip_suffix('%') {
-        Some(n) => (n.trim_end(), 0.01),
+    // Divided, not multiplied by 0.01: 95% is then exactly the double nearest 0.95.
+    let (num, divisor) = match t.strip_suffix('%') {
+        Some(n) => (n.trim_end(), 100.0),
         None => (t, 1.0),
     };
     let v: f64 = num.parse().map_err(|_| err())?;
-    let v = v * scale;
+    let v = v / divisor;
     if v.is_finite() { Ok(v) } else { Err(err()) }
 }
 
@@ -219,6 +220,7 @@ mod tests {
         }
         assert_eq!("0.05".parse::<Probability>().unwrap().get(), 0.05);
         assert_eq!("5%".parse::<Probability>().unwrap().get(), 0.05);
+        assert_eq!("95%".parse::<Probability>().unwrap().get(), 0.95);
         for bad in ["0", "-3", "nan", "inf", "1e400"] {
             assert!(bad.parse::<Positive>().is_err(), "{bad}");
         }

@@ -2,10 +2,11 @@
 
 use super::{Format, SummaryFormat};
 use anyhow::{Context, Result, bail};
-use assay_ab::aggregate::{self, MetricSpec, Missing};
+use assay_ab::aggregate::{MetricSpec, Missing};
 use assay_ab::analyze::{self, Options, TestKind};
+use assay_ab::config::{AnalysisConfig, Overrides};
 use assay_ab::correct::Correction;
-use assay_ab::effect::{Alternative, Settings};
+use assay_ab::effect::Alternative;
 use assay_ab::power::{Plan, PlanResult};
 use assay_ab::source::Source;
 use assay_rundir::write_all_atomic;
@@ -246,7 +247,14 @@ Examples:
   assay ab analyze --sql query.sql --control current --metrics converted --out report/
 
   # Per-arm sums exported by a warehouse (GrowthBook's columns), as CSV
-  assay ab analyze sums.csv --stats --control current --metrics revenue --format csv";
+  assay ab analyze sums.csv --stats --control current --metrics revenue --format csv
+
+  # The experiment's settings kept in its repository; a flag given overrides the file
+  assay ab analyze users.parquet --config experiments/checkout.toml --alpha 0.01
+
+  # Post-stratified on platform, CUPED on a ratio metric with its pre-period ratio
+  assay ab analyze users.csv --control current --metrics ctr --ratio ctr=clicks/views \
+    --covariate ctr=pre_clicks/pre_views --post-stratify platform";
 
 const PLAN_EXAMPLES: &str = "\
 Examples:
@@ -261,12 +269,17 @@ pub(crate) struct AnalyzeArgs {
     /// Per-unit rows: .csv, .tsv, .jsonl or .parquet (with --stats: per-arm statistics,
     /// .csv or .jsonl). Leave out with --sql.
     file: Option<PathBuf>,
-    /// Column holding each unit's variant.
-    #[arg(long, default_value = "variant")]
-    variant: String,
-    /// The control variant's name.
+    /// The experiment's settings in a TOML file (the keys are the flags' names with `_`
+    /// for `-`: metrics, guardrails, ratio, covariate, cap, margin, alpha, ...; see
+    /// docs/ab.md). Flags given as well override the file's values.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Column holding each unit's variant [default: variant].
     #[arg(long)]
-    control: String,
+    variant: Option<String>,
+    /// The control variant's name [default: control].
+    #[arg(long)]
+    control: Option<String>,
     /// Goal metrics (columns, or names defined by --ratio), comma-separated.
     #[arg(long, value_delimiter = ',')]
     metrics: Vec<String>,
@@ -283,7 +296,12 @@ pub(crate) struct AnalyzeArgs {
     /// A ratio metric NAME=NUMERATOR/DENOMINATOR (columns), analysed by the delta method.
     #[arg(long, value_name = "NAME=NUM/DEN")]
     ratio: Vec<String>,
-    /// CUPED: METRIC=COLUMN, the metric's pre-period value per unit.
+    /// A quantile metric NAME=COLUMN@Q (e.g. p95_latency=latency_ms@95%): the arms'
+    /// Q-quantiles are compared instead of their means (GrowthBook's quantile metrics).
+    #[arg(long, value_name = "NAME=COLUMN@Q")]
+    quantile: Vec<String>,
+    /// CUPED: METRIC=COLUMN, the metric's pre-period value per unit; for a ratio metric
+    /// METRIC=PRE_NUM/PRE_DEN, the same ratio before the experiment.
     #[arg(long, value_name = "METRIC=COLUMN")]
     covariate: Vec<String>,
     /// Winsorise: METRIC=VALUE caps at a value, METRIC=99% at that quantile of all units.
@@ -296,41 +314,43 @@ pub(crate) struct AnalyzeArgs {
     /// Column with each unit's first exposure time, for the cumulative view by day.
     #[arg(long)]
     time: Option<String>,
-    /// Empty metric values: stop (error), count as 0 (zero), or leave the unit out of
-    /// that metric (skip). Missing covariates always count as 0, with a warning.
-    #[arg(long, value_enum, default_value_t = Missing::Error)]
-    missing: Missing,
+    /// Empty metric values: stop (error, the default), count as 0 (zero), or leave the
+    /// unit out of that metric (skip). Missing covariates always count as 0, with a
+    /// warning.
+    #[arg(long, value_enum)]
+    missing: Option<Missing>,
     /// Intended traffic split, e.g. `control=50,treatment=50` (default: equal).
     #[arg(long, value_delimiter = ',')]
     weights: Vec<String>,
-    /// Intervals are 1 − α (below 0.5).
-    #[arg(long, default_value = "0.05")]
-    alpha: Probability,
-    /// The test the decision reads.
-    #[arg(long, value_enum, default_value_t = TestKind::Sequential)]
-    test: TestKind,
+    /// Intervals are 1 − α (below 0.5) [default: 0.05].
+    #[arg(long)]
+    alpha: Option<Probability>,
+    /// The test the decision reads [default: sequential].
+    #[arg(long, value_enum)]
+    test: Option<TestKind>,
     /// What the tests ask, in each effect's own direction (treatment − control):
-    /// two-sided, or one-sided `greater` (an interval [lower, +∞)) or `less`.
-    #[arg(long, value_enum, default_value_t = Alternative::TwoSided)]
-    alternative: Alternative,
+    /// two-sided (the default), or one-sided `greater` (an interval [lower, +∞)) or
+    /// `less`.
+    #[arg(long, value_enum)]
+    alternative: Option<Alternative>,
     /// N* of the sequential interval: the total units at which it is tightest
     /// (GrowthBook's default 5,000; set it near the planned sample size).
-    #[arg(long, default_value = "5000")]
-    tuning: Positive,
+    #[arg(long)]
+    tuning: Option<Positive>,
     /// Proper N(mean, sd²) prior on the relative lift for the Bayesian view (default
     /// flat); its mean is --prior-mean.
     #[arg(long)]
     prior_sd: Option<Positive>,
     /// Mean of the prior on the relative lift (e.g. 0.02 for an expected +2%), with
     /// --prior-sd.
-    #[arg(long, requires = "prior_sd", allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true)]
     prior_mean: Option<Finite>,
-    /// Multiple-comparison correction over goal metrics × variants.
-    #[arg(long, value_enum, default_value_t = Correction::Holm)]
-    correction: Correction,
-    /// Sample-ratio-mismatch threshold on the χ² p-value.
-    #[arg(long, default_value_t = Probability::new(assay_ab::srm::SRM_THRESHOLD).expect("in (0, 1)"))]
-    srm_threshold: Probability,
+    /// Multiple-comparison correction over goal metrics × variants [default: holm].
+    #[arg(long, value_enum)]
+    correction: Option<Correction>,
+    /// Sample-ratio-mismatch threshold on the χ² p-value [default: 0.0005].
+    #[arg(long)]
+    srm_threshold: Option<Probability>,
     /// FILE holds per-arm sufficient statistics (GrowthBook's column names).
     #[arg(long)]
     stats: bool,
@@ -388,30 +408,55 @@ fn domain<T: std::str::FromStr<Err = DomainError>>(flag: &str, text: &str) -> Re
         .map_err(|e| anyhow::anyhow!("--{flag}: {e}"))
 }
 
-fn specs(args: &AnalyzeArgs) -> Result<Vec<MetricSpec>> {
+/// The analysis's settings, resolved in one place: the file's (`--config`), with the
+/// flags given over them, and the defaults under both. Returns the prefix messages name
+/// settings with: `--` when everything came from flags, none when a file is involved.
+fn resolve(args: &AnalyzeArgs) -> Result<(AnalysisConfig, &'static str)> {
     let named = |flag: &str, items: &[String]| -> Result<Vec<(String, String)>> {
         Ok(pairs(flag, items)?
             .into_iter()
             .map(|(n, v)| (n.to_owned(), v.to_owned()))
             .collect())
     };
-    let lists = assay_ab::metrics::MetricLists {
-        goals: args.metrics.clone(),
+    let mut weights = Vec::new();
+    for (name, value) in pairs("weights", &args.weights)? {
+        weights.push((name.to_owned(), domain::<NonNegative>("weights", value)?));
+    }
+    let overrides = Overrides {
+        variant: args.variant.clone(),
+        control: args.control.clone(),
+        metrics: args.metrics.clone(),
         guardrails: args.guardrails.clone(),
         secondary: args.secondary.clone(),
         lower_is_better: args.lower_is_better.clone(),
-        ratios: named("ratio", &args.ratio)?,
-        covariates: named("covariate", &args.covariate)?,
-        caps: named("cap", &args.cap)?,
-        margins: named("margin", &args.margin)?,
+        ratio: named("ratio", &args.ratio)?,
+        quantile: named("quantile", &args.quantile)?,
+        covariate: named("covariate", &args.covariate)?,
+        cap: named("cap", &args.cap)?,
+        margin: named("margin", &args.margin)?,
+        missing: args.missing,
+        time: args.time.clone(),
+        test: args.test,
+        alternative: args.alternative,
+        alpha: args.alpha,
+        tuning: args.tuning,
+        prior_sd: args.prior_sd,
+        prior_mean: args.prior_mean,
+        correction: args.correction,
+        srm_threshold: args.srm_threshold,
+        weights,
+        segment: args.segment.clone(),
+        post_stratify: args.post_stratify.clone(),
     };
-    Ok(lists.specs("--")?)
+    Ok(match &args.config {
+        Some(path) => (AnalysisConfig::load(path)?.merge(overrides), ""),
+        None => (AnalysisConfig::default().merge(overrides), "--"),
+    })
 }
 
-/// Per-unit rows to aggregate: where they come from, the metrics, the workers.
+/// Per-unit rows to aggregate: where they come from and the workers.
 struct Rows {
     source: Source,
-    specs: Vec<MetricSpec>,
     threads: usize,
 }
 
@@ -431,38 +476,32 @@ fn rows_source(args: &AnalyzeArgs) -> Result<Rows> {
         // Decoding Parquet stops gaining past 8 workers.
         None => std::thread::available_parallelism().map_or(1, |n| n.get().min(8)),
     };
-    Ok(Rows {
-        source,
-        specs: specs(args)?,
-        threads,
-    })
+    Ok(Rows { source, threads })
 }
 
-/// Each `--segment` column's segments, analysed on their own rows.
+/// Each segment column's segments, analysed on their own rows.
 fn segments(
-    args: &AnalyzeArgs,
+    config: &AnalysisConfig,
+    rows: &Rows,
+    specs: &[MetricSpec],
     pooled: &analyze::Analysis,
     options: &Options,
 ) -> Result<Vec<assay_ab::segments::Segmented>> {
     use assay_ab::aggregate::{SegmentFilter, aggregate_segment};
     use assay_ab::segments::{SegmentResult, combine};
-    if args.segment.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows = rows_source(args)?;
     let mut out = Vec::new();
-    for column in &args.segment {
+    for column in &config.segment {
         let read = |only: Option<String>| {
             aggregate_segment(
                 &rows.source,
-                &args.variant,
+                &config.variant,
                 Some(&SegmentFilter {
                     column: column.clone(),
                     only,
                 }),
-                args.time.as_deref(),
-                &rows.specs,
-                args.missing,
+                config.time.as_deref(),
+                specs,
+                config.missing,
                 rows.threads,
             )
         };
@@ -486,125 +525,40 @@ fn segments(
 }
 
 fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
-    if !args.segment.is_empty() {
+    let (config, prefix) = resolve(&args)?;
+    if !config.segment.is_empty() {
         if args.stats {
             bail!("--segment needs per-unit rows: per-arm statistics (--stats) have no segments");
         }
         if matches!(args.format, Format::Csv) {
             bail!("--segment prints several tables: use --format table or json");
         }
+        if config.post_stratify.is_some() {
+            bail!(
+                "--post-stratify and --segment cannot be used together yet: analyse the \
+                 segments without post-stratification, or post-stratify the pooled analysis"
+            );
+        }
     }
-    if args.alpha.get() >= 0.5 {
-        bail!("--alpha {}: must be below 0.5", args.alpha);
-    }
-    if args.post_stratify.is_some() && !args.segment.is_empty() {
-        bail!(
-            "--post-stratify and --segment cannot be used together yet: analyse the segments \
-             without post-stratification, or post-stratify the pooled analysis"
-        );
-    }
-    let data = if args.stats {
+    let specs = config.specs(prefix)?;
+    let options = config.options(prefix)?;
+    let (data, rows) = if args.stats {
         let Some(file) = &args.file else {
             bail!("--stats needs a FILE of per-arm statistics");
         };
-        let mut data = match &args.post_stratify {
-            Some(column) => aggregate::read_stats_strata(file, &args.variant, column)?,
-            None => aggregate::read_stats(file, &args.variant)?,
-        };
-        // Roles and directions come from the flags; statistics name their own metrics.
-        let wanted = specs(&args)?;
-        let mut kept = Vec::new();
-        for spec in wanted {
-            let Some(m) = data.metrics.iter().find(|m| m.spec.name == spec.name) else {
-                bail!(
-                    "{}: no statistics for metric `{}`; it has: {}",
-                    file.display(),
-                    spec.name,
-                    data.metrics
-                        .iter()
-                        .map(|m| m.spec.name.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-            };
-            let mut m = m.clone();
-            m.spec.role = spec.role;
-            m.spec.lower_is_better = spec.lower_is_better;
-            m.spec.margin = spec.margin;
-            kept.push(m);
-        }
-        // The strata's statistics follow the metrics kept, in their order.
-        if let Some(strata) = data.strata.as_mut() {
-            let order: Vec<usize> = kept
-                .iter()
-                .map(|k| {
-                    data.metrics
-                        .iter()
-                        .position(|m| m.spec.name == k.spec.name)
-                        .expect("a kept metric is in the data")
-                })
-                .collect();
-            strata.metrics = order.iter().map(|&i| strata.metrics[i].clone()).collect();
-        }
-        data.metrics = kept;
-        data
+        (config.read_stats(file, &specs)?, None)
     } else {
         let rows = rows_source(&args)?;
-        match &args.post_stratify {
-            Some(column) => aggregate::aggregate_strata(
-                &rows.source,
-                &args.variant,
-                column,
-                args.time.as_deref(),
-                &rows.specs,
-                args.missing,
-                rows.threads,
-            )?,
-            None => aggregate::aggregate(
-                &rows.source,
-                &args.variant,
-                args.time.as_deref(),
-                &rows.specs,
-                args.missing,
-                rows.threads,
-            )?,
-        }
-    };
-    if data.rows == 0 {
-        bail!("{}: no rows", data.source);
-    }
-    let weights = if args.weights.is_empty() {
-        None
-    } else {
-        let mut w = Vec::new();
-        for (name, value) in pairs("weights", &args.weights)? {
-            w.push((
-                name.to_string(),
-                domain::<NonNegative>("weights", value)?.get(),
-            ));
-        }
-        if w.iter().filter(|(_, v)| *v > 0.0).count() < 2 {
-            bail!("--weights: at least two arms need a weight above 0");
-        }
-        Some(w)
-    };
-    let options = Options {
-        control: args.control.clone(),
-        weights,
-        settings: Settings {
-            alpha: args.alpha.get(),
-            sequential_tuning: args.tuning.get(),
-            prior: args
-                .prior_sd
-                .map(|sd| (args.prior_mean.map_or(0.0, |m| m.get()), sd.get())),
-            alternative: args.alternative,
-        },
-        correction: args.correction,
-        decide_with: args.test,
-        srm_threshold: args.srm_threshold.get(),
+        (
+            config.aggregate(&rows.source, &specs, rows.threads)?,
+            Some(rows),
+        )
     };
     let analysis = analyze::analyze(&data, &options)?;
-    let segmented = segments(&args, &analysis, &options)?;
+    let segmented = match &rows {
+        Some(rows) => segments(&config, rows, &specs, &analysis, &options)?,
+        None => Vec::new(),
+    };
     let json = serde_json::to_string_pretty(&analysis)?;
     if let Some(dir) = &args.out {
         // All files or none: a failure leaves the folder as it was.

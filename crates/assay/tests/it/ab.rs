@@ -820,3 +820,170 @@ fn write_parquet_from_csv(csv: &Path, parquet: &Path) {
     w.write(&batch).unwrap();
     w.close().unwrap();
 }
+
+/// A quantile metric from rows: the p95 of latency per arm is numpy's interpolated p95
+/// of that arm's values, the same from CSV (row by row) and Parquet (columns, several
+/// workers), and the 5% slowdown is inside the interval of its relative change.
+#[test]
+fn a_latency_quantile_is_compared_from_csv_and_parquet_alike() {
+    let dir = tmp();
+    let units = experiment(6000, 21, 0.05);
+    let (csv, parquet) = (dir.path().join("u.csv"), dir.path().join("u.parquet"));
+    write_csv(&units, &csv);
+    write_parquet(&units, &parquet);
+    let extra = [
+        "--quantile",
+        "p95_latency=latency_ms@95%",
+        "--guardrails",
+        "p95_latency",
+        "--lower-is-better",
+        "p95_latency",
+    ];
+    let (o, from_csv) = analyze(&csv, &extra);
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", text(&o));
+    let (o, from_parquet) = analyze(&parquet, &[&extra[..], &["--threads", "3"]].concat());
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", text(&o));
+    let m = metric(&from_csv, "p95_latency");
+    assert_eq!(m["quantile"], 0.95);
+    let r = &m["results"][0];
+    // The p95 of each arm's latencies, by numpy's rule (h = (n − 1)·0.95).
+    let p95 = |variant: &str| {
+        let mut v: Vec<f64> = units
+            .iter()
+            .filter(|u| u.variant == variant)
+            .map(|u| u.latency_ms)
+            .collect();
+        v.sort_by(f64::total_cmp);
+        let h = (v.len() - 1) as f64 * 0.95;
+        let lo = h.floor() as usize;
+        v[lo] + (h - h.floor()) * (v[lo + 1] - v[lo])
+    };
+    let close = |x: &Value, want: f64| (x.as_f64().unwrap() - want).abs() < 1e-9 * want;
+    assert!(close(&r["control"]["mean"], p95("current")), "{r}");
+    assert!(close(&r["treatment"]["mean"], p95("candidate")), "{r}");
+    let rel = &r["relative"];
+    assert!(rel["fixed"]["lower"].as_f64().unwrap() < 0.05);
+    assert!(rel["fixed"]["upper"].as_f64().unwrap() > 0.05);
+    same_up_to_rounding(
+        &metric(&from_csv, "p95_latency")["results"],
+        &metric(&from_parquet, "p95_latency")["results"],
+        "p95_latency",
+    );
+    // A quantile takes neither a covariate nor a cap.
+    let o = analyze_units(
+        &csv,
+        &[
+            "--metrics",
+            "p95_latency",
+            "--quantile",
+            "p95_latency=latency_ms@95%",
+            "--covariate",
+            "p95_latency=pre_revenue",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("CUPED adjusts means"), "{}", text(&o));
+}
+
+/// The same analysis from flags and from an experiment's TOML file; a flag given with
+/// the file overrides its value; a mistake in the file is named by line and column.
+#[test]
+fn an_experiment_file_gives_the_flags_analysis_and_flags_override_it() {
+    let dir = tmp();
+    let units = experiment(3000, 5, 0.0);
+    let csv = dir.path().join("u.csv");
+    write_csv(&units, &csv);
+    let config = dir.path().join("experiment.toml");
+    std::fs::write(
+        &config,
+        r#"# The checkout experiment, as the team keeps it.
+variant = "variant"
+control = "current"
+metrics = ["converted", "revenue"]
+guardrails = ["latency_ms"]
+lower_is_better = ["latency_ms"]
+covariate = { revenue = "pre_revenue" }
+time = "exposed_at"
+"#,
+    )
+    .unwrap();
+    let (o, flags) = analyze(&csv, &[]);
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", text(&o));
+    let file = csv.to_str().unwrap();
+    let cfg = config.to_str().unwrap();
+    let o = assay(&["ab", "analyze", file, "--config", cfg, "--format", "json"]);
+    let from_file: Value = serde_json::from_slice(&o.stdout).unwrap();
+    same_up_to_rounding(&flags, &from_file, "analysis");
+    let o = assay(&[
+        "ab", "analyze", file, "--config", cfg, "--alpha", "0.1", "--format", "json",
+    ]);
+    let overridden: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(overridden["settings"]["alpha"], 0.1);
+    assert_eq!(overridden["metrics"].as_array().unwrap().len(), 3);
+    for (text_in_file, want) in [
+        ("metrics = [\"converted\"]\nalpha = 2\n", ":2:9:"),
+        (
+            "metrics = [\"converted\"]\nguardrail = [\"x\"]\n",
+            ":2:1: unknown field `guardrail`",
+        ),
+        ("metrics = \"converted\"\n", ":1:11: invalid type"),
+    ] {
+        std::fs::write(&config, text_in_file).unwrap();
+        let o = assay(&["ab", "analyze", file, "--config", cfg]);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains(&format!("experiment.toml{want}")),
+            "{}",
+            text(&o)
+        );
+    }
+}
+
+/// `--post-stratify`: the effects are post-stratified (the report says so), CUPED on a
+/// ratio is accepted with its pre-period ratio, and a column with too many values or
+/// the combination with --segment is refused.
+#[test]
+fn post_stratification_is_applied_and_said() {
+    let dir = tmp();
+    let units = experiment(4000, 8, 0.0);
+    let csv = dir.path().join("u.csv");
+    // The day of exposure stands in for a pre-experiment attribute (10 values).
+    write_csv(&units, &csv);
+    let o = analyze_units(
+        &csv,
+        &[
+            "--metrics",
+            "revenue,per_latency",
+            "--ratio",
+            "per_latency=revenue/latency_ms",
+            "--covariate",
+            "per_latency=pre_revenue/latency_ms",
+            "--covariate",
+            "revenue=pre_revenue",
+            "--post-stratify",
+            "exposed_at",
+        ],
+    );
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", text(&o));
+    assert!(
+        text(&o).contains("Post-stratified by `exposed_at` (10 strata)"),
+        "{}",
+        text(&o)
+    );
+    let o = analyze_units(&csv, &["--metrics", "revenue", "--post-stratify", "user"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("more than 100 values"), "{}", text(&o));
+    let o = analyze_units(
+        &csv,
+        &[
+            "--metrics",
+            "revenue",
+            "--post-stratify",
+            "exposed_at",
+            "--segment",
+            "exposed_at",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("cannot be used together"), "{}", text(&o));
+}

@@ -364,6 +364,7 @@ fn metric(
         lower_is_better: false,
         cap: None,
         margin: None,
+        quantile: None,
     }
 }
 
