@@ -412,6 +412,19 @@ mod tests {
         assert_eq!(merged.post_stratify.as_deref(), Some("platform"));
     }
 
+    /// The example in docs/ab.md is a file this struct reads.
+    #[test]
+    fn the_documented_example_reads() {
+        let doc = include_str!("../../../docs/ab.md");
+        let section = doc.split("## An experiment's file").nth(1).unwrap();
+        let block = section.split("```toml").nth(1).unwrap().split("```").next().unwrap();
+        let c: AnalysisConfig = toml::from_str(block).unwrap();
+        let specs = c.specs("").unwrap();
+        assert_eq!(specs.len(), 4);
+        assert!(specs.iter().any(|s| s.quantile == Some(0.95)));
+        c.options("").unwrap();
+    }
+
     #[test]
     fn a_bad_value_is_refused_where_it_is_written() {
         let dir = tempfile::tempdir().unwrap();
