@@ -53,7 +53,8 @@ pub fn combine(
         {
             warnings.push(format!(
                 "segment `{}`: sample ratio mismatch (p = {:.2e}): its numbers cannot be trusted",
-                s.segment, a.srm.p_value
+                shown(&s.segment),
+                a.srm.p_value
             ));
         }
     }
@@ -101,7 +102,7 @@ pub fn combine(
                     format_effect(e.scale, e.estimate),
                     found
                         .iter()
-                        .map(|f| format!("{} {}", f.0, format_effect(e.scale, f.2)))
+                        .map(|f| format!("{} {}", shown(f.0), format_effect(e.scale, f.2)))
                         .collect::<Vec<_>>()
                         .join(", ")
                 ));
@@ -115,6 +116,12 @@ pub fn combine(
         across_segments: across,
         warnings,
     }
+}
+
+/// A segment as tables name it: the rows without a value (JSON keeps "") are
+/// `(empty)`, as GrowthBook shows its null dimension apart from the values.
+pub fn shown(segment: &str) -> &str {
+    if segment.is_empty() { "(empty)" } else { segment }
 }
 
 /// The segments as a Markdown table: units, sample-ratio p, and each metric's lift with
@@ -139,7 +146,7 @@ pub fn markdown(s: &Segmented, decide_with: crate::analyze::TestKind) -> String 
             let _ = writeln!(
                 out,
                 "| {} | - | - | - | - | - | {} | - | - |",
-                seg.segment,
+                shown(&seg.segment),
                 seg.undefined.as_deref().unwrap_or("undefined")
             );
             continue;
@@ -171,7 +178,7 @@ pub fn markdown(s: &Segmented, decide_with: crate::analyze::TestKind) -> String 
                 let _ = writeln!(
                     out,
                     "| {} | {units} | {} | {} | {} | {lift} | {iv} | {q} | {} |",
-                    seg.segment,
+                    shown(&seg.segment),
                     crate::analyze::format_p(a.srm.p_value),
                     m.name,
                     r.variant,
