@@ -179,10 +179,12 @@ struct Folder<'a> {
     days: BTreeMap<i64, Vec<Vec<Moments>>>,
     by_day: bool,
     binary: Vec<bool>,
-    capped: Vec<u64>,
-    missing_count: Vec<u64>,
-    covariate_missing: Vec<u64>,
-    first_missing_at: Vec<Option<String>>,
+    /// Per metric and arm: what `MetricData` counts over all arms, kept per arm so that
+    /// a segment's share is known when segments are arms of one pass.
+    counts: Counts,
+    /// Rows handed to this folder, to order the first missing value of parts joined in
+    /// file order.
+    seen: u64,
     undated: u64,
     last_arm: usize,
     /// Reused per batch (a fresh buffer per batch costs page faults).
@@ -211,10 +213,13 @@ impl<'a> Folder<'a> {
             days: BTreeMap::new(),
             by_day,
             binary: vec![true; layout.columns.len()],
-            capped: vec![0; specs.len()],
-            missing_count: vec![0; specs.len()],
-            covariate_missing: vec![0; specs.len()],
-            first_missing_at: vec![None; specs.len()],
+            counts: Counts {
+                capped: vec![Vec::new(); specs.len()],
+                missing: vec![Vec::new(); specs.len()],
+                covariate_missing: vec![Vec::new(); specs.len()],
+                first_missing: vec![Vec::new(); specs.len()],
+            },
+            seen: 0,
             undated: 0,
             last_arm: 0,
             scratch: Vec::new(),
@@ -240,6 +245,7 @@ impl<'a> Folder<'a> {
                 for v in self.values.iter_mut().flatten() {
                     v.push(Vec::new());
                 }
+                self.counts.add_arm();
                 for table in self.days.values_mut() {
                     for t in table.iter_mut() {
                         t.push(Moments::default());
@@ -294,42 +300,40 @@ impl RowSink for Folder<'_> {
             let y = &b.values[slots[0].expect("a metric column")].values;
             let column = |slot: Option<usize>| slot.map(|c| &b.values[c].values[..]);
             let cap = self.caps[m].unwrap_or(f64::INFINITY);
-            let mut capped = 0u64;
             // One loop per shape, so that plain metrics do no work for absent values.
             match (column(slots[1]), column(slots[2]), column(slots[3])) {
                 (None, None, _) => {
                     for (&k, &yv) in slot.iter().zip(y) {
-                        capped += u64::from(yv > cap);
+                        chunks[k].capped += u64::from(yv > cap);
                         chunks[k].push_with::<false, false, false>([yv.min(cap), 0.0, 0.0, 0.0]);
                     }
                 }
                 (Some(d), None, _) => {
                     for ((&k, &yv), &dv) in slot.iter().zip(y).zip(d) {
-                        capped += u64::from(yv > cap);
+                        chunks[k].capped += u64::from(yv > cap);
                         chunks[k].push_with::<true, false, false>([yv.min(cap), dv, 0.0, 0.0]);
                     }
                 }
                 (None, Some(x), _) => {
                     for ((&k, &yv), &xv) in slot.iter().zip(y).zip(x) {
-                        capped += u64::from(yv > cap);
+                        chunks[k].capped += u64::from(yv > cap);
                         chunks[k].push_with::<false, true, false>([yv.min(cap), 0.0, xv, 0.0]);
                     }
                 }
                 (Some(d), Some(x), None) => {
                     for (((&k, &yv), &dv), &xv) in slot.iter().zip(y).zip(d).zip(x) {
-                        capped += u64::from(yv > cap);
+                        chunks[k].capped += u64::from(yv > cap);
                         chunks[k].push_with::<true, true, false>([yv.min(cap), dv, xv, 0.0]);
                     }
                 }
                 (Some(d), Some(x), Some(xd)) => {
                     for ((((&k, &yv), &dv), &xv), &xdv) in slot.iter().zip(y).zip(d).zip(x).zip(xd)
                     {
-                        capped += u64::from(yv > cap);
+                        chunks[k].capped += u64::from(yv > cap);
                         chunks[k].push_with::<true, true, true>([yv.min(cap), dv, xv, xdv]);
                     }
                 }
             }
-            self.capped[m] += capped;
             if let Some(values) = &mut self.values[m] {
                 for (&a, &yv) in b.arms.iter().zip(y) {
                     values[map[a as usize]].push(yv);
@@ -341,8 +345,10 @@ impl RowSink for Folder<'_> {
                     chunk.add(lane);
                 }
                 self.totals[m][a] = self.totals[m][a].merge(&chunk.moments());
+                self.counts.capped[m][a] += chunk.capped;
             }
         }
+        self.seen += b.arms.len() as u64;
         self.scratch = slot;
         Ok(())
     }
@@ -362,6 +368,8 @@ impl RowSink for Folder<'_> {
         }
         let arm = self.arm(variant);
         self.units[arm] += 1;
+        let ordinal = self.seen;
+        self.seen += 1;
         for (c, v) in values.iter().enumerate() {
             if let Some(x) = v
                 && *x != 0.0
@@ -386,15 +394,13 @@ impl RowSink for Folder<'_> {
         for (m, slots) in self.layout.slots.iter().enumerate() {
             let mut unit = [0.0; VALUES];
             let mut skip = false;
+            let (mut value_missing, mut covariate_missing) = (false, false);
             for (k, slot) in slots.iter().enumerate() {
                 let Some(col) = *slot else { continue };
                 match values[col] {
                     Some(v) => unit[k] = v,
                     None if k == COVARIATE || k == COVARIATE_DENOMINATOR => {
-                        self.covariate_missing[m] += 1;
-                        if self.first_missing_at[m].is_none() {
-                            self.first_missing_at[m] = Some(at.locate());
-                        }
+                        covariate_missing = true;
                     }
                     None => match self.missing {
                         Missing::Error => {
@@ -406,14 +412,21 @@ impl RowSink for Folder<'_> {
                                 self.specs[m].name
                             )));
                         }
-                        Missing::Zero => {
-                            self.missing_count[m] += 1;
-                        }
+                        Missing::Zero => value_missing = true,
                         Missing::Skip => {
-                            self.missing_count[m] += 1;
+                            value_missing = true;
                             skip = true;
                         }
                     },
+                }
+            }
+            // A unit counts once, however many of its values are missing.
+            if value_missing || covariate_missing {
+                let c = &mut self.counts;
+                c.missing[m][arm] += u64::from(value_missing);
+                c.covariate_missing[m][arm] += u64::from(covariate_missing);
+                if c.first_missing[m][arm].is_none() {
+                    c.first_missing[m][arm] = Some((ordinal, at.locate()));
                 }
             }
             if skip {
@@ -423,7 +436,7 @@ impl RowSink for Folder<'_> {
                 && unit[0] > cap
             {
                 unit[0] = cap;
-                self.capped[m] += 1;
+                self.counts.capped[m][arm] += 1;
             }
             let target = match day {
                 Some(d) => {
@@ -488,14 +501,9 @@ impl Split for Folder<'_> {
                 }
             }
         }
-        for m in 0..self.specs.len() {
-            self.capped[m] += part.capped[m];
-            self.missing_count[m] += part.missing_count[m];
-            self.covariate_missing[m] += part.covariate_missing[m];
-            if self.first_missing_at[m].is_none() {
-                self.first_missing_at[m] = part.first_missing_at[m].clone();
-            }
-        }
+        // The part's rows follow this folder's in the file.
+        self.counts.join(part.counts, &map, self.seen);
+        self.seen += part.seen;
         self.undated += part.undated;
     }
 }
@@ -509,6 +517,8 @@ const LANES: usize = 4;
 #[derive(Clone, Copy)]
 struct Chunk {
     n: u64,
+    /// Units whose value was above the cap.
+    capped: u64,
     shift: [f64; VALUES],
     s: [f64; VALUES],
     /// Σu·v in the order of `Moments::co`: the squares, then the pairs of [`PAIRS`].
@@ -519,6 +529,7 @@ impl Chunk {
     fn at(shift: [f64; VALUES]) -> Chunk {
         Chunk {
             n: 0,
+            capped: 0,
             shift,
             s: [0.0; VALUES],
             q: [0.0; VALUES + PAIRS.len()],
@@ -558,6 +569,7 @@ impl Chunk {
     /// Adds another accumulator with the same shift.
     fn add(&mut self, other: &Chunk) {
         self.n += other.n;
+        self.capped += other.capped;
         for i in 0..VALUES {
             self.s[i] += other.s[i];
         }
@@ -710,13 +722,72 @@ pub fn aggregate_segment(
     threads: usize,
 ) -> Result<Aggregated, Error> {
     let grouping = segment.map_or(Grouping::None, Grouping::Segment);
-    let (mut data, values) = fold(source, variant, grouping, time, specs, missing, threads)?;
+    let (mut data, values, _) = fold(source, variant, grouping, time, specs, missing, threads)?;
     finish_quantiles(&mut data, values);
     Ok(data)
 }
 
 /// A quantile metric's values per arm (None for other metrics), as [`Folder`] keeps them.
 type Values = Vec<Option<Vec<Vec<f64>>>>;
+
+/// Per metric and arm: units capped, units with a missing value, units with a missing
+/// covariate, and the first missing value (its row's place in the file, and where).
+#[derive(Clone, Debug, Default)]
+struct Counts {
+    capped: Vec<Vec<u64>>,
+    missing: Vec<Vec<u64>>,
+    covariate_missing: Vec<Vec<u64>>,
+    first_missing: Vec<Vec<Option<(u64, String)>>>,
+}
+
+impl Counts {
+    fn add_arm(&mut self) {
+        for m in 0..self.capped.len() {
+            self.capped[m].push(0);
+            self.missing[m].push(0);
+            self.covariate_missing[m].push(0);
+            self.first_missing[m].push(None);
+        }
+    }
+
+    /// Adds a part's counts (its arm `a` is this one's `map[a]`), its rows coming after
+    /// this one's `offset` rows.
+    fn join(&mut self, part: Counts, map: &[usize], offset: u64) {
+        for m in 0..self.capped.len() {
+            for (a, &to) in map.iter().enumerate() {
+                self.capped[m][to] += part.capped[m][a];
+                self.missing[m][to] += part.missing[m][a];
+                self.covariate_missing[m][to] += part.covariate_missing[m][a];
+                if self.first_missing[m][to].is_none() {
+                    self.first_missing[m][to] = part.first_missing[m][a]
+                        .clone()
+                        .map(|(k, at)| (k + offset, at));
+                }
+            }
+        }
+    }
+
+    /// Metric `m`'s counts over the arms `arms`: capped, missing, covariate missing, and
+    /// where the first missing value is.
+    fn over(&self, m: usize, arms: &[usize]) -> (u64, u64, u64, Option<String>) {
+        let sum = |v: &Vec<Vec<u64>>| {
+            arms.iter()
+                .map(|&a| v[m].get(a).copied().unwrap_or(0))
+                .sum()
+        };
+        let first = arms
+            .iter()
+            .filter_map(|&a| self.first_missing[m].get(a).cloned().flatten())
+            .min_by_key(|(k, _)| *k)
+            .map(|(_, at)| at);
+        (
+            sum(&self.capped),
+            sum(&self.missing),
+            sum(&self.covariate_missing),
+            first,
+        )
+    }
+}
 
 /// Each quantile metric's quantile per arm, from its values.
 fn finish_quantiles(data: &mut Aggregated, values: Values) {
@@ -733,6 +804,138 @@ fn finish_quantiles(data: &mut Aggregated, values: Values) {
     }
 }
 
+/// Every segment of `column` aggregated on its own rows, in order of first appearance:
+/// what [`aggregate_segment`] gives for each, from one pass over the data (each segment ×
+/// variant is an arm of its own during the pass, split after). A cap at a quantile is a
+/// quantile of each segment's own rows, which one pass cannot know ahead: then each
+/// segment is read in a pass of its own.
+pub fn aggregate_segments(
+    source: &Source,
+    variant: &str,
+    column: &str,
+    time: Option<&str>,
+    specs: &[MetricSpec],
+    missing: Missing,
+    threads: usize,
+) -> Result<Vec<(String, Aggregated)>, Error> {
+    if specs
+        .iter()
+        .any(|s| matches!(s.cap, Some(Cap::Quantile(_))))
+    {
+        let read = |only: Option<String>| {
+            let filter = SegmentFilter {
+                column: column.to_owned(),
+                only,
+            };
+            aggregate_segment(
+                source,
+                variant,
+                Some(&filter),
+                time,
+                specs,
+                missing,
+                threads,
+            )
+        };
+        return read(None)?
+            .segments
+            .into_iter()
+            .map(|name| Ok((name.clone(), read(Some(name))?)))
+            .collect();
+    }
+    let (keyed, values, counts) = fold(
+        source,
+        variant,
+        Grouping::Strata(column),
+        time,
+        specs,
+        missing,
+        threads,
+    )?;
+    let mut names: Vec<String> = Vec::new();
+    let keys: Vec<(usize, &str)> = keyed
+        .arms
+        .iter()
+        .map(|k| {
+            let (segment, variant) = crate::source::split_key(k);
+            (intern(&mut names, segment), variant)
+        })
+        .collect();
+    if names.len() > crate::source::MAX_SEGMENTS {
+        return Err(Error::Input(format!(
+            "the segment column `{column}` has more than {} values: segment by a coarser column",
+            crate::source::MAX_SEGMENTS
+        )));
+    }
+    let mut out = Vec::new();
+    for (s, name) in names.iter().enumerate() {
+        // This segment's keys, in the order they first appeared: its arms' order.
+        let mine: Vec<usize> = (0..keys.len()).filter(|&k| keys[k].0 == s).collect();
+        if mine.iter().any(|&k| keys[k].1.is_empty()) {
+            return Err(Error::Input(format!(
+                "{}: a variant is empty",
+                keyed.source
+            )));
+        }
+        let pick = |per_key: &[Moments]| -> Vec<Moments> {
+            mine.iter()
+                .map(|&k| per_key.get(k).copied().unwrap_or_default())
+                .collect()
+        };
+        let metrics = keyed
+            .metrics
+            .iter()
+            .enumerate()
+            .map(|(m, md)| {
+                let (capped, missing, covariate_missing, first_missing_at) = counts.over(m, &mine);
+                MetricData {
+                    arms: pick(&md.arms),
+                    capped,
+                    missing,
+                    covariate_missing,
+                    first_missing_at,
+                    ..md.clone()
+                }
+            })
+            .collect();
+        let days = keyed
+            .days
+            .iter()
+            .filter_map(|(day, table)| {
+                let t: Vec<Vec<Moments>> = table.iter().map(|per_key| pick(per_key)).collect();
+                // A day without a unit of this segment is not a day of its series.
+                t.iter()
+                    .any(|arms| arms.iter().any(|m| m.n > 0))
+                    .then_some((*day, t))
+            })
+            .collect();
+        let units: Vec<u64> = mine.iter().map(|&k| keyed.units[k]).collect();
+        let mut data = Aggregated {
+            source: keyed.source.clone(),
+            arms: mine.iter().map(|&k| keys[k].1.to_owned()).collect(),
+            rows: units.iter().sum(),
+            units,
+            metrics,
+            days,
+            segments: Vec::new(),
+            strata: None,
+        };
+        let segment_values: Values = values
+            .iter()
+            .map(|v| {
+                v.as_ref().map(|per_key| {
+                    mine.iter()
+                        .map(|&k| per_key.get(k).cloned().unwrap_or_default())
+                        .collect()
+                })
+            })
+            .collect();
+        finish_quantiles(&mut data, segment_values);
+        out.push((name.clone(), data));
+    }
+    Ok(out)
+}
+
 /// [`aggregate`] with the statistics of every stratum of `column` kept as well, for
 /// post-stratification: one pass, in which each (stratum, variant) is an arm of its own.
 pub fn aggregate_strata(
@@ -744,7 +947,7 @@ pub fn aggregate_strata(
     missing: Missing,
     threads: usize,
 ) -> Result<Aggregated, Error> {
-    let (keyed, values) = fold(
+    let (keyed, values, _) = fold(
         source,
         variant,
         Grouping::Strata(column),
@@ -859,7 +1062,7 @@ fn fold(
     specs: &[MetricSpec],
     missing: Missing,
     threads: usize,
-) -> Result<(Aggregated, Values), Error> {
+) -> Result<(Aggregated, Values, Counts), Error> {
     let layout = layout(specs);
     let cols = Columns {
         variant: variant.to_owned(),
@@ -931,11 +1134,13 @@ fn fold(
             }
         })
     };
+    let every_arm: Vec<usize> = (0..n_arms).collect();
     let metrics = specs
         .iter()
         .enumerate()
         .map(|(m, spec)| {
             let s = layout.slots[m];
+            let counts = folder.counts.over(m, &every_arm);
             // A capped metric is no longer 0/1 even when its column was.
             let main = if caps[m].is_some() {
                 Kind::Mean
@@ -952,10 +1157,10 @@ fn fold(
                 },
                 arms: totals[m].clone(),
                 cap_value: caps[m],
-                capped: folder.capped[m],
-                missing: folder.missing_count[m],
-                covariate_missing: folder.covariate_missing[m],
-                first_missing_at: folder.first_missing_at[m].clone(),
+                capped: counts.0,
+                missing: counts.1,
+                covariate_missing: counts.2,
+                first_missing_at: counts.3,
                 quantiles: None,
             }
         })
@@ -972,6 +1177,7 @@ fn fold(
             strata: None,
         },
         folder.values,
+        folder.counts,
     ))
 }
 

@@ -327,6 +327,52 @@ impl AnalysisConfig {
         Ok(data)
     }
 
+    /// Each `segment` column's segments analysed on their own rows (one pass per column),
+    /// put together with the pooled analysis: corrections across segments, Simpson's
+    /// paradox. A segment whose analysis is undefined says why.
+    pub fn segments(
+        &self,
+        source: &Source,
+        specs: &[MetricSpec],
+        threads: usize,
+        pooled: &crate::analyze::Analysis,
+        options: &Options,
+    ) -> Result<Vec<crate::segments::Segmented>, Error> {
+        let mut out = Vec::new();
+        for column in &self.segment {
+            let by_segment = crate::aggregate::aggregate_segments(
+                source,
+                &self.variant,
+                column,
+                self.time.as_deref(),
+                specs,
+                self.missing,
+                threads,
+            )?;
+            let results = by_segment
+                .into_iter()
+                .map(|(segment, data)| {
+                    let (analysis, undefined) = match crate::analyze::analyze(&data, options) {
+                        Ok(a) => (Some(a), None),
+                        Err(e) => (None, Some(e.to_string())),
+                    };
+                    crate::segments::SegmentResult {
+                        segment,
+                        analysis,
+                        undefined,
+                    }
+                })
+                .collect();
+            out.push(crate::segments::combine(
+                pooled,
+                column,
+                results,
+                options.correction,
+            ));
+        }
+        Ok(out)
+    }
+
     /// Per-arm statistics a warehouse exported (GrowthBook's columns; one row per stratum
     /// too when post-stratifying), keeping the metrics named, in the roles and directions
     /// given here.
@@ -417,7 +463,13 @@ mod tests {
     fn the_documented_example_reads() {
         let doc = include_str!("../../../docs/ab.md");
         let section = doc.split("## An experiment's file").nth(1).unwrap();
-        let block = section.split("```toml").nth(1).unwrap().split("```").next().unwrap();
+        let block = section
+            .split("```toml")
+            .nth(1)
+            .unwrap()
+            .split("```")
+            .next()
+            .unwrap();
         let c: AnalysisConfig = toml::from_str(block).unwrap();
         let specs = c.specs("").unwrap();
         assert_eq!(specs.len(), 4);

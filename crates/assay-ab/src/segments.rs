@@ -121,7 +121,11 @@ pub fn combine(
 /// A segment as tables name it: the rows without a value (JSON keeps "") are
 /// `(empty)`, as GrowthBook shows its null dimension apart from the values.
 pub fn shown(segment: &str) -> &str {
-    if segment.is_empty() { "(empty)" } else { segment }
+    if segment.is_empty() {
+        "(empty)"
+    } else {
+        segment
+    }
 }
 
 /// The segments as a Markdown table: units, sample-ratio p, and each metric's lift with

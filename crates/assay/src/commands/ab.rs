@@ -2,8 +2,8 @@
 
 use super::{Format, SummaryFormat};
 use anyhow::{Context, Result, bail};
-use assay_ab::aggregate::{MetricSpec, Missing};
-use assay_ab::analyze::{self, Options, TestKind};
+use assay_ab::aggregate::Missing;
+use assay_ab::analyze::{self, TestKind};
 use assay_ab::config::{AnalysisConfig, Overrides};
 use assay_ab::correct::Correction;
 use assay_ab::effect::Alternative;
@@ -479,51 +479,6 @@ fn rows_source(args: &AnalyzeArgs) -> Result<Rows> {
     Ok(Rows { source, threads })
 }
 
-/// Each segment column's segments, analysed on their own rows.
-fn segments(
-    config: &AnalysisConfig,
-    rows: &Rows,
-    specs: &[MetricSpec],
-    pooled: &analyze::Analysis,
-    options: &Options,
-) -> Result<Vec<assay_ab::segments::Segmented>> {
-    use assay_ab::aggregate::{SegmentFilter, aggregate_segment};
-    use assay_ab::segments::{SegmentResult, combine};
-    let mut out = Vec::new();
-    for column in &config.segment {
-        let read = |only: Option<String>| {
-            aggregate_segment(
-                &rows.source,
-                &config.variant,
-                Some(&SegmentFilter {
-                    column: column.clone(),
-                    only,
-                }),
-                config.time.as_deref(),
-                specs,
-                config.missing,
-                rows.threads,
-            )
-        };
-        let names = read(None)?.segments;
-        let mut results = Vec::new();
-        for name in names {
-            let data = read(Some(name.clone()))?;
-            let (analysis, undefined) = match analyze::analyze(&data, options) {
-                Ok(a) => (Some(a), None),
-                Err(e) => (None, Some(e.to_string())),
-            };
-            results.push(SegmentResult {
-                segment: name,
-                analysis,
-                undefined,
-            });
-        }
-        out.push(combine(pooled, column, results, options.correction));
-    }
-    Ok(out)
-}
-
 fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     let (config, prefix) = resolve(&args)?;
     if !config.segment.is_empty() {
@@ -556,7 +511,7 @@ fn analyze(args: AnalyzeArgs) -> Result<ExitCode> {
     };
     let analysis = analyze::analyze(&data, &options)?;
     let segmented = match &rows {
-        Some(rows) => segments(&config, rows, &specs, &analysis, &options)?,
+        Some(rows) => config.segments(&rows.source, &specs, rows.threads, &analysis, &options)?,
         None => Vec::new(),
     };
     let json = serde_json::to_string_pretty(&analysis)?;

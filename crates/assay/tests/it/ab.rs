@@ -714,6 +714,13 @@ fn segments_are_analysed_as_their_own_files() {
             for i in 0..n {
                 let converted = u8::from((i as f64 + 0.5) / n as f64 <= p);
                 let revenue = f64::from(converted) * (10.0 + (i % 7) as f64);
+                // Some units of the south have no revenue (counted as 0, and counted
+                // per segment).
+                let revenue = if country == "south" && i % 37 == 0 {
+                    String::new()
+                } else {
+                    revenue.to_string()
+                };
                 let line = format!("{arm},{converted},{revenue}\n");
                 rows.push_str(&format!("{country},{line}"));
                 by_segment
@@ -725,25 +732,49 @@ fn segments_are_analysed_as_their_own_files() {
     }
     let all = dir.path().join("units.csv");
     std::fs::write(&all, &rows).unwrap();
-    let args = ["--metrics", "converted,revenue", "--format", "json"];
+    let args = [
+        "--metrics",
+        "converted,revenue",
+        "--missing",
+        "zero",
+        "--format",
+        "json",
+    ];
     let mut segmented = args.to_vec();
     segmented.extend_from_slice(&["--segment", "country"]);
+    // Segments come from one pass (each segment × variant an arm); with a cap at a
+    // quantile, from a pass per segment (its own rows' quantile). Both must give what a
+    // file of the segment's rows gives, counts of capped and missing values included.
+    for caps in [&[][..], &["--cap", "revenue=14"], &["--cap", "revenue=90%"]] {
+        let o = analyze_units(&all, &[&segmented[..], caps].concat());
+        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+        let by = &v["by_segment"][0];
+        assert_eq!(by["column"], "country");
+        for (k, (country, _, _, _, _)) in plan.iter().enumerate() {
+            let alone = dir.path().join(format!("{country}.csv"));
+            std::fs::write(&alone, &by_segment[country]).unwrap();
+            let o = analyze_units(&alone, &[&args[..], caps].concat());
+            let mut separate: Value = serde_json::from_slice(&o.stdout).unwrap();
+            let mut inside = by["segments"][k]["analysis"].clone();
+            assert_eq!(by["segments"][k]["segment"], *country);
+            // The first missing value is placed in each one's own file.
+            for x in [&mut separate, &mut inside] {
+                x["source"] = Value::Null;
+                for w in x["warnings"].as_array_mut().unwrap() {
+                    let t = w.as_str().unwrap();
+                    *w = t.split(" (first at ").next().unwrap().into();
+                }
+            }
+            assert_eq!(inside, separate, "{country} {caps:?}");
+            if *country == "south" {
+                let w = inside["warnings"].to_string();
+                assert!(w.contains("revenue: 28 units had no value"), "{w}");
+            }
+        }
+    }
     let o = analyze_units(&all, &segmented);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
     let by = &v["by_segment"][0];
-    assert_eq!(by["column"], "country");
-    for (k, (country, _, _, _, _)) in plan.iter().enumerate() {
-        let alone = dir.path().join(format!("{country}.csv"));
-        std::fs::write(&alone, &by_segment[country]).unwrap();
-        let o = analyze_units(&alone, &args);
-        let mut separate: Value = serde_json::from_slice(&o.stdout).unwrap();
-        let mut inside = by["segments"][k]["analysis"].clone();
-        assert_eq!(by["segments"][k]["segment"], *country);
-        for x in [&mut separate, &mut inside] {
-            x["source"] = Value::Null;
-        }
-        assert_eq!(inside, separate, "{country}");
-    }
     let warnings = by["warnings"].to_string();
     assert!(warnings.contains("Simpson's paradox"), "{warnings}");
     assert!(
@@ -764,10 +795,25 @@ fn segments_are_analysed_as_their_own_files() {
     let o = analyze_units(&parquet, &segmented);
     let mut w: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
     let mut v = v;
+    // The first missing value is the same row, named in each file's own terms.
+    let pooled_warnings = format!("{}{}", v["pooled"]["warnings"], w["pooled"]["warnings"]);
+    assert!(
+        pooled_warnings.contains("units.csv:1002")
+            && pooled_warnings.contains("units.parquet: row 1001"),
+        "{pooled_warnings}"
+    );
+    let unplace = |x: &mut Value| {
+        for w in x["warnings"].as_array_mut().unwrap() {
+            let t = w.as_str().unwrap();
+            *w = t.split(" (first at ").next().unwrap().into();
+        }
+    };
     for x in [&mut v, &mut w] {
         x["pooled"]["source"] = Value::Null;
+        unplace(&mut x["pooled"]);
         for s in x["by_segment"][0]["segments"].as_array_mut().unwrap() {
             s["analysis"]["source"] = Value::Null;
+            unplace(&mut s["analysis"]);
         }
     }
     same_up_to_rounding(&v, &w, "CSV vs Parquet, by segment");
@@ -806,8 +852,9 @@ fn write_parquet_from_csv(csv: &Path, parquet: &Path) {
         ),
         (
             "revenue",
-            Arc::new(Float64Array::from_iter_values(
-                rows.iter().map(|r| r[3].parse::<f64>().unwrap()),
+            // An empty revenue is a null.
+            Arc::new(Float64Array::from_iter(
+                rows.iter().map(|r| r[3].parse::<f64>().ok()),
             )),
         ),
     ];
