@@ -304,32 +304,27 @@ impl RowSink for Folder<'_> {
             match (column(slots[1]), column(slots[2]), column(slots[3])) {
                 (None, None, _) => {
                     for (&k, &yv) in slot.iter().zip(y) {
-                        chunks[k].capped += u64::from(yv > cap);
                         chunks[k].push_with::<false, false, false>([yv.min(cap), 0.0, 0.0, 0.0]);
                     }
                 }
                 (Some(d), None, _) => {
                     for ((&k, &yv), &dv) in slot.iter().zip(y).zip(d) {
-                        chunks[k].capped += u64::from(yv > cap);
                         chunks[k].push_with::<true, false, false>([yv.min(cap), dv, 0.0, 0.0]);
                     }
                 }
                 (None, Some(x), _) => {
                     for ((&k, &yv), &xv) in slot.iter().zip(y).zip(x) {
-                        chunks[k].capped += u64::from(yv > cap);
                         chunks[k].push_with::<false, true, false>([yv.min(cap), 0.0, xv, 0.0]);
                     }
                 }
                 (Some(d), Some(x), None) => {
                     for (((&k, &yv), &dv), &xv) in slot.iter().zip(y).zip(d).zip(x) {
-                        chunks[k].capped += u64::from(yv > cap);
                         chunks[k].push_with::<true, true, false>([yv.min(cap), dv, xv, 0.0]);
                     }
                 }
                 (Some(d), Some(x), Some(xd)) => {
                     for ((((&k, &yv), &dv), &xv), &xdv) in slot.iter().zip(y).zip(d).zip(x).zip(xd)
                     {
-                        chunks[k].capped += u64::from(yv > cap);
                         chunks[k].push_with::<true, true, true>([yv.min(cap), dv, xv, xdv]);
                     }
                 }
@@ -345,7 +340,12 @@ impl RowSink for Folder<'_> {
                     chunk.add(lane);
                 }
                 self.totals[m][a] = self.totals[m][a].merge(&chunk.moments());
-                self.counts.capped[m][a] += chunk.capped;
+            }
+            // Counted apart from the fold, so that uncapped metrics pay nothing for it.
+            if self.caps[m].is_some() {
+                for (&a, &yv) in b.arms.iter().zip(y) {
+                    self.counts.capped[m][map[a as usize]] += u64::from(yv > cap);
+                }
             }
         }
         self.seen += b.arms.len() as u64;
@@ -517,8 +517,6 @@ const LANES: usize = 4;
 #[derive(Clone, Copy)]
 struct Chunk {
     n: u64,
-    /// Units whose value was above the cap.
-    capped: u64,
     shift: [f64; VALUES],
     s: [f64; VALUES],
     /// Σu·v in the order of `Moments::co`: the squares, then the pairs of [`PAIRS`].
@@ -529,7 +527,6 @@ impl Chunk {
     fn at(shift: [f64; VALUES]) -> Chunk {
         Chunk {
             n: 0,
-            capped: 0,
             shift,
             s: [0.0; VALUES],
             q: [0.0; VALUES + PAIRS.len()],
@@ -569,7 +566,6 @@ impl Chunk {
     /// Adds another accumulator with the same shift.
     fn add(&mut self, other: &Chunk) {
         self.n += other.n;
-        self.capped += other.capped;
         for i in 0..VALUES {
             self.s[i] += other.s[i];
         }
@@ -1010,6 +1006,15 @@ fn pool_strata(keyed: Aggregated, column: &str) -> Result<Aggregated, Error> {
     let mut strata_metrics = Vec::new();
     let mut metrics = Vec::new();
     for md in keyed.metrics {
+        // Only a warehouse's quantile rows have quantiles yet (rows' quantiles are taken
+        // after pooling): per stratum, they cannot be pooled, a quantile not being a sum.
+        if md.quantiles.is_some() {
+            return Err(Error::Input(format!(
+                "{}: metric `{}` is a quantile, which per-stratum rows cannot pool: drop \
+                 --post-stratify or give the quantile over all strata",
+                keyed.source, md.spec.name
+            )));
+        }
         let mut by_stratum = vec![vec![Moments::default(); arms.len()]; names.len()];
         let mut pooled = vec![Moments::default(); arms.len()];
         for (k, &(s, a)) in at.iter().enumerate() {
@@ -1187,7 +1192,10 @@ fn fold(
 /// `denominator_sum_squares`, `main_denominator_sum_product`; for CUPED `covariate_sum`,
 /// `covariate_sum_squares`, `main_covariate_sum_product`; optional `metric_type`
 /// (`proportion`/`binomial` or `mean`/`count`; without it a metric whose Σx² = Σx is a
-/// proportion). CSV or JSONL.
+/// proportion); for CUPED on a ratio the `denominator_pre_*` columns and their four
+/// cross-products; for a quantile metric, instead of sums, `quantile`, `quantile_lower`,
+/// `quantile_upper`, `quantile_level` and optionally `quantile_n` and `quantile_nstar`.
+/// CSV or JSONL.
 /// Refuses sums no set of units can have: Σx² below (Σx)²/n (a negative variance), a
 /// cross-product beyond Cauchy–Schwarz, a proportion outside [0, 1], sums whose squares
 /// overflow double precision, or values with no units. Rounding in the warehouse is
@@ -1289,6 +1297,72 @@ pub fn read_stats_strata(
     pool_strata(keyed, stratum_column)
 }
 
+/// A metric read from quantile rows: its quantile per arm (every arm needs its row, all at
+/// one level).
+fn quantile_metric(
+    origin: &str,
+    name: &str,
+    k: usize,
+    arms: &[String],
+    rows: &BTreeMap<(usize, usize), (QuantileStat, u64, usize)>,
+) -> Result<MetricData, Error> {
+    let mut per_arm = Vec::new();
+    let mut units = Vec::new();
+    for (a, arm) in arms.iter().enumerate() {
+        let Some((q, n, line)) = rows.get(&(k, a)) else {
+            return Err(Error::Input(format!(
+                "{origin}: no row for {} and metric `{name}`",
+                shown(arm)
+            )));
+        };
+        if let Some(first) = per_arm.first().and_then(|q: &Option<QuantileStat>| *q)
+            && first.nu != q.nu
+        {
+            return Err(Error::Input(format!(
+                "{origin}:{line}: metric `{name}` has quantile_level {} here and {} in another row",
+                q.nu, first.nu
+            )));
+        }
+        per_arm.push(Some(*q));
+        units.push(*n);
+    }
+    let nu = per_arm[0].map(|q| q.nu);
+    Ok(MetricData {
+        spec: MetricSpec {
+            name: name.to_owned(),
+            column: name.to_owned(),
+            denominator: None,
+            covariate: None,
+            covariate_denominator: None,
+            role: Role::Goal,
+            lower_is_better: false,
+            cap: None,
+            margin: None,
+            quantile: nu,
+        },
+        shape: Shape {
+            main: Kind::Mean,
+            denominator: None,
+            covariate: None,
+            covariate_denominator: None,
+        },
+        // The arms' units, so that the sample-ratio check sees them.
+        arms: units
+            .iter()
+            .map(|&n| Moments {
+                n,
+                ..Moments::default()
+            })
+            .collect(),
+        cap_value: None,
+        capped: 0,
+        missing: 0,
+        covariate_missing: 0,
+        first_missing_at: None,
+        quantiles: Some(per_arm),
+    })
+}
+
 /// A variant as messages name it: with its stratum when rows are per stratum.
 fn shown(key: &str) -> String {
     match key.split_once(crate::source::SEGMENT_SEPARATOR) {
@@ -1347,6 +1421,8 @@ fn read_stats_by(
     // (metric, arm) → statistics, types, which column groups are present, line.
     type Entry = (Moments, Types, [bool; VALUES], usize);
     let mut table: BTreeMap<(usize, usize), Entry> = BTreeMap::new();
+    // (metric, arm) → the quantile, the arm's units, line.
+    let mut quantile_rows: BTreeMap<(usize, usize), (QuantileStat, u64, usize)> = BTreeMap::new();
     for (line, obj) in &rows {
         let at = format!("{origin}:{line}");
         let text = |key: &str| -> Option<String> {
@@ -1400,6 +1476,59 @@ fn read_stats_by(
                     .map_err(|e| Error::Input(format!("{at}: column `{k}`: {e}")))
             })?
             .get();
+        // A quantile metric's row (GrowthBook's `quantile_unit` columns): the quantile
+        // and its bounds instead of sums.
+        if text("quantile").is_some() {
+            let need = |key: &str| {
+                num(key)?.ok_or_else(|| {
+                    Error::Input(format!(
+                        "{at}: a quantile row needs a value in the column `{key}`"
+                    ))
+                })
+            };
+            let level = text("quantile_level")
+                .ok_or_else(|| {
+                    Error::Input(format!(
+                        "{at}: a quantile row needs its level in the column `quantile_level` (0.95 or 95%)"
+                    ))
+                })?
+                .parse::<assay_stats::domain::Probability>()
+                .map_err(|e| Error::Input(format!("{at}: column `quantile_level`: {e}")))?
+                .get();
+            let count = |key: &str| -> Result<Option<u64>, Error> {
+                text(key)
+                    .map(|t| {
+                        t.parse::<Count>()
+                            .map(Count::get)
+                            .map_err(|e| Error::Input(format!("{at}: column `{key}`: {e}")))
+                    })
+                    .transpose()
+            };
+            let qn = count("quantile_n")?.unwrap_or(n);
+            let q = QuantileStat {
+                n: qn,
+                n_star: count("quantile_nstar")?.unwrap_or(qn),
+                nu: level,
+                estimate: need("quantile")?,
+                lower: need("quantile_lower")?,
+                upper: need("quantile_upper")?,
+            };
+            if !(q.lower <= q.estimate && q.estimate <= q.upper) {
+                return Err(Error::Input(format!(
+                    "{at}: quantile {} is not between quantile_lower {} and quantile_upper {}",
+                    q.estimate, q.lower, q.upper
+                )));
+            }
+            let a = intern(&mut arms, &variant);
+            let k = intern(&mut names, &metric);
+            if quantile_rows.insert((k, a), (q, n, *line)).is_some() {
+                return Err(Error::Input(format!(
+                    "{at}: a second row for {} and metric `{metric}`",
+                    shown(&variant)
+                )));
+            }
+            continue;
+        }
         let main_sum = num("main_sum")?
             .ok_or_else(|| Error::Input(format!("{at}: no value in the column `main_sum`")))?;
         let kind_text = text("metric_type");
@@ -1478,6 +1607,15 @@ fn read_stats_by(
     }
     let mut metrics = Vec::new();
     for (k, name) in names.iter().enumerate() {
+        if let Some((_, (_, _, line))) = quantile_rows.iter().find(|((m, _), _)| *m == k) {
+            if let Some((_, (_, _, _, other))) = table.iter().find(|((m, _), _)| *m == k) {
+                return Err(Error::Input(format!(
+                    "{origin}:{line}: metric `{name}` has quantile rows and rows of sums (line {other})"
+                )));
+            }
+            metrics.push(quantile_metric(&origin, name, k, &arms, &quantile_rows)?);
+            continue;
+        }
         let mut per_arm = Vec::new();
         let mut shape: Option<([bool; VALUES], Types)> = None;
         let (mut binary, mut binary_covariate) = (true, true);

@@ -403,6 +403,23 @@ impl AnalysisConfig {
         let mut kept = Vec::new();
         for (spec, &i) in specs.iter().zip(&order) {
             let mut m = data.metrics[i].clone();
+            // A quantile named on the command line must be the one the file holds.
+            if let Some(nu) = spec.quantile
+                && m.spec.quantile != Some(nu)
+            {
+                return Err(Error::Input(format!(
+                    "{}: metric `{}` is {} in the file, not the {} quantile asked for",
+                    path.display(),
+                    spec.name,
+                    m.spec
+                        .quantile
+                        .map_or("a mean or a ratio".into(), |q| format!(
+                            "the {} quantile",
+                            crate::effect::quantile_name(q)
+                        )),
+                    crate::effect::quantile_name(nu)
+                )));
+            }
             m.spec.role = spec.role;
             m.spec.lower_is_better = spec.lower_is_better;
             m.spec.margin = spec.margin;

@@ -107,3 +107,62 @@ fn quantile_intervals_cover_the_true_change_at_their_nominal_rate() {
         assert!(sequential >= rate);
     }
 }
+
+/// A warehouse's quantile rows (GrowthBook's `quantile`, `quantile_n`,
+/// `quantile_nstar`, `quantile_lower`, `quantile_upper`, with the level in
+/// `quantile_level`) through `--stats`: GrowthBook's Bayesian quantile case
+/// (`tests/bayesian/test_tests.py`, `b_improper_flat`) comes out to 1e-12.
+#[test]
+fn quantile_rows_from_a_warehouse_give_growthbooks_posterior() {
+    use assay_ab::config::AnalysisConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stats.csv");
+    std::fs::write(
+        &path,
+        "variant,metric,units,quantile_level,quantile,quantile_n,quantile_nstar,quantile_lower,quantile_upper\n\
+         control,p90,11054,0.9,7.157987489967789,11054,11054,7.098780136176828,7.217194843758751\n\
+         treatment,p90,10861,90%,7.694499927525767,10861,10861,7.64180598628119,7.747193868770344\n",
+    )
+    .unwrap();
+    let config: AnalysisConfig = toml::from_str("metrics = [\"p90\"]").unwrap();
+    let specs = config.specs("").unwrap();
+    let data = config.read_stats(&path, &specs).unwrap();
+    let analysis = assay_ab::analyze::analyze(&data, &config.options("").unwrap()).unwrap();
+    let r = &analysis.metrics[0].results[0];
+    assert_eq!(analysis.metrics[0].quantile, Some(0.9));
+    let b = r.comparison.absolute.as_ref().unwrap().bayes;
+    let close = |x: f64, y: f64| (x - y).abs() < 1e-12;
+    assert!(close(b.lower, 0.4572559589115422), "{b:?}");
+    assert!(close(b.upper, 0.6157689162044128), "{b:?}");
+    assert!(close((b.lower + b.upper) / 2.0, 0.5365124375579775));
+    // Rows whose quantile lies outside its bounds, or levels that differ, are refused.
+    for (row, want) in [
+        (
+            "treatment,p90,10861,0.9,9.0,10861,10861,7.6,7.7",
+            "is not between quantile_lower",
+        ),
+        (
+            "treatment,p90,10861,0.5,7.69,10861,10861,7.6,7.7",
+            "quantile_level 0.5 here and 0.9",
+        ),
+    ] {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines[2] = row;
+        let bad = dir.path().join("bad.csv");
+        std::fs::write(&bad, lines.join("\n")).unwrap();
+        let e = config.read_stats(&bad, &specs).unwrap_err().to_string();
+        assert!(e.contains(want), "{e}");
+    }
+    // The command line's quantile must be the file's.
+    let other: AnalysisConfig =
+        toml::from_str("metrics = [\"p90\"]\nquantile = { p90 = \"latency@95%\" }").unwrap();
+    let e = other
+        .read_stats(&path, &other.specs("").unwrap())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("is the p90 quantile in the file, not the p95 quantile asked for"),
+        "{e}"
+    );
+}
