@@ -68,6 +68,25 @@ pub struct MetricSpec {
     pub quantile: Option<f64>,
 }
 
+impl MetricSpec {
+    /// A goal metric read from one column, without ratio, covariate, cap, margin or
+    /// quantile (the other fields are set after).
+    pub fn new(name: &str, column: &str) -> MetricSpec {
+        MetricSpec {
+            name: name.to_owned(),
+            column: column.to_owned(),
+            denominator: None,
+            covariate: None,
+            covariate_denominator: None,
+            role: Role::Goal,
+            lower_is_better: false,
+            cap: None,
+            margin: None,
+            quantile: None,
+        }
+    }
+}
+
 /// Statistics of one metric, per arm.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct MetricData {
@@ -1329,16 +1348,8 @@ fn quantile_metric(
     let nu = per_arm[0].map(|q| q.nu);
     Ok(MetricData {
         spec: MetricSpec {
-            name: name.to_owned(),
-            column: name.to_owned(),
-            denominator: None,
-            covariate: None,
-            covariate_denominator: None,
-            role: Role::Goal,
-            lower_is_better: false,
-            cap: None,
-            margin: None,
             quantile: nu,
+            ..MetricSpec::new(name, name)
         },
         shape: Shape {
             main: Kind::Mean,
@@ -1675,16 +1686,10 @@ fn read_stats_by(
         }
         metrics.push(MetricData {
             spec: MetricSpec {
-                name: name.clone(),
-                column: name.clone(),
                 denominator: has[1].then(|| format!("{name} denominator")),
                 covariate: has[2].then(|| format!("{name} covariate")),
                 covariate_denominator: has[3].then(|| format!("{name} denominator_pre")),
-                role: Role::Goal,
-                lower_is_better: false,
-                cap: None,
-                margin: None,
-                quantile: None,
+                ..MetricSpec::new(name, name)
             },
             shape: Shape {
                 main,

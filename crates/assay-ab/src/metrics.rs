@@ -102,16 +102,10 @@ impl MetricLists {
                     None => (column, None),
                 };
                 out.push(MetricSpec {
-                    name: name.into(),
-                    column,
                     denominator,
-                    covariate: None,
-                    covariate_denominator: None,
                     role,
-                    lower_is_better: false,
-                    cap: None,
-                    margin: None,
                     quantile,
+                    ..MetricSpec::new(name, &column)
                 });
             }
         }

@@ -7,9 +7,7 @@
 //!   at their nominal rate, and post-stratification narrows the interval when strata
 //!   differ (what it is for).
 
-use assay_ab::aggregate::{
-    Aggregated, MetricSpec, Missing, Role, aggregate_strata, read_stats_strata,
-};
+use assay_ab::aggregate::{Aggregated, MetricSpec, Missing, aggregate_strata, read_stats_strata};
 use assay_ab::effect::{Settings, Shape, compare, compare_stratified};
 use assay_ab::moments::{Moments, PAIRS};
 use assay_ab::poststrat;
@@ -24,16 +22,10 @@ fn spec(
     cov: Option<(&str, Option<&str>)>,
 ) -> MetricSpec {
     MetricSpec {
-        name: name.into(),
-        column: column.into(),
         denominator: den.map(Into::into),
         covariate: cov.map(|c| c.0.into()),
         covariate_denominator: cov.and_then(|c| c.1).map(Into::into),
-        role: Role::Goal,
-        lower_is_better: false,
-        cap: None,
-        margin: None,
-        quantile: None,
+        ..MetricSpec::new(name, column)
     }
 }
 

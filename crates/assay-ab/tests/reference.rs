@@ -7,7 +7,7 @@
 //! doubles, in another order); p-values and interval ends, which go through Student's t
 //! and normal quantiles (statrs here, scipy's cephes there), to 1e-7 relative.
 
-use assay_ab::aggregate::{Cap, MetricSpec, Missing, Role, aggregate};
+use assay_ab::aggregate::{Cap, MetricSpec, Missing, aggregate};
 use assay_ab::correct::{Correction, adjust};
 use assay_ab::effect::{Comparison, Effect, Kind, Settings, compare};
 use assay_ab::power::Plan;
@@ -34,18 +34,7 @@ fn close(what: &str, got: f64, want: f64, rel: f64) {
 }
 
 fn spec(name: &str, column: &str) -> MetricSpec {
-    MetricSpec {
-        name: name.into(),
-        column: column.into(),
-        denominator: None,
-        covariate: None,
-        covariate_denominator: None,
-        role: Role::Goal,
-        lower_is_better: false,
-        cap: None,
-        margin: None,
-        quantile: None,
-    }
+    MetricSpec::new(name, column)
 }
 
 fn check_freq(what: &str, e: &Effect, want: &Value) {

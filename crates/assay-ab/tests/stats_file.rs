@@ -3,7 +3,7 @@
 //! `ProportionStatistic` pre-period) whether declared (`covariate_type`) or seen from
 //! Σx² = Σx.
 
-use assay_ab::aggregate::{MetricSpec, Missing, Role, aggregate, read_stats};
+use assay_ab::aggregate::{MetricSpec, Missing, aggregate, read_stats};
 use assay_ab::effect::{Kind, Settings, compare};
 use assay_ab::source::Source;
 use rand::{Rng, SeedableRng};
@@ -29,16 +29,8 @@ fn a_binary_covariate_from_sums_is_the_raw_rows_covariate() {
     let raw = dir.path().join("rows.csv");
     std::fs::write(&raw, rows).unwrap();
     let spec = MetricSpec {
-        name: "converted".into(),
-        column: "converted".into(),
-        denominator: None,
         covariate: Some("pre_converted".into()),
-        covariate_denominator: None,
-        role: Role::Goal,
-        lower_is_better: false,
-        cap: None,
-        margin: None,
-        quantile: None,
+        ..MetricSpec::new("converted", "converted")
     };
     let from_rows = aggregate(
         &Source::File(raw),

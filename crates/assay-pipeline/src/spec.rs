@@ -324,10 +324,18 @@ impl Pipeline {
     }
 }
 
+/// The candidates' names for a message: the first 20, then how many more (a file with
+/// 2,000 candidates must not give a 2,000-name error).
 pub(crate) fn names(candidates: &[Candidate]) -> String {
-    candidates
+    const SHOWN: usize = 20;
+    let mut text = candidates
         .iter()
+        .take(SHOWN)
         .map(|c| c.name.as_str())
         .collect::<Vec<_>>()
-        .join(", ")
+        .join(", ");
+    if candidates.len() > SHOWN {
+        text.push_str(&format!(" and {} more", candidates.len() - SHOWN));
+    }
+    text
 }

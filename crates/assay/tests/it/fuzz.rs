@@ -355,16 +355,10 @@ fn metric(
     role: assay_ab::aggregate::Role,
 ) -> assay_ab::aggregate::MetricSpec {
     assay_ab::aggregate::MetricSpec {
-        name: name.into(),
-        column: column.into(),
         denominator: denominator.map(Into::into),
         covariate: covariate.map(Into::into),
-        covariate_denominator: None,
         role,
-        lower_is_better: false,
-        cap: None,
-        margin: None,
-        quantile: None,
+        ..assay_ab::aggregate::MetricSpec::new(name, column)
     }
 }
 

@@ -329,6 +329,34 @@ fn bad_pipeline_files_are_refused_with_their_place_before_any_work() {
             ab("{ other = \"ab.csv\" }").replace("[\"converted\"]", "[\"revenue\"]"),
             "ab.csv: no column `revenue`",
         ),
+        // The analysis's keys are read by assay_ab::config, strictly and in place.
+        (
+            ab("{ other = \"ab.csv\" }") + "alpha = 2\n",
+            "`2` is not a probability strictly between 0 and 1",
+        ),
+        (
+            ab("{ other = \"ab.csv\" }") + "metricz = [\"x\"]\n",
+            "unknown field `metricz`",
+        ),
+        (
+            ab("{ other = \"ab.csv\" }") + "post_stratify = \"platform\"\n",
+            "ab.csv: no column `platform`",
+        ),
+        (
+            ab("{ other = \"ab.csv\" }") + "segment = [\"converted\"]\n",
+            "a pipeline's A/B stage decides on the whole experiment",
+        ),
+        // A long list of candidates is cut in messages.
+        (
+            format!(
+                "{HEAD}{}{OFFLINE}",
+                (0..23)
+                    .map(|k| format!("\n[[candidate]]\nname = \"c{k}\"\nmodel = \"default\"\n"))
+                    .collect::<String>()
+            )
+            .replace("baseline = \"current\"", "baseline = \"prod\""),
+            "c17 and 5 more)",
+        ),
     ];
     for (i, (text, needle)) in cases.iter().enumerate() {
         let file = write(dir, &format!("bad{i}.toml"), text);
