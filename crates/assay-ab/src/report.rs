@@ -245,6 +245,9 @@ fn extent(values: impl Iterator<Item = f64>) -> f64 {
     if m == 0.0 { 1.0 } else { m * 1.1 }
 }
 
+/// One row per metric and variant, each on its own scale (a 0.3% lift and a 40% one
+/// are both readable), centred on a shared zero line; the row's scale is written at its
+/// ends.
 fn forest(a: &Analysis) -> String {
     let rows: Vec<_> = a
         .metrics
@@ -252,46 +255,23 @@ fn forest(a: &Analysis) -> String {
         .flat_map(|m| m.results.iter().map(move |r| (m, r)))
         .collect();
     let pick = |e: &crate::effect::Effect| a.decide_with.interval(e);
-    let span = extent(
-        rows.iter()
-            .filter_map(|(_, r)| decision_effect(&r.comparison))
-            .flat_map(|e| {
-                let i = pick(e);
-                [i.lower, i.upper, e.fixed.lower, e.fixed.upper]
-            }),
-    );
-    let (left, width, row_h) = (260.0, 520.0, 34.0);
-    let height = 40.0 + row_h * rows.len() as f64;
-    let x = |v: f64| left + width / 2.0 + v / span * width / 2.0;
+    let (left, width, row_h) = (260.0, 520.0, 40.0);
+    let height = 24.0 + row_h * rows.len() as f64;
+    let zero = left + width / 2.0;
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<svg id="forest" role="img" aria-label="lift of each metric with its interval" width="{}" height="{height}" viewBox="0 0 {} {height}">"#,
+        r#"<svg id="forest" role="img" aria-label="lift of each metric with its interval, each row on its own scale" width="{}" height="{height}" viewBox="0 0 {} {height}">"#,
         left + width + 260.0,
         left + width + 260.0
     );
     let _ = write!(
         s,
-        r##"<line x1="{0}" x2="{0}" y1="10" y2="{1}" stroke="#8c959f" stroke-dasharray="3 3"/>"##,
-        x(0.0),
-        height - 20.0
+        r##"<line x1="{zero}" x2="{zero}" y1="6" y2="{}" stroke="#8c959f" stroke-dasharray="3 3"/>"##,
+        height - 6.0
     );
-    for (k, tick) in [-span / 1.1, 0.0, span / 1.1].into_iter().enumerate() {
-        let scale = rows
-            .iter()
-            .find_map(|(_, r)| decision_effect(&r.comparison).map(|e| e.scale))
-            .unwrap_or(Scale::Relative);
-        let _ = write!(
-            s,
-            r#"<text class="tick" x="{}" y="{}" text-anchor="{}">{}</text>"#,
-            x(tick),
-            height - 4.0,
-            ["start", "middle", "end"][k],
-            esc(&show(scale, tick))
-        );
-    }
     for (k, (m, r)) in rows.iter().enumerate() {
-        let y = 24.0 + row_h * k as f64;
+        let y = 22.0 + row_h * k as f64;
         let label = format!("{} · {}", m.name, r.variant);
         let _ = write!(
             s,
@@ -304,18 +284,28 @@ fn forest(a: &Analysis) -> String {
         );
         if let Some(e) = decision_effect(&r.comparison) {
             let i = pick(e);
+            // This row's scale: its own intervals, open ends aside.
+            let span =
+                extent([i.lower, i.upper, e.fixed.lower, e.fixed.upper, e.estimate].into_iter());
+            let x = |v: f64| zero + v.clamp(-span, span) / span * width / 2.0;
             let col = colour(r.verdict);
             let _ = write!(
                 s,
-                r##"<line class="fixed" x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="{col}" stroke-width="7" stroke-opacity="0.25"/><line class="interval" x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="{col}" stroke-width="2"/><circle class="estimate" cx="{}" cy="{y}" r="4.5" fill="{col}" data-estimate="{}" data-lower="{}" data-upper="{}"/><text x="{}" y="{}">{} [{}, {}]</text>"##,
-                x(e.fixed.lower.max(-span)),
-                x(e.fixed.upper.min(span)),
-                x(i.lower.max(-span)),
-                x(i.upper.min(span)),
+                r##"<line class="fixed" x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="{col}" stroke-width="7" stroke-opacity="0.25"/><line class="interval" x1="{}" x2="{}" y1="{y}" y2="{y}" stroke="{col}" stroke-width="2"/><circle class="estimate" cx="{}" cy="{y}" r="4.5" fill="{col}" data-estimate="{}" data-lower="{}" data-upper="{}"/><text class="tick" x="{}" y="{}" text-anchor="start">{}</text><text class="tick" x="{}" y="{}" text-anchor="end">{}</text><text x="{}" y="{}">{} [{}, {}]</text>"##,
+                x(e.fixed.lower),
+                x(e.fixed.upper),
+                x(i.lower),
+                x(i.upper),
                 x(e.estimate),
                 e.estimate,
                 i.lower,
                 i.upper,
+                left,
+                y + 16.0,
+                esc(&show(e.scale, -span)),
+                left + width,
+                y + 16.0,
+                esc(&show(e.scale, span)),
                 left + width + 8.0,
                 y + 4.0,
                 esc(&show(e.scale, e.estimate)),
@@ -326,7 +316,7 @@ fn forest(a: &Analysis) -> String {
             let _ = write!(
                 s,
                 r#"<text x="{}" y="{}">no test</text>"#,
-                x(0.0) + 6.0,
+                zero + 6.0,
                 y + 4.0
             );
         }
@@ -334,6 +324,176 @@ fn forest(a: &Analysis) -> String {
     }
     s.push_str("</svg>");
     s
+}
+
+/// Every number of the analysis in one table, a row per metric and variant; each cell's
+/// raw value is also in a `data-` attribute (the page tests read them back).
+fn results_table(a: &Analysis) -> String {
+    let mut s = String::from(
+        r#"<table id="results"><thead><tr><th>metric</th><th>role</th><th>variant</th><th>control (units)</th><th>treatment (units)</th><th>absolute lift</th><th>relative lift</th><th>decision interval</th><th>fixed-horizon interval</th><th>sequential interval</th><th>p</th><th>p corrected</th><th>chance to win</th><th>CUPED</th><th>verdict</th></tr></thead><tbody>"#,
+    );
+    let num = |x: Option<f64>| {
+        x.filter(|v| v.is_finite())
+            .map_or(String::new(), |v| v.to_string())
+    };
+    for m in &a.metrics {
+        let mut name = esc(&m.name);
+        if let Some(q) = m.quantile {
+            let _ = write!(
+                name,
+                " <small>({} quantile)</small>",
+                crate::effect::quantile_name(q)
+            );
+        }
+        if m.lower_is_better {
+            name.push_str(" <small>(lower is better)</small>");
+        }
+        for r in &m.results {
+            let c = &r.comparison;
+            let e = decision_effect(c);
+            let iv = |i: Option<crate::effect::Interval>, scale: Scale| {
+                i.map_or("-".into(), |i| {
+                    format!(
+                        "[{}, {}]",
+                        esc(&show(scale, i.lower)),
+                        esc(&show(scale, i.upper))
+                    )
+                })
+            };
+            let abs = c.absolute.as_ref();
+            let rel = c.relative.as_ref();
+            let scale = e.map_or(Scale::Relative, |e| e.scale);
+            let mut decision = iv(e.map(|e| a.decide_with.interval(e)), scale);
+            if let Some(adj) = r.adjusted_interval {
+                let _ = write!(
+                    decision,
+                    "<br><small>corrected [{}, {}]</small>",
+                    esc(&show(scale, adj.lower)),
+                    esc(&show(scale, adj.upper))
+                );
+            }
+            let cuped = match (c.variance_reduction, c.post_stratified) {
+                (Some(v), _) => format!("−{:.0}% variance", 100.0 * v),
+                (None, Some(true)) => "post-stratified".into(),
+                _ => "-".into(),
+            };
+            let _ = write!(
+                s,
+                r#"<tr data-metric="{}" data-variant="{}" data-control-mean="{}" data-treatment-mean="{}" data-control-units="{}" data-treatment-units="{}" data-absolute="{}" data-relative="{}" data-p="{}" data-adjusted-p="{}" data-chance-to-win="{}" data-verdict="{}"><td>{name}</td><td>{}</td><td>{}</td><td>{} <small>({})</small></td><td>{} <small>({})</small></td><td>{}</td><td>{}</td><td>{decision}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{cuped}</td><td class="verdict {}">{}</td></tr>"#,
+                esc(&m.name),
+                esc(&r.variant),
+                num(Some(c.control.mean)),
+                num(Some(c.treatment.mean)),
+                c.control.units,
+                c.treatment.units,
+                num(abs.map(|e| e.estimate)),
+                num(rel.map(|e| e.estimate)),
+                num(r.p_value),
+                num(r.adjusted_p_value),
+                num(e.map(|e| e.bayes.chance_to_win)),
+                verdict_text(r.verdict),
+                role_text(m.role),
+                esc(&r.variant),
+                arm_mean(c.control.mean),
+                c.control.units,
+                arm_mean(c.treatment.mean),
+                c.treatment.units,
+                abs.map_or("-".into(), |e| esc(&show(Scale::Absolute, e.estimate))),
+                rel.map_or("-".into(), |e| esc(&show(Scale::Relative, e.estimate))),
+                iv(e.map(|e| e.fixed), scale),
+                iv(e.map(|e| e.sequential), scale),
+                r.p_value.map_or("-".into(), crate::analyze::format_p),
+                r.adjusted_p_value
+                    .map_or("-".into(), crate::analyze::format_p),
+                e.map_or("-".into(), |e| format!(
+                    "{:.1}%",
+                    100.0 * e.bayes.chance_to_win
+                )),
+                verdict_text(r.verdict).replace(' ', "-"),
+                verdict_text(r.verdict),
+            );
+        }
+    }
+    s.push_str("</tbody></table>");
+    s
+}
+
+fn role_text(r: crate::aggregate::Role) -> &'static str {
+    match r {
+        crate::aggregate::Role::Goal => "goal",
+        crate::aggregate::Role::Guardrail => "guardrail",
+        crate::aggregate::Role::Secondary => "secondary",
+    }
+}
+
+/// The settings the numbers depend on, as a definition list.
+fn settings_list(a: &Analysis) -> String {
+    let st = &a.settings;
+    let mut items: Vec<(&str, String)> = vec![
+        (
+            "decision reads",
+            match a.decide_with {
+                TestKind::Sequential => format!(
+                    "always-valid sequential intervals (N* = {})",
+                    st.sequential_tuning
+                ),
+                TestKind::Fixed => "fixed-horizon Welch t intervals".into(),
+            },
+        ),
+        (
+            "test",
+            match st.alternative {
+                crate::effect::Alternative::TwoSided => "two-sided".into(),
+                crate::effect::Alternative::Greater => "one-sided: treatment greater".into(),
+                crate::effect::Alternative::Less => "one-sided: treatment less".into(),
+            },
+        ),
+        (
+            "α",
+            format!("{} (intervals {:.0}%)", st.alpha, 100.0 * (1.0 - st.alpha)),
+        ),
+        ("correction of goal metrics", format!("{:?}", a.correction)),
+        (
+            "prior on the relative lift",
+            st.prior
+                .map_or("flat".into(), |(m, sd)| format!("N({m}, {sd}²)")),
+        ),
+        ("sample-ratio threshold", format!("p < {}", a.srm.threshold)),
+    ];
+    if let Some(ps) = &a.post_stratification {
+        items.push((
+            "post-stratified by",
+            format!("{} ({} strata)", ps.column, ps.strata),
+        ));
+    }
+    let mut s = String::from(r#"<dl id="settings">"#);
+    for (k, v) in items {
+        let _ = write!(s, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
+    }
+    s.push_str("</dl>");
+    s
+}
+
+/// Up to five exposure days under a cumulative chart, evenly spread, first and last
+/// included, as dates.
+fn day_ticks(points: &[crate::analyze::TimelinePoint], x: &dyn Fn(usize) -> f64, y: f64) -> String {
+    let last = points.len() - 1;
+    let mut at: Vec<usize> = (0..5).map(|k| k * last / 4).collect();
+    at.dedup();
+    at.iter()
+        .map(|&k| {
+            let anchor = match k {
+                0 => "start",
+                _ if k == last => "end",
+                _ => "middle",
+            };
+            format!(
+                r#"<text class="tick day" x="{:.1}" y="{y}" text-anchor="{anchor}">{}</text>"#,
+                x(k),
+                esc(&points[k].day)
+            )
+        })
+        .collect()
 }
 
 fn cumulative(a: &Analysis) -> String {
@@ -381,7 +541,7 @@ fn cumulative(a: &Analysis) -> String {
         let last = t.points.last().expect("non-empty");
         let _ = write!(
             s,
-            r##"<figure class="series" data-metric="{m}" data-variant="{v}" data-points="{np}"><figcaption>{m} · {v}: cumulative {scale} lift by exposure day, last {est} [{lo}, {hi}]</figcaption><svg width="{w}" height="{h}" viewBox="0 0 {w} {h}"><polygon class="band" points="{band}" fill="#0969da" fill-opacity="0.15"/><line x1="{pad}" x2="{x2}" y1="{y0}" y2="{y0}" stroke="#8c959f" stroke-dasharray="3 3"/><polyline class="lift" points="{line}" fill="none" stroke="#0969da" stroke-width="2"/><text class="tick" x="{tx}" y="{ty}" text-anchor="end">{top}</text><text class="tick" x="{tx}" y="{by}" text-anchor="end">{bottom}</text><text class="tick" x="{pad}" y="{yb}">{d0}</text><text class="tick" x="{x2}" y="{yb}" text-anchor="end">{d1}</text></svg></figure>"##,
+            r##"<figure class="series" data-metric="{m}" data-variant="{v}" data-points="{np}"><figcaption>{m} · {v}: cumulative {scale} lift by exposure day, last {est} [{lo}, {hi}]</figcaption><svg width="{w}" height="{h}" viewBox="0 0 {w} {h}"><polygon class="band" points="{band}" fill="#0969da" fill-opacity="0.15"/><line x1="{pad}" x2="{x2}" y1="{y0}" y2="{y0}" stroke="#8c959f" stroke-dasharray="3 3"/><polyline class="lift" points="{line}" fill="none" stroke="#0969da" stroke-width="2"/><text class="tick" x="{tx}" y="{ty}" text-anchor="end">{top}</text><text class="tick" x="{tx}" y="{by}" text-anchor="end">{bottom}</text>{days}</svg></figure>"##,
             m = esc(&t.metric),
             v = esc(&t.variant),
             np = t.points.len(),
@@ -401,9 +561,7 @@ fn cumulative(a: &Analysis) -> String {
             by = y(-span),
             top = esc(&show(t.scale, span)),
             bottom = esc(&show(t.scale, -span)),
-            yb = h - 4.0,
-            d0 = esc(&t.points[0].day),
-            d1 = esc(&last.day),
+            days = day_ticks(&t.points, &x, h - 4.0),
         );
     }
     s
@@ -413,7 +571,7 @@ pub fn html(a: &Analysis) -> String {
     let mut s = String::new();
     let _ = write!(
         s,
-        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><title>A/B analysis: {}</title><style>body{{font:14px system-ui,sans-serif;margin:24px;color:#1f2328}}h1{{font-size:20px}}.decision{{font-size:18px;font-weight:600;padding:8px 12px;display:inline-block;border-radius:6px}}.ship{{background:#dafbe1}}.do-not-ship,.invalid{{background:#ffebe9}}.inconclusive{{background:#fff8c5}}svg text{{font-size:12px;fill:#1f2328}}.tick{{fill:#57606a}}figure{{display:inline-block;margin:8px}}ul.warnings li{{color:#9a6700}}</style></head><body>"#,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'"><title>A/B analysis: {}</title><style>body{{font:14px system-ui,sans-serif;margin:24px;color:#1f2328}}h1{{font-size:20px}}.decision{{font-size:18px;font-weight:600;padding:8px 12px;display:inline-block;border-radius:6px}}.ship{{background:#dafbe1}}.do-not-ship,.invalid{{background:#ffebe9}}.inconclusive{{background:#fff8c5}}svg text{{font-size:12px;fill:#1f2328}}.tick{{fill:#57606a}}figure{{display:inline-block;margin:8px}}ul.warnings li{{color:#9a6700}}table{{border-collapse:collapse;margin:8px 0}}th,td{{border-bottom:1px solid #d0d7de;padding:4px 8px;text-align:right;vertical-align:top}}th:nth-child(-n+3),td:nth-child(-n+3){{text-align:left}}td.better{{color:#1a7f37}}td.worse{{color:#cf222e}}dl{{display:grid;grid-template-columns:max-content auto;gap:2px 16px}}dt{{color:#57606a}}dd{{margin:0}}small{{color:#57606a}}</style></head><body>"#,
         esc(&a.source)
     );
     let _ = write!(
@@ -452,9 +610,13 @@ pub fn html(a: &Analysis) -> String {
         let _ = write!(s, "<li>{}</li>", esc(r));
     }
     s.push_str("</ul>");
+    s.push_str("<h2>Results</h2>");
+    s.push_str(&results_table(a));
+    s.push_str("<h2>Settings</h2>");
+    s.push_str(&settings_list(a));
     let _ = write!(
         s,
-        "<h2>Lift by metric</h2><p>Dot: estimate; thin line: the decision's {} interval; pale bar: the fixed-horizon Welch interval. Green: better, red: worse, grey: no significant change.</p>",
+        "<h2>Lift by metric</h2><p>Dot: estimate; thin line: the decision's {} interval; pale bar: the fixed-horizon Welch interval. Each row has its own scale, written at its ends, around the shared zero line. Green: better, red: worse, grey: no significant change.</p>",
         match a.decide_with {
             TestKind::Sequential => "always-valid sequential",
             TestKind::Fixed => "fixed-horizon",

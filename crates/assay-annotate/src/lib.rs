@@ -46,6 +46,12 @@ pub struct Item {
     pub y: String,
     pub answer_x: String,
     pub answer_y: String,
+    /// The prompt set's reference answer, shown to annotators when it has one.
+    pub reference: Option<String>,
+    /// Whether each answer was cut by the token limit (shown, so that a cut answer is
+    /// not mistaken for a finished one).
+    pub truncated_x: bool,
+    pub truncated_y: bool,
 }
 
 fn digest(parts: &[&str]) -> [u8; 32] {
@@ -59,13 +65,16 @@ fn digest(parts: &[&str]) -> [u8; 32] {
 
 /// Every comparison of a run: each prompt, each pair of contestants with answers.
 pub fn items(saved: &Saved) -> Vec<Item> {
-    let answers: HashMap<(&str, &str), &str> = saved
+    let answers: HashMap<(&str, &str), (&str, bool)> = saved
         .answers
         .iter()
         .map(|a| {
             (
                 (a.contestant.as_str(), a.prompt_id.as_str()),
-                a.text.as_str(),
+                (
+                    a.text.as_str(),
+                    a.finish_reason == assay_core::FinishReason::Length,
+                ),
             )
         })
         .collect();
@@ -85,8 +94,11 @@ pub fn items(saved: &Saved) -> Vec<Item> {
                     prompt: p.prompt.clone(),
                     x: x.clone(),
                     y: y.clone(),
-                    answer_x: (*ax).to_owned(),
-                    answer_y: (*ay).to_owned(),
+                    answer_x: ax.0.to_owned(),
+                    answer_y: ay.0.to_owned(),
+                    reference: p.reference.clone(),
+                    truncated_x: ax.1,
+                    truncated_y: ay.1,
                 });
             }
         }
@@ -114,6 +126,8 @@ pub struct App {
     tokens: HashMap<String, String>,
     /// annotator → the order of their items (hashing every item, so made once)
     orders: HashMap<String, Vec<usize>>,
+    /// The organiser's token, for the progress page.
+    organiser: String,
     store: Mutex<Store>,
 }
 
@@ -138,32 +152,71 @@ impl App {
             index,
             tokens,
             orders,
+            organiser: store.organiser_token()?,
             store: Mutex::new(store),
         })
     }
 
     fn state(&self, annotator: &str) -> Result<serde_json::Value, Error> {
-        let voted = self
-            .store
-            .lock()
-            .expect("store lock")
-            .voted_items(annotator)?;
+        let (voted, skipped) = {
+            let store = self.store.lock().expect("store lock");
+            (
+                store.voted_items(annotator)?,
+                store.skipped_items(annotator)?,
+            )
+        };
         let done = self.items.iter().filter(|i| voted.contains(&i.id)).count();
-        let next = self.orders[annotator]
-            .iter()
-            .map(|&i| &self.items[i])
-            .find(|i| !voted.contains(&i.id));
+        let open = || {
+            self.orders[annotator]
+                .iter()
+                .map(|&i| &self.items[i])
+                .filter(|i| !voted.contains(&i.id))
+        };
+        // Items put off come back once every other one has a vote.
+        let next = open()
+            .find(|i| !skipped.contains(&i.id))
+            .or_else(|| open().next());
         let item = next.map(|i| {
-            let (left, right) = if swapped_for(annotator, i) {
-                (&i.answer_y, &i.answer_x)
+            let swapped = swapped_for(annotator, i);
+            let (left, right, left_cut, right_cut) = if swapped {
+                (&i.answer_y, &i.answer_x, i.truncated_y, i.truncated_x)
             } else {
-                (&i.answer_x, &i.answer_y)
+                (&i.answer_x, &i.answer_y, i.truncated_x, i.truncated_y)
             };
-            serde_json::json!({"id": i.id, "prompt": i.prompt, "left": left, "right": right})
+            serde_json::json!({
+                "id": i.id, "prompt": i.prompt, "left": left, "right": right,
+                "left_truncated": left_cut, "right_truncated": right_cut,
+                "reference": i.reference, "skipped": skipped.contains(&i.id),
+            })
         });
-        Ok(
-            serde_json::json!({"annotator": annotator, "done": done, "total": self.items.len(), "item": item}),
-        )
+        let skipped_open = open().filter(|i| skipped.contains(&i.id)).count();
+        Ok(serde_json::json!({
+            "annotator": annotator, "done": done, "total": self.items.len(),
+            "skipped": skipped_open, "can_undo": done > 0, "item": item,
+        }))
+    }
+
+    /// The organiser's page: each annotator's votes, skips and last vote, as HTML.
+    fn progress_page(&self) -> Result<String, Error> {
+        use assay_render::escape_html as esc;
+        let rows = self.store.lock().expect("store lock").progress()?;
+        let total = self.items.len();
+        let mut body = String::new();
+        for p in rows {
+            body.push_str(&format!(
+                "<tr data-annotator=\"{}\" data-done=\"{}\" data-skipped=\"{}\"><td>{}</td><td>{} of {total}</td><td>{}</td><td>{}</td></tr>",
+                esc(&p.annotator),
+                p.votes,
+                p.skipped,
+                esc(&p.annotator),
+                p.votes,
+                p.skipped,
+                esc(p.last_vote.as_deref().unwrap_or("-"))
+            ));
+        }
+        Ok(format!(
+            "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>annotation progress</title><link rel=\"stylesheet\" href=\"/app.css\"></head><body><h1>Annotation progress</h1><table id=\"progress-table\"><thead><tr><th>annotator</th><th>votes</th><th>skipped</th><th>last vote (UTC)</th></tr></thead><tbody>{body}</tbody></table></body></html>"
+        ))
     }
 }
 
@@ -250,8 +303,88 @@ async fn vote(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Response 
     }
 }
 
+#[derive(serde::Deserialize)]
+struct ItemBody {
+    token: String,
+    #[serde(default)]
+    item: String,
+}
+
+fn item_body(app: &App, body: &[u8]) -> Result<(String, ItemBody), Box<Response>> {
+    let body = serde_json::from_slice::<ItemBody>(body).map_err(|_| {
+        Box::new(error(
+            StatusCode::BAD_REQUEST,
+            "the body must be JSON with `token` (and `item`)",
+        ))
+    })?;
+    Ok((annotator(app, &body.token)?, body))
+}
+
+async fn skip(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Response {
+    let (who, body) = match item_body(&app, &body) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    if !app.index.contains_key(&body.item) {
+        return error(StatusCode::BAD_REQUEST, format!("no item `{}`", body.item));
+    }
+    if let Err(e) = app.store.lock().expect("store lock").skip(&who, &body.item) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    match app.state(&who) {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn undo(State(app): State<Arc<App>>, body: axum::body::Bytes) -> Response {
+    let (who, _) = match item_body(&app, &body) {
+        Ok(x) => x,
+        Err(r) => return *r,
+    };
+    if let Err(e) = app.store.lock().expect("store lock").undo_last(&who) {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    }
+    match app.state(&who) {
+        Ok(s) => Json(s).into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+async fn progress(State(app): State<Arc<App>>, Query(q): Query<NextQuery>) -> Response {
+    if q.token != app.organiser {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "the progress page needs the organiser's link `assay annotate` printed",
+        );
+    }
+    match app.progress_page() {
+        Ok(page) => {
+            let mut r = page.into_response();
+            secure(&mut r, "text/html; charset=utf-8");
+            r
+        }
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+impl App {
+    /// The organiser's token, for the progress page's link.
+    pub fn organiser_token(&self) -> &str {
+        &self.organiser
+    }
+}
+
 fn asset(content_type: &'static str, body: &'static str) -> Response {
     let mut r = body.into_response();
+    secure(&mut r, content_type);
+    r
+}
+
+/// The headers every page and asset goes out with: its type, a policy that allows only
+/// this server's own script and style (no inline script, no other origin), no sniffing,
+/// no caching.
+fn secure(r: &mut Response, content_type: &'static str) {
     let headers = r.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(
@@ -263,7 +396,6 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
         HeaderValue::from_static("nosniff"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
 }
 
 pub fn router(app: Arc<App>) -> Router {
@@ -292,5 +424,10 @@ pub fn router(app: Arc<App>) -> Router {
         )
         .route("/api/next", get(next))
         .route("/api/vote", post(vote))
+        .route("/api/skip", post(skip))
+        .route("/api/undo", post(undo))
+        .route("/progress", get(progress))
+        // Browsers ask for an icon; none is an answer, not an error in their console.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .with_state(app)
 }

@@ -1,7 +1,8 @@
 //! The vote store: SQLite in the run directory. Each vote is its own committed
 //! transaction (synchronous=FULL), so an answer the page has acknowledged survives a
 //! crash or power loss. A second vote by the same annotator on the same item replaces
-//! the first (a corrected click).
+//! the first (a corrected click); an annotator may take back their last vote (undo) or
+//! put an item off until the others are done (skip), both kept in the store too.
 
 use crate::{Error, Item};
 use assay_rank::battles::{BattleLogWriter, Winner};
@@ -62,6 +63,15 @@ pub struct Vote {
     pub voted_at: String,
 }
 
+/// One annotator's progress, for the organiser.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    pub annotator: String,
+    pub votes: usize,
+    pub skipped: usize,
+    pub last_vote: Option<String>,
+}
+
 pub struct Store {
     path: PathBuf,
     conn: Connection,
@@ -81,7 +91,10 @@ impl Store {
              CREATE TABLE IF NOT EXISTS votes (
                  annotator TEXT NOT NULL, item TEXT NOT NULL, prompt_id TEXT NOT NULL,
                  model_left TEXT NOT NULL, model_right TEXT NOT NULL, choice TEXT NOT NULL,
-                 voted_at TEXT NOT NULL, PRIMARY KEY (annotator, item));",
+                 voted_at TEXT NOT NULL, PRIMARY KEY (annotator, item));
+             CREATE TABLE IF NOT EXISTS skips (
+                 annotator TEXT NOT NULL, item TEXT NOT NULL, skipped_at TEXT NOT NULL,
+                 PRIMARY KEY (annotator, item));",
         )
         .map_err(fail)?;
         let version: Option<String> = conn
@@ -167,6 +180,93 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(self.fail())
     }
 
+    /// Items the annotator put off (and has not voted on since).
+    pub fn skipped_items(&self, annotator: &str) -> Result<HashSet<String>, Error> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT item FROM skips WHERE annotator = ?1")
+            .map_err(self.fail())?;
+        let rows = st
+            .query_map([annotator], |r| r.get(0))
+            .map_err(self.fail())?;
+        rows.collect::<Result<_, _>>().map_err(self.fail())
+    }
+
+    /// Puts `item` off until the annotator's other items are done.
+    pub fn skip(&self, annotator: &str, item: &str) -> Result<(), Error> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO skips VALUES (?1, ?2, ?3)",
+                params![annotator, item, now()],
+            )
+            .map_err(self.fail())?;
+        Ok(())
+    }
+
+    /// Takes back the annotator's most recent vote; returns its item (None: no vote).
+    pub fn undo_last(&self, annotator: &str) -> Result<Option<String>, Error> {
+        let last: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT rowid, item FROM votes WHERE annotator = ?1 ORDER BY rowid DESC LIMIT 1",
+                [annotator],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.fail())?;
+        let Some((rowid, item)) = last else {
+            return Ok(None);
+        };
+        self.conn
+            .execute("DELETE FROM votes WHERE rowid = ?1", [rowid])
+            .map_err(self.fail())?;
+        Ok(Some(item))
+    }
+
+    /// Per annotator: votes cast, items skipped, and the time of the last vote.
+    pub fn progress(&self) -> Result<Vec<Progress>, Error> {
+        let mut out = Vec::new();
+        for (name, _) in self.annotators()? {
+            let (votes, last): (i64, Option<String>) = self
+                .conn
+                .query_row(
+                    "SELECT COUNT(*), MAX(voted_at) FROM votes WHERE annotator = ?1",
+                    [&name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(self.fail())?;
+            let skipped = self.skipped_items(&name)?.len();
+            out.push(Progress {
+                annotator: name,
+                votes: votes as usize,
+                skipped,
+                last_vote: last,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The organiser's token (for the progress page), made on first use.
+    pub fn organiser_token(&self) -> Result<String, Error> {
+        if let Some(t) = self
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'organiser_token'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.fail())?
+        {
+            return Ok(t);
+        }
+        let token = hex::encode(rand::random::<[u8; 16]>());
+        self.conn
+            .execute("INSERT INTO meta VALUES ('organiser_token', ?1)", [&token])
+            .map_err(self.fail())?;
+        Ok(token)
+    }
+
     pub fn record(
         &self,
         annotator: &str,
@@ -175,23 +275,27 @@ impl Store {
         right: &str,
         choice: Choice,
     ) -> Result<(), Error> {
-        let now = time::OffsetDateTime::now_utc()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap_or_default();
-        self.conn
-            .execute(
-                "INSERT OR REPLACE INTO votes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    annotator,
-                    item.id,
-                    item.prompt_id,
-                    left,
-                    right,
-                    choice.as_str(),
-                    now
-                ],
-            )
-            .map_err(self.fail())?;
+        // The vote and the end of its skip together: one transaction, one commit.
+        let tx = self.conn.unchecked_transaction().map_err(self.fail())?;
+        tx.execute(
+            "INSERT OR REPLACE INTO votes VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                annotator,
+                item.id,
+                item.prompt_id,
+                left,
+                right,
+                choice.as_str(),
+                now()
+            ],
+        )
+        .map_err(self.fail())?;
+        tx.execute(
+            "DELETE FROM skips WHERE annotator = ?1 AND item = ?2",
+            params![annotator, item.id],
+        )
+        .map_err(self.fail())?;
+        tx.commit().map_err(self.fail())?;
         Ok(())
     }
 
@@ -216,6 +320,12 @@ impl Store {
             .map_err(self.fail())?;
         rows.collect::<Result<_, _>>().map_err(self.fail())
     }
+}
+
+fn now() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 /// The votes as an arena-style battle log (CSV): the left answer is `model_a`.

@@ -74,6 +74,9 @@ pub enum Error {
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub output_dir: PathBuf,
+    /// The run's name (`--name`): its directory is named by it (and the time); without
+    /// one, by the model, the tasks and the settings that tell runs apart.
+    pub name: Option<String>,
     pub apply_chat_template: bool,
     /// Describes the sample selection for the record (`all`, `first 20`, ...).
     pub selection: String,
@@ -572,6 +575,7 @@ pub fn run(
             git_revision: config.git_revision.clone(),
         },
         run: RunInfo {
+            name: config.name.clone(),
             spec_hash: hash,
             started_at,
             finished_at: now(),
@@ -594,7 +598,7 @@ pub fn run(
     };
     let json = serde_json::to_vec_pretty(&results).expect("results serialize");
     run_dir.publish("results.json", &json)?;
-    let dir = final_dir(&config.output_dir, &results.spec.model.name);
+    let dir = final_dir(&config.output_dir, &results.spec, config.name.as_deref());
     let run_dir = run_dir.rename_to(&dir)?;
     Ok(Finished {
         results,
@@ -671,27 +675,69 @@ fn gate_target<'t>(tasks: &'t [Task], g: &gate::Gate) -> Result<(&'t Task, bool)
     Ok((task, paired))
 }
 
-fn final_dir(output: &Path, model: &str) -> PathBuf {
-    let safe: String = model
-        .chars()
+/// Letters, digits, `-`, `+` and `.` kept; anything else becomes `_`.
+fn path_safe(text: &str) -> String {
+    text.chars()
         .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '.' {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '+') {
                 c
             } else {
                 '_'
             }
         })
-        .collect();
+        .collect()
+}
+
+/// What a run's directory is called before its time stamp: the name given, or the
+/// model, the tasks (the first two, then how many more), the shots, the chat template
+/// and the selection when not every item, so that two runs with different settings do
+/// not look the same in a listing.
+pub fn run_label(spec: &RunSpec, name: Option<&str>) -> String {
+    if let Some(name) = name {
+        return path_safe(name);
+    }
+    let mut parts = vec![spec.model.name.clone()];
+    let tasks: Vec<&str> = spec.tasks.iter().map(|t| t.name.as_str()).collect();
+    let mut task_part = tasks.iter().take(2).copied().collect::<Vec<_>>().join("+");
+    if tasks.len() > 2 {
+        task_part.push_str(&format!("+{}more", tasks.len() - 2));
+    }
+    parts.push(task_part);
+    let mut shots: Vec<usize> = spec.tasks.iter().map(|t| t.num_fewshot).collect();
+    shots.dedup();
+    match shots[..] {
+        [0] | [] => {}
+        [k] => parts.push(format!("{k}shot")),
+        _ => parts.push("mixedshots".into()),
+    }
+    if spec.apply_chat_template {
+        parts.push("chat".into());
+    }
+    if spec.selection != "all" {
+        // `first 20` → `first20`, `random 100 (seed 7)` → `random100-seed7`.
+        parts.push(
+            spec.selection
+                .replace(" (seed ", "-seed")
+                .replace([' ', ')'], ""),
+        );
+    }
+    let label = path_safe(&parts.join("-"));
+    // File systems allow 255 bytes; the time stamp and a counter need room.
+    label.chars().take(200).collect()
+}
+
+fn final_dir(output: &Path, spec: &RunSpec, name: Option<&str>) -> PathBuf {
+    let label = run_label(spec, name);
     let stamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]"
         ))
         .unwrap_or_default();
-    let mut dir = output.join(format!("{safe}-{stamp}"));
+    let mut dir = output.join(format!("{label}-{stamp}"));
     let mut n = 1;
     while dir.exists() {
         n += 1;
-        dir = output.join(format!("{safe}-{stamp}-{n}"));
+        dir = output.join(format!("{label}-{stamp}-{n}"));
     }
     dir
 }

@@ -32,6 +32,9 @@ pub struct AssayInfo {
 /// Facts about this execution that do not change the numbers.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// The name given to the run (`--name`), if any; not part of what it computes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Hash of `spec`; an interrupted run's journal is `.partial-<spec_hash>`.
     pub spec_hash: String,
     pub started_at: String,

@@ -86,6 +86,7 @@ target = "label"
 fn config(out: &std::path::Path) -> assay_eval::RunConfig {
     assay_eval::RunConfig {
         output_dir: out.to_owned(),
+        name: None,
         apply_chat_template: true,
         selection: "all".into(),
         command: vec![],

@@ -46,6 +46,7 @@ fn config(url: &str) -> ClientConfig {
 fn run_config(output: &Path) -> assay_eval::RunConfig {
     assay_eval::RunConfig {
         output_dir: output.to_owned(),
+        name: None,
         apply_chat_template: false,
         selection: "all".into(),
         command: vec!["test".into()],

@@ -282,6 +282,7 @@ impl Stage for Benchmarks {
             |dir: std::path::PathBuf, gates: Vec<Gate>, baseline: Option<std::path::PathBuf>| {
                 assay_eval::RunConfig {
                     output_dir: dir,
+                    name: None,
                     apply_chat_template: self.chat_template,
                     selection: ready.selection.clone(),
                     command: ctx.execution.command.clone(),

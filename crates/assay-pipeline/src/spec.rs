@@ -58,13 +58,7 @@ struct Head {
 }
 
 /// Candidate and stage names become folder names and test-case names.
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 64
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
+use assay_rundir::{NAME_RULE, valid_name};
 
 impl Pipeline {
     pub fn read(path: &Path) -> Result<Self, Error> {
@@ -97,10 +91,7 @@ impl Pipeline {
             if !valid_name(&c.name) {
                 return Err(at(
                     start,
-                    format!(
-                        "candidate name `{}`: use 1 to 64 letters, digits, `-` and `_`",
-                        c.name
-                    ),
+                    format!("candidate name `{}`: use {NAME_RULE}", c.name),
                 ));
             }
             if candidates.iter().any(|o| o.name == c.name) {
@@ -185,10 +176,7 @@ impl Pipeline {
                 if !valid_name(stage.name()) {
                     return Err(at(
                         start,
-                        format!(
-                            "stage name `{}`: use 1 to 64 letters, digits, `-` and `_`",
-                            stage.name()
-                        ),
+                        format!("stage name `{}`: use {NAME_RULE}", stage.name()),
                     ));
                 }
                 if stages.iter().any(|s| s.name() == stage.name()) {

@@ -86,49 +86,106 @@ pub fn terminal(rows: &[(String, Scores)], colour_output: bool) -> String {
     out
 }
 
+/// Rows ordered by a shown column, highest first (an unscored cell last); ties keep
+/// their order.
+pub fn sort_by_column(rows: &mut [(String, Scores)], column: usize) {
+    rows.sort_by(|a, b| {
+        let (x, y) = (cells(&a.1)[column], cells(&b.1)[column]);
+        match (x, y) {
+            (Some(x), Some(y)) => y.total_cmp(&x),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, Some(_)) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        }
+    });
+}
+
+/// A name as an HTML id fragment: `card-` and its letters and digits, lowercased.
+pub fn card_id(name: &str) -> String {
+    let slug: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    format!("card-{slug}")
+}
+
 /// The heatmap as an SVG image. Each cell carries `data-benchmark`, `data-column` and
-/// `data-value` (the score on 0-100, full precision) for tools that read it back.
+/// `data-value` (the score on 0-100, full precision) for tools that read it back, and a
+/// `<title>` (its value and risk level, shown on hover); a colour legend with the 50 and
+/// 70 thresholds is drawn under the rows.
 pub fn svg(rows: &[(String, Scores)]) -> String {
+    svg_with(rows, None, false)
+}
+
+/// [`svg`], with the column the rows are sorted by marked (▼), and each benchmark's name
+/// a link to its card on the same page (`#card-...`, see [`card_id`]).
+pub fn svg_with(rows: &[(String, Scores)], sorted_by: Option<usize>, card_links: bool) -> String {
     let (name_w, cell_w, cell_h, head_h) = (190.0, 118.0, 26.0, 34.0);
+    let legend_h = 64.0;
     let width = name_w + cell_w * 7.0 + 10.0;
-    let height = head_h + cell_h * rows.len() as f64 + 10.0;
+    let table_h = head_h + cell_h * rows.len() as f64 + 10.0;
+    let height = table_h + legend_h;
     let mut out = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="system-ui, sans-serif" font-size="13" role="img" aria-label="BenchRisk heatmap">"#
     );
     out.push('\n');
     for (i, h) in COLUMNS.iter().enumerate() {
         let x = name_w + cell_w * (i as f64 + 0.5);
+        let mark = if sorted_by == Some(i) { " ▼" } else { "" };
         let _ = writeln!(
             out,
-            r#"<text x="{x}" y="{}" text-anchor="middle" font-weight="600" font-size="11">{h}</text>"#,
+            r#"<text class="head" x="{x}" y="{}" text-anchor="middle" font-weight="600" font-size="11">{h}{mark}</text>"#,
             head_h - 12.0
         );
     }
     for (r, (name, s)) in rows.iter().enumerate() {
         let y = head_h + cell_h * r as f64;
-        let _ = writeln!(
-            out,
-            r#"<text x="{}" y="{}" text-anchor="end">{}</text>"#,
+        let label = format!(
+            r#"<text class="name" x="{}" y="{}" text-anchor="end">{}</text>"#,
             name_w - 8.0,
             y + cell_h * 0.65,
             escape(name)
         );
+        if card_links {
+            let _ = writeln!(
+                out,
+                r##"<a href="#{}">{label}</a>"##,
+                escape(&card_id(name))
+            );
+        } else {
+            out.push_str(&label);
+            out.push('\n');
+        }
         for (i, c) in cells(s).into_iter().enumerate() {
             let x = name_w + cell_w * i as f64;
-            let (fill, text, value) = match c {
+            let (fill, text, value, hover) = match c {
                 Some(v) => {
                     let (rr, gg, bb) = colour(v);
                     (
                         format!("rgb({rr},{gg},{bb})"),
                         heatmap_text(v),
                         format!("{}", v * 100.0),
+                        format!("{:.1} ({})", v * 100.0, RiskLevel::of(v).words()),
                     )
                 }
-                None => ("#dddddd".to_owned(), "-".to_owned(), String::new()),
+                None => (
+                    "#dddddd".to_owned(),
+                    "-".to_owned(),
+                    String::new(),
+                    "unscored".to_owned(),
+                ),
             };
             let _ = writeln!(
                 out,
-                r#"<g class="cell" data-benchmark="{}" data-column="{}" data-value="{value}"><rect x="{x}" y="{y}" width="{cell_w}" height="{cell_h}" fill="{fill}" stroke="white"/><text x="{}" y="{}" text-anchor="middle">{text}</text></g>"#,
+                r#"<g class="cell" data-benchmark="{}" data-column="{}" data-value="{value}"><title>{} · {}: {hover}</title><rect x="{x}" y="{y}" width="{cell_w}" height="{cell_h}" fill="{fill}" stroke="white"/><text x="{}" y="{}" text-anchor="middle">{text}</text></g>"#,
+                escape(name),
+                COLUMNS[i],
                 escape(name),
                 COLUMNS[i],
                 x + cell_w / 2.0,
@@ -136,21 +193,98 @@ pub fn svg(rows: &[(String, Scores)]) -> String {
             );
         }
     }
+    out.push_str(&legend(name_w, table_h, 420.0));
     out.push_str("</svg>\n");
     out
 }
 
-/// A standalone HTML page holding the heatmap.
-pub fn html(rows: &[(String, Scores)], source: &str) -> String {
+/// The colour scale from 0 to 100 with the site's thresholds marked: below 50 high
+/// risk, 50 to 70 moderate, from 70 lower risk.
+fn legend(x0: f64, y0: f64, w: f64) -> String {
+    let stops: String = [0.0, 0.25, 0.5, 0.75, 1.0]
+        .iter()
+        .map(|&t| {
+            let (r, g, b) = colour(t);
+            format!(
+                r#"<stop offset="{}%" stop-color="rgb({r},{g},{b})"/>"#,
+                t * 100.0
+            )
+        })
+        .collect();
+    let bar_y = y0 + 8.0;
+    let x = |v: f64| x0 + w * v / 100.0;
+    let mut out = format!(
+        r##"<g id="legend"><defs><linearGradient id="risk-scale">{stops}</linearGradient></defs><rect x="{x0}" y="{bar_y}" width="{w}" height="14" fill="url(#risk-scale)" stroke="#999"/>"##
+    );
+    for v in [0.0, 50.0, 70.0, 100.0] {
+        // The thresholds are drawn heavier than the scale's ends.
+        let (class, stroke) = if v == 50.0 || v == 70.0 {
+            ("threshold", 2)
+        } else {
+            ("end", 1)
+        };
+        let _ = write!(
+            out,
+            r##"<line class="{class}" x1="{x:.1}" x2="{x:.1}" y1="{}" y2="{}" stroke="#222" stroke-width="{stroke}"/><text class="legend-tick" x="{x:.1}" y="{}" text-anchor="middle" font-size="11">{v}</text>"##,
+            bar_y - 3.0,
+            bar_y + 17.0,
+            bar_y + 30.0,
+            x = x(v),
+        );
+    }
+    for (lo, hi, words) in [
+        (0.0, 50.0, "high risk"),
+        (50.0, 70.0, "moderate"),
+        (70.0, 100.0, "lower risk"),
+    ] {
+        let _ = write!(
+            out,
+            r#"<text class="legend-band" x="{:.1}" y="{}" text-anchor="middle" font-size="11">{words}</text>"#,
+            x((lo + hi) / 2.0),
+            bar_y + 46.0
+        );
+    }
+    out.push_str("</g>\n");
+    out
+}
+
+/// A standalone HTML page holding the heatmap, the order of its rows said, and each
+/// benchmark's card (see [`card`]) under it, linked from its row.
+pub fn html(
+    rows: &[(String, Scores)],
+    source: &str,
+    sorted_by: Option<usize>,
+    cards: &[(String, String)],
+) -> String {
+    let order = match sorted_by {
+        Some(c) => format!("Rows are sorted by {} (▼), highest first", COLUMNS[c]),
+        None => "Rows are in the site's order (its total score, which is not a column here: it \
+                 leaves Comprehensiveness out of the numerator); `--sort COLUMN` sorts by a \
+                 column"
+            .to_owned(),
+    };
+    let mut body = String::new();
+    for (name, text) in cards {
+        let _ = writeln!(
+            body,
+            "<section id=\"{}\"><h2>{}</h2><pre>{}</pre></section>",
+            escape(&card_id(name)),
+            escape(name),
+            escape(text)
+        );
+    }
     format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>BenchRisk heatmap</title>\
-         <style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}p{{max-width:50rem}}</style></head><body>\n\
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\"><title>BenchRisk heatmap</title>\
+         <style>body{{font-family:system-ui,sans-serif;margin:2rem;color:#222}}p{{max-width:50rem}}pre{{white-space:pre-wrap;max-width:60rem}}svg a text{{fill:#0969da;text-decoration:underline}}</style></head><body>\n\
          <h1>How far each benchmark can be trusted</h1>\n\
          <p>Share of each BenchRisk dimension's risk that the benchmark's mitigations remove (0-100; \
-         at least 70 is lower risk, 50-70 moderate, below 50 high). Data: {}.</p>\n{}\
-         <p>BenchRisk: benchrisk.ai (MIT). Picture made by assay.</p>\n</body></html>\n",
+         at least 70 is lower risk, 50-70 moderate, below 50 high; hover a cell for its value). \
+         {}. Data: {}. A benchmark's name links to its card below.</p>\n{}\
+         <p>BenchRisk: benchrisk.ai (MIT). Picture made by assay.</p>\n{}</body></html>\n",
+        escape(&order),
         escape(source),
-        svg(rows)
+        svg_with(rows, sorted_by, !cards.is_empty()),
+        body
     )
 }
 

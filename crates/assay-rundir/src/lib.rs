@@ -23,6 +23,19 @@ pub use progress::{Progress, Quiet};
 
 use std::path::PathBuf;
 
+/// What a name users give (a run, a candidate, a stage) may be, as messages say it: it
+/// names folders and test cases, so it must be safe in both.
+pub const NAME_RULE: &str = "1 to 64 letters, digits, `-` and `_`";
+
+/// Whether `name` follows [`NAME_RULE`].
+pub fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot {action} `{path}`: {source}")]

@@ -75,7 +75,8 @@ pub(crate) struct EvalArgs {
     /// results' task definitions).
     #[arg(long, help_heading = "Tasks", value_parser = clap::value_parser!(u64).range(1..))]
     max_tokens: Option<u64>,
-    /// Where results go: a directory per run, named after the model and time.
+    /// Where results go: a directory per run, named after the model, the tasks, the
+    /// settings that tell runs apart (shots, chat template, selection) and the time.
     #[arg(
         long,
         alias = "output",
@@ -83,6 +84,10 @@ pub(crate) struct EvalArgs {
         help_heading = "Output"
     )]
     out: PathBuf,
+    /// Name the run: its directory is NAME and the time, and results.json records it
+    /// (1 to 64 letters, digits, `-` and `_`).
+    #[arg(long, value_parser = run_name, help_heading = "Output")]
+    name: Option<String>,
     /// How the summary is printed: a Markdown table, CSV (one row per task and metric)
     /// or the whole results file as JSON.
     #[arg(long, value_enum, default_value_t = Format::Table, help_heading = "Output")]
@@ -226,6 +231,7 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
 
     let config = assay_eval::RunConfig {
         output_dir: args.out.clone(),
+        name: args.name.clone(),
         apply_chat_template: args.apply_chat_template,
         selection: selection_text,
         command: recorded_command(),
@@ -242,6 +248,15 @@ pub(crate) fn run(args: EvalArgs) -> Result<ExitCode> {
         return run_one(&args, &tasks, model, &config);
     }
     run_candidates(&args, &tasks, &candidates, &config)
+}
+
+/// A `--name` value, checked as every name a user gives is.
+fn run_name(text: &str) -> std::result::Result<String, String> {
+    if assay_rundir::valid_name(text) {
+        Ok(text.to_owned())
+    } else {
+        Err(format!("use {}", assay_rundir::NAME_RULE))
+    }
 }
 
 /// `--model` values: a model, or several named candidates (`NAME=MODEL`).
@@ -273,11 +288,11 @@ fn candidates(values: &[String]) -> Result<Vec<(Option<String>, String)>> {
                     "--model `{model}`: name each of several candidates, as --model NAME={model}"
                 );
             };
-            if !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            {
-                bail!("--model `{name}=...`: a candidate's name is letters, digits, `-` and `_`");
+            if !assay_rundir::valid_name(name) {
+                bail!(
+                    "--model `{name}=...`: a candidate's name is {}",
+                    assay_rundir::NAME_RULE
+                );
             }
             if parsed[..i].iter().any(|(n, _)| n.as_ref() == Some(name)) {
                 bail!("--model: candidate `{name}` is named twice");
@@ -320,6 +335,7 @@ fn run_candidates(
         let model = args.local.load(model_name, &args.remote)?;
         let mut own = config.clone();
         own.output_dir = group.join(name);
+        own.name = config.name.as_ref().map(|n| format!("{n}-{name}"));
         let done = match assay_eval::find_finished(model.as_ref(), tasks, &own) {
             Some(done) => {
                 eprintln!(

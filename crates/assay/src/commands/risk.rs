@@ -28,6 +28,36 @@ enum PictureFormat {
     Html,
 }
 
+/// How the heatmap's rows are ordered.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum HeatmapOrder {
+    /// The site's order (its total score).
+    Site,
+    Comprehensiveness,
+    Intelligibility,
+    Consistency,
+    Correctness,
+    Longevity,
+    Average,
+    Minimum,
+}
+
+impl HeatmapOrder {
+    /// The column of [`assay_risk::picture::COLUMNS`] the rows are sorted by.
+    fn column(self) -> Option<usize> {
+        match self {
+            HeatmapOrder::Site => None,
+            HeatmapOrder::Comprehensiveness => Some(0),
+            HeatmapOrder::Intelligibility => Some(1),
+            HeatmapOrder::Consistency => Some(2),
+            HeatmapOrder::Correctness => Some(3),
+            HeatmapOrder::Longevity => Some(4),
+            HeatmapOrder::Average => Some(5),
+            HeatmapOrder::Minimum => Some(6),
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 enum ExportFormat {
     /// assay's figures file (JSON, no texts), as shipped.
@@ -128,6 +158,10 @@ enum RiskAction {
         /// What to draw.
         #[arg(long, value_enum, default_value_t = PictureFormat::Terminal)]
         format: PictureFormat,
+        /// Order of the rows: the site's (by its total score, as benchrisk.ai shows them)
+        /// or a shown column, highest first.
+        #[arg(long, value_enum, default_value_t = HeatmapOrder::Site)]
+        sort: HeatmapOrder,
         /// Write to this file instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
@@ -613,17 +647,29 @@ pub(crate) fn run(args: RiskArgs) -> Result<ExitCode> {
             names,
             all,
             format,
+            sort,
             out,
         } => {
-            let rows: Vec<(String, Scores)> = in_site_order(&registry, &names, all)?
-                .into_iter()
-                .map(|(b, s)| (b.name.clone(), s))
+            let chosen = in_site_order(&registry, &names, all)?;
+            let mut rows: Vec<(String, Scores)> = chosen
+                .iter()
+                .map(|(b, s)| (b.name.clone(), s.clone()))
                 .collect();
+            if let Some(column) = sort.column() {
+                assay_risk::picture::sort_by_column(&mut rows, column);
+            }
             let tty = out.is_none() && std::io::IsTerminal::is_terminal(&std::io::stdout());
             let text = match format {
                 PictureFormat::Terminal => assay_risk::picture::terminal(&rows, tty),
-                PictureFormat::Svg => assay_risk::picture::svg(&rows),
-                PictureFormat::Html => assay_risk::picture::html(&rows, &registry.source),
+                PictureFormat::Svg => assay_risk::picture::svg_with(&rows, sort.column(), false),
+                PictureFormat::Html => {
+                    let cards: Vec<(String, String)> = rows
+                        .iter()
+                        .filter_map(|(name, _)| chosen.iter().find(|(b, _)| &b.name == name))
+                        .map(|(b, _)| (b.name.clone(), assay_risk::picture::card(&registry, b)))
+                        .collect();
+                    assay_risk::picture::html(&rows, &registry.source, sort.column(), &cards)
+                }
             };
             match out {
                 Some(path) => {

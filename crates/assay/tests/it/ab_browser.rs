@@ -1,7 +1,9 @@
-//! The A/B report page in a real headless Chromium: the decision, one forest-plot row per
-//! metric and variant with each dot on the right side of zero, every label inside the
-//! picture, one cumulative chart per series with a point per day, and names carrying
-//! markup shown as text, never run.
+//! The A/B report page in a real headless Chromium: the decision, the full table (every
+//! number equal to analysis.json), the settings, one forest-plot row per metric and
+//! variant on its own scale with each dot on the right side of zero, every label inside
+//! the picture, one cumulative chart per series with a point per day and dates under it,
+//! a non-blank screenshot, no console error, and names carrying markup shown as text,
+//! never run.
 
 use crate::common::experiment::{ANALYZE, assay, experiment, write_csv};
 use serde_json::Value;
@@ -38,9 +40,11 @@ fn the_report_renders_the_analysis_in_chromium() {
 
     let browser = crate::common::browser();
     let tab = browser.new_tab().unwrap();
+    let errors = crate::common::console_errors(&tab);
     tab.navigate_to(&format!("file://{}", out.join("report.html").display()))
         .unwrap();
     tab.wait_until_navigated().unwrap();
+    crate::common::screenshot(&tab, "ab-report");
     let eval = |js: &str| {
         tab.evaluate(js, false)
             .unwrap()
@@ -110,6 +114,91 @@ fn the_report_renders_the_analysis_in_chromium() {
     for s in series {
         assert_eq!(s, vec![10, 10, 20]);
     }
+
+    // The table: a row per metric and variant, its raw values those of analysis.json.
+    let table = eval(
+        r#"JSON.stringify([...document.querySelectorAll('#results tbody tr')].map(tr => ({
+            ...tr.dataset, cells: [...tr.cells].map(c => c.textContent)})))"#,
+    );
+    let table: Vec<Value> = serde_json::from_str(table.as_str().unwrap()).unwrap();
+    assert_eq!(table.len(), metrics.len());
+    let number = |v: &Value| v.as_str().unwrap().parse::<f64>().unwrap();
+    for (row, m) in table.iter().zip(metrics) {
+        let r = &m["results"][0];
+        assert_eq!(row["metric"], m["name"]);
+        assert_eq!(row["cells"][1], m["role"]);
+        assert_eq!(
+            number(&row["controlMean"]),
+            r["control"]["mean"].as_f64().unwrap()
+        );
+        assert_eq!(
+            number(&row["treatmentMean"]),
+            r["treatment"]["mean"].as_f64().unwrap()
+        );
+        assert_eq!(
+            number(&row["controlUnits"]),
+            r["control"]["units"].as_f64().unwrap()
+        );
+        assert_eq!(
+            number(&row["relative"]),
+            r["relative"]["estimate"].as_f64().unwrap()
+        );
+        assert_eq!(
+            number(&row["absolute"]),
+            r["absolute"]["estimate"].as_f64().unwrap()
+        );
+        assert_eq!(number(&row["p"]), r["p_value"].as_f64().unwrap());
+        assert_eq!(
+            number(&row["adjustedP"]),
+            r["adjusted_p_value"].as_f64().unwrap()
+        );
+        assert_eq!(
+            number(&row["chanceToWin"]),
+            r["relative"]["bayes"]["chance_to_win"].as_f64().unwrap()
+        );
+        // The shown relative lift is the JSON's, as a percentage to two decimals.
+        let shown = format!(
+            "{:+.2}%",
+            100.0 * r["relative"]["estimate"].as_f64().unwrap()
+        );
+        assert_eq!(row["cells"][6].as_str().unwrap(), shown);
+        // CUPED's variance reduction is said where a covariate was used.
+        let cuped = row["cells"][13].as_str().unwrap();
+        assert_eq!(
+            cuped.contains("variance"),
+            r["variance_reduction"].is_number(),
+            "{cuped}"
+        );
+    }
+    let settings = eval("document.getElementById('settings').textContent");
+    let settings = settings.as_str().unwrap();
+    assert!(
+        settings.contains("always-valid sequential intervals (N* = 5000)"),
+        "{settings}"
+    );
+    assert!(settings.contains("Holm"), "{settings}");
+    // Each forest row has its own scale, written at both ends.
+    let scales = eval(
+        r#"[...document.querySelectorAll('#forest g.row')].every(g => g.querySelectorAll('text.tick').length == 2)"#,
+    );
+    assert_eq!(scales, Value::Bool(true));
+    // Dates under every cumulative chart, first to last day.
+    let days = eval(
+        r#"JSON.stringify([...document.querySelectorAll('figure.series')].map(f =>
+            [...f.querySelectorAll('text.day')].map(t => t.textContent)))"#,
+    );
+    let days: Vec<Vec<String>> = serde_json::from_str(days.as_str().unwrap()).unwrap();
+    for d in &days {
+        assert_eq!(d.len(), 5, "{d:?}");
+        assert_eq!(d[0], "2026-05-01");
+        assert_eq!(d[4], "2026-05-10");
+        assert!(d.windows(2).all(|w| w[0] < w[1]), "{d:?}");
+    }
+    assert!(
+        errors.lock().unwrap().is_empty(),
+        "console errors: {:?}",
+        errors.lock().unwrap()
+    );
 
     // The markup in the variant's name is text: no image element, no script ran.
     assert_eq!(

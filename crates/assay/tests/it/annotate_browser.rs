@@ -93,11 +93,15 @@ fn serve(run: &Path) -> Server {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut urls = Vec::new();
-    for _ in 0..2 {
+    // Each annotator's link, then the organiser's (read too: a closed pipe would end
+    // the server at its next line).
+    for _ in 0..3 {
         let line = lines.next().unwrap().unwrap();
         let (name, url) = line.split_once(": ").unwrap();
         urls.push((name.to_owned(), url.to_owned()));
     }
+    assert_eq!(urls[2].0, "progress");
+    urls.truncate(2);
     Server { child, urls }
 }
 
@@ -312,4 +316,194 @@ fn two_annotators_vote_in_chromium_and_the_votes_rank() {
     let pooled = a["judge_vs_people"].as_array().unwrap().last().unwrap();
     assert_eq!(pooled["items"], 12);
     assert!((pooled["agreement"].as_f64().unwrap() - 2.0 / 12.0).abs() < 1e-12);
+}
+
+/// The page's aids, in Chromium: the reference answer is shown for a prompt that has
+/// one (and hidden for one that does not), an answer cut by the token limit is marked,
+/// skip puts an item off until the others are done, undo takes back the last vote (its
+/// item comes back), the organiser's progress page counts each annotator's votes and
+/// skips, and no console error is raised. The printed links work as printed.
+#[test]
+fn reference_cut_answers_skip_undo_and_the_progress_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    write_run(&run);
+    // p1 has a reference answer; `bad`'s answers ran into the token limit.
+    let prompts = [
+        serde_json::json!({"id": "p1", "prompt": "Say hello", "reference": "Hello <b>there</b>"}),
+        serde_json::json!({"id": "p2", "prompt": "Name a colour & a number < 10."}),
+    ];
+    std::fs::write(
+        run.join("prompts.jsonl"),
+        prompts.iter().map(|p| format!("{p}\n")).collect::<String>(),
+    )
+    .unwrap();
+    let journal = std::fs::read_to_string(run.join("journal.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            if l.contains("\"contestant\":\"bad\"") {
+                l.replace("end_of_sequence", "length")
+            } else {
+                l.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n";
+    std::fs::write(run.join("journal.jsonl"), journal).unwrap();
+
+    let mut child = crate::common::command()
+        .args([
+            "annotate",
+            run.to_str().unwrap(),
+            "--annotator",
+            "carol",
+            "--port",
+            "0",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let carol = lines.next().unwrap().unwrap();
+    let progress = lines.next().unwrap().unwrap();
+    let server = Server {
+        child,
+        urls: Vec::new(),
+    };
+    let carol = carol.strip_prefix("carol: ").unwrap().to_owned();
+    let progress = progress.strip_prefix("progress: ").unwrap().to_owned();
+    assert!(carol.starts_with("http://127.0.0.1:"), "{carol}");
+
+    let browser = crate::common::browser();
+    let tab = browser.new_tab().unwrap();
+    let errors = crate::common::console_errors(&tab);
+    tab.navigate_to(&carol).unwrap();
+    tab.wait_until_navigated().unwrap();
+    wait_for(&tab, "document.body.dataset.state === 'ready'");
+    crate::common::screenshot(&tab, "annotate");
+    let number = |js: &str| eval(&tab, js).as_u64().unwrap();
+    let done = || number("Number(document.getElementById('progress').dataset.done)");
+    let skipped = || number("Number(document.getElementById('progress').dataset.skipped)");
+    let item = || eval(&tab, "document.body.dataset.item");
+    let check_aids = || {
+        let prompt = eval(&tab, "document.getElementById('prompt').textContent");
+        let reference_shown = eval(&tab, "!document.getElementById('reference-box').hidden");
+        if prompt == "Say hello" {
+            assert_eq!(reference_shown, true);
+            assert_eq!(
+                eval(&tab, "document.getElementById('reference').textContent"),
+                "Hello <b>there</b>"
+            );
+        } else {
+            assert_eq!(reference_shown, false);
+        }
+        for side in ["left", "right"] {
+            let text = eval(
+                &tab,
+                &format!("document.getElementById('{side}').textContent"),
+            );
+            let cut = eval(
+                &tab,
+                &format!("!document.getElementById('{side}-cut').hidden"),
+            );
+            assert_eq!(
+                cut,
+                text.as_str().unwrap().starts_with("BAD:"),
+                "{side}: {text}"
+            );
+        }
+    };
+    check_aids();
+    assert_eq!(eval(&tab, "document.getElementById('undo').disabled"), true);
+
+    // Skip the first item: another comes, nothing is counted as done.
+    let first = item();
+    tab.find_element("#skip").unwrap().click().unwrap();
+    wait_for(
+        &tab,
+        &format!(
+            "document.body.dataset.state === 'ready' && document.body.dataset.item !== {first}"
+        ),
+    );
+    assert_eq!((done(), skipped()), (0, 1));
+    // Vote, then undo: the vote is taken back and its item is shown again.
+    let voted = item();
+    tab.find_element("#vote-left").unwrap().click().unwrap();
+    wait_for(
+        &tab,
+        &format!(
+            "document.body.dataset.state === 'ready' && document.body.dataset.item !== {voted}"
+        ),
+    );
+    assert_eq!(done(), 1);
+    tab.press_key("u").unwrap();
+    wait_for(
+        &tab,
+        &format!(
+            "document.body.dataset.state === 'ready' && document.body.dataset.item === {voted}"
+        ),
+    );
+    assert_eq!(done(), 0);
+    // Vote through everything: the skipped item comes last.
+    let mut seen = Vec::new();
+    while eval(&tab, "document.body.dataset.state") == "ready" {
+        check_aids();
+        let now = item();
+        seen.push(now.clone());
+        tab.press_key("1").unwrap();
+        wait_for(
+            &tab,
+            &format!(
+                "document.body.dataset.state === 'done' || (document.body.dataset.state === 'ready' && document.body.dataset.item !== {now})"
+            ),
+        );
+    }
+    assert_eq!(seen.len(), 6);
+    assert_eq!(
+        seen.last(),
+        Some(&first),
+        "the skipped item comes back last"
+    );
+    assert_eq!((done(), skipped()), (6, 0));
+
+    // The organiser's page.
+    let page = browser.new_tab().unwrap();
+    let page_errors = crate::common::console_errors(&page);
+    page.navigate_to(&progress).unwrap();
+    page.wait_until_navigated().unwrap();
+    let row = page
+        .evaluate(
+            "JSON.stringify([...document.querySelectorAll('#progress-table tbody tr')].map(r => ({...r.dataset})))",
+            false,
+        )
+        .unwrap()
+        .value
+        .unwrap();
+    let rows: Vec<serde_json::Value> = serde_json::from_str(row.as_str().unwrap()).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["annotator"], "carol");
+    assert_eq!(rows[0]["done"], "6");
+    assert_eq!(rows[0]["skipped"], "0");
+    // Without the organiser's token, no page.
+    let stranger = open(&browser, &progress.replace("token=", "token=x"));
+    let body = stranger
+        .evaluate("document.body.textContent", false)
+        .unwrap()
+        .value
+        .unwrap();
+    assert!(
+        body.as_str().unwrap().contains("organiser's link"),
+        "{body}"
+    );
+    drop(server);
+    for e in [errors, page_errors] {
+        assert!(
+            e.lock().unwrap().is_empty(),
+            "console errors: {:?}",
+            e.lock().unwrap()
+        );
+    }
 }

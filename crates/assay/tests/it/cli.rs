@@ -153,6 +153,70 @@ fn results_file_holds_what_reproduces_the_run() {
     }));
 }
 
+/// Run folders say what tells runs apart: the model, the tasks, the shots, the chat
+/// template and the selection (then the time); `--name` names a run, and results.json
+/// records it; a name that could not name a folder is refused before any work.
+#[test]
+fn run_folders_are_named_by_what_differs_or_by_name() {
+    let out = tempfile::tempdir().unwrap();
+    for extra in [
+        &["--tasks", "arc_easy", "--limit", "2"][..],
+        &[
+            "--tasks",
+            "arc_easy,arc_challenge",
+            "--limit",
+            "2",
+            "--num-fewshot",
+            "1",
+        ],
+        &[
+            "--tasks",
+            "arc_easy",
+            "--sample",
+            "2",
+            "--sample-seed",
+            "3",
+            "--apply-chat-template",
+        ],
+        &[
+            "--tasks",
+            "arc_easy",
+            "--limit",
+            "2",
+            "--name",
+            "release-candidate_2",
+        ],
+    ] {
+        let o = eval(out.path(), extra);
+        assert!(o.status.success(), "{extra:?}: {}", stderr(&o));
+    }
+    let mut names: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    // Without the time stamp (`-YYYYMMDDTHHMMSS`).
+    let labels: Vec<&str> = names.iter().map(|n| &n[..n.len() - 16]).collect();
+    assert_eq!(
+        labels,
+        [
+            "SmolLM2-135M-Instruct.Q4_1-arc_easy+arc_challenge-1shot-first2",
+            "SmolLM2-135M-Instruct.Q4_1-arc_easy-chat-random2-seed3",
+            "SmolLM2-135M-Instruct.Q4_1-arc_easy-first2",
+            "release-candidate_2",
+        ]
+    );
+    let named = out.path().join(&names[3]);
+    assert_eq!(results(&named)["run"]["name"], "release-candidate_2");
+    let o = eval(out.path(), &["--tasks", "arc_easy", "--name", "../escape"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("use 1 to 64 letters, digits, `-` and `_`"),
+        "{}",
+        stderr(&o)
+    );
+}
+
 #[test]
 fn a_killed_run_resumes_without_redoing_finished_samples() {
     let out = tempfile::tempdir().unwrap();

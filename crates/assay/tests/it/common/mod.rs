@@ -97,3 +97,48 @@ pub(crate) fn browser() -> headless_chrome::Browser {
     )
     .unwrap()
 }
+
+/// Collects what a page reports as an error: console messages at error level (a
+/// content-security violation among them) and uncaught exceptions. Call before loading.
+pub(crate) fn console_errors(
+    tab: &headless_chrome::Tab,
+) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    use headless_chrome::protocol::cdp::Log::LogEntryLevel;
+    use headless_chrome::protocol::cdp::types::Event;
+    tab.enable_log().unwrap().enable_runtime().unwrap();
+    let errors = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let sink = std::sync::Arc::clone(&errors);
+    tab.add_event_listener(std::sync::Arc::new(move |event: &Event| match event {
+        Event::LogEntryAdded(e) if e.params.entry.level == LogEntryLevel::Error => {
+            sink.lock().unwrap().push(e.params.entry.text.clone());
+        }
+        Event::RuntimeExceptionThrown(e) => {
+            sink.lock()
+                .unwrap()
+                .push(e.params.exception_details.text.clone());
+        }
+        _ => {}
+    }))
+    .unwrap();
+    errors
+}
+
+/// A screenshot of the tab as PNG, checked to be a real, non-blank picture: a page of one
+/// colour compresses to a few kilobytes.
+pub(crate) fn screenshot(tab: &headless_chrome::Tab, name: &str) -> Vec<u8> {
+    use headless_chrome::protocol::cdp::Page::CaptureScreenshotFormatOption;
+    let png = tab
+        .capture_screenshot(CaptureScreenshotFormatOption::Png, None, None, true)
+        .unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(
+        png.len() > 20_000,
+        "{name}: a blank page compresses to almost nothing: {} bytes",
+        png.len()
+    );
+    if let Some(keep) = std::env::var_os("ASSAY_TEST_ARTIFACTS") {
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::write(PathBuf::from(keep).join(format!("{name}.png")), &png).unwrap();
+    }
+    png
+}
