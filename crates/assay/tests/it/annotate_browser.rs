@@ -75,33 +75,28 @@ impl Drop for Server {
     }
 }
 
-fn serve(run: &Path) -> Server {
+/// `assay annotate RUN` for these annotators on a free port: (name, link) for each
+/// annotator, then ("progress", the organiser's link), as printed.
+fn serve(run: &Path, annotators: &[&str]) -> Server {
+    let mut args = vec!["annotate", run.to_str().unwrap(), "--port", "0"];
+    for a in annotators {
+        args.extend(["--annotator", a]);
+    }
     let mut child = crate::common::command()
-        .args([
-            "annotate",
-            run.to_str().unwrap(),
-            "--annotator",
-            "alice",
-            "--annotator",
-            "bob",
-            "--port",
-            "0",
-        ])
+        .args(&args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let mut urls = Vec::new();
-    // Each annotator's link, then the organiser's (read too: a closed pipe would end
-    // the server at its next line).
-    for _ in 0..3 {
+    // Every line is read: a closed pipe would end the server at its next line.
+    for _ in 0..=annotators.len() {
         let line = lines.next().unwrap().unwrap();
         let (name, url) = line.split_once(": ").unwrap();
         urls.push((name.to_owned(), url.to_owned()));
     }
-    assert_eq!(urls[2].0, "progress");
-    urls.truncate(2);
+    assert_eq!(urls[annotators.len()].0, "progress");
     Server { child, urls }
 }
 
@@ -221,14 +216,14 @@ fn two_annotators_vote_in_chromium_and_the_votes_rank() {
     let browser = crate::common::browser();
 
     // Alice clicks two votes, then the server dies (kill -9) ...
-    let server = serve(&run);
+    let server = serve(&run, &["alice", "bob"]);
     let urls = server.urls.clone();
     let alice = open(&browser, &urls[0].1);
     assert_eq!(urls[0].0, "alice");
     assert_eq!(annotate(&alice, false, 2), 2);
     drop(server);
     // ... and comes back: the same links, alice's two votes kept.
-    let server = serve(&run);
+    let server = serve(&run, &["alice", "bob"]);
     let token = |u: &(String, String)| u.1.split_once("token=").unwrap().1.to_owned();
     assert_eq!(
         server.urls.iter().map(token).collect::<Vec<_>>(),
@@ -353,28 +348,9 @@ fn reference_cut_answers_skip_undo_and_the_progress_page() {
         + "\n";
     std::fs::write(run.join("journal.jsonl"), journal).unwrap();
 
-    let mut child = crate::common::command()
-        .args([
-            "annotate",
-            run.to_str().unwrap(),
-            "--annotator",
-            "carol",
-            "--port",
-            "0",
-        ])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let carol = lines.next().unwrap().unwrap();
-    let progress = lines.next().unwrap().unwrap();
-    let server = Server {
-        child,
-        urls: Vec::new(),
-    };
-    let carol = carol.strip_prefix("carol: ").unwrap().to_owned();
-    let progress = progress.strip_prefix("progress: ").unwrap().to_owned();
+    let server = serve(&run, &["carol"]);
+    let carol = server.urls[0].1.clone();
+    let progress = server.urls[1].1.clone();
     assert!(carol.starts_with("http://127.0.0.1:"), "{carol}");
 
     let browser = crate::common::browser();
