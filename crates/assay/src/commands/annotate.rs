@@ -128,18 +128,7 @@ pub(crate) fn run(args: AnnotateArgs) -> Result<ExitCode> {
     let organiser = app.organiser_token().to_owned();
     let store_path = args.run.join("annotations.sqlite");
     super::serve_http(assay_annotate::router(app), &args.host, args.port, |addr| {
-        // A server listening on every address (0.0.0.0) is reached at a real one: the
-        // links name this machine's loopback, which a browser here can open.
-        let shown = if addr.ip().is_unspecified() {
-            let loopback: std::net::IpAddr = if addr.is_ipv4() {
-                std::net::Ipv4Addr::LOCALHOST.into()
-            } else {
-                std::net::Ipv6Addr::LOCALHOST.into()
-            };
-            std::net::SocketAddr::new(loopback, addr.port())
-        } else {
-            addr
-        };
+        let shown = super::link_address(addr);
         // Best effort: a reader that stopped reading (`| head -2`) must not stop the
         // server.
         let mut out = std::io::stdout().lock();
@@ -151,12 +140,7 @@ pub(crate) fn run(args: AnnotateArgs) -> Result<ExitCode> {
         }
         let _ = writeln!(out, "progress: http://{shown}/progress?token={organiser}");
         let _ = out.flush();
-        if addr.ip().is_unspecified() {
-            eprintln!(
-                "listening on every address: from other machines, replace {} with this machine's address",
-                shown.ip()
-            );
-        }
+
         eprintln!(
             "annotation page at http://{addr}/ ; votes are saved in {} (Ctrl-C stops)",
             store_path.display()

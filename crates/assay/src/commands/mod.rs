@@ -10,6 +10,7 @@ pub(crate) mod pipeline;
 pub(crate) mod rank;
 pub(crate) mod risk;
 pub(crate) mod serve;
+pub(crate) mod view;
 
 use anyhow::Result;
 use clap::ValueEnum;
@@ -70,6 +71,24 @@ pub(crate) fn list_tasks() -> Result<ExitCode> {
 
 /// Serves `app` on host:port until Ctrl-C; `ready` runs once the port is bound (with
 /// the actual address, for `--port 0`).
+/// The address to print in links to a server listening on `addr`: a server listening on
+/// every address (0.0.0.0) is reached at a real one, so links name this machine's
+/// loopback, which a browser here can open (and a note says what to use from others).
+pub(crate) fn link_address(addr: std::net::SocketAddr) -> std::net::SocketAddr {
+    if !addr.ip().is_unspecified() {
+        return addr;
+    }
+    let loopback: std::net::IpAddr = if addr.is_ipv4() {
+        std::net::Ipv4Addr::LOCALHOST.into()
+    } else {
+        std::net::Ipv6Addr::LOCALHOST.into()
+    };
+    eprintln!(
+        "listening on every address: from other machines, replace {loopback} with this machine's address"
+    );
+    std::net::SocketAddr::new(loopback, addr.port())
+}
+
 pub(crate) fn serve_http(
     app: axum::Router,
     host: &str,

@@ -22,3 +22,4 @@ mod rank;
 mod remote;
 mod risk;
 mod safety;
+mod view_browser;

@@ -47,6 +47,8 @@ const COMMANDS: &[&[&str]] = &[
     &["risk", "questionnaire"],
     &["risk", "validate"],
     &["risk", "export"],
+    &["view"],
+    &["report"],
     &["cache"],
     &["cache", "list"],
     &["cache", "prune"],

@@ -1,0 +1,113 @@
+//! See the evidence: `assay view`, a local read-only web app over a results folder
+//! (every run of every kind listed, a page per run: an evaluation's metrics, intervals
+//! and samples, an A/B analysis's report, a pipeline's funnel), and `assay report`, the
+//! same page of one run as a self-contained file.
+//!
+//! The pages are HTML and inline SVG without script, served with a policy that allows
+//! no script and no outside resource; text from runs is always escaped. The viewer reads
+//! the folder at each request, so a run being written shows its progress, and it never
+//! writes.
+
+pub mod catalog;
+pub mod pages;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The folder the viewer shows.
+pub struct Viewer {
+    pub root: PathBuf,
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(pages::POLICY),
+    );
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+fn not_found(message: &str) -> Response {
+    html(
+        StatusCode::NOT_FOUND,
+        pages::page(
+            "not found",
+            &format!(
+                "<nav><a href=\"/\">all runs</a></nav><h1>Not found</h1><p>{}</p>",
+                assay_render::escape_html(message)
+            ),
+        ),
+    )
+}
+
+async fn index(State(v): State<Arc<Viewer>>, Query(q): Query<pages::ListQuery>) -> Response {
+    let (entries, cut) = catalog::scan(&v.root);
+    html(StatusCode::OK, pages::index(&v.root, &entries, cut, &q))
+}
+
+#[derive(serde::Deserialize)]
+struct RunQuery {
+    #[serde(default)]
+    id: String,
+    #[serde(flatten)]
+    samples: pages::SampleQuery,
+}
+
+async fn run(State(v): State<Arc<Viewer>>, Query(q): Query<RunQuery>) -> Response {
+    let Some(dir) = catalog::resolve(&v.root, &q.id) else {
+        return not_found(&format!("no run `{}` in this folder", q.id));
+    };
+    let Some(entry) = catalog::entry(&v.root, &dir) else {
+        return not_found(&format!("`{}` holds no run", q.id));
+    };
+    match pages::run_page(&entry, &q.samples, true) {
+        Ok(page) => html(StatusCode::OK, page),
+        Err(e) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::page(
+                "damaged run",
+                &format!(
+                    "<nav><a href=\"/\">all runs</a></nav><h1>This run cannot be shown</h1><p>{}</p>",
+                    assay_render::escape_html(&e.to_string())
+                ),
+            ),
+        ),
+    }
+}
+
+pub fn router(viewer: Arc<Viewer>) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/run", get(run))
+        // Browsers ask for an icon; none is an answer, not an error in their console.
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
+        .with_state(viewer)
+}
+
+/// The self-contained page of the run in `dir` (any kind), for `assay report`.
+pub fn report(dir: &std::path::Path) -> Result<String, pages::PageError> {
+    let root = dir.parent().unwrap_or(dir);
+    let entry = catalog::entry(root, dir).ok_or_else(|| {
+        pages::PageError(format!(
+            "{} holds no run (an evaluation, pairwise run, pipeline or A/B analysis)",
+            dir.display()
+        ))
+    })?;
+    pages::run_page(&entry, &pages::SampleQuery::default(), false)
+}
