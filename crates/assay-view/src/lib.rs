@@ -91,10 +91,41 @@ async fn run(State(v): State<Arc<Viewer>>, Query(q): Query<RunQuery>) -> Respons
     }
 }
 
+#[derive(serde::Deserialize)]
+struct CompareQuery {
+    #[serde(default)]
+    a: String,
+    #[serde(default)]
+    b: String,
+}
+
+async fn compare(State(v): State<Arc<Viewer>>, Query(q): Query<CompareQuery>) -> Response {
+    let (Some(a), Some(b)) = (
+        catalog::resolve(&v.root, &q.a),
+        catalog::resolve(&v.root, &q.b),
+    ) else {
+        return not_found("compare needs two runs of this folder: ?a=RUN&b=RUN");
+    };
+    match pages::compare_page(&a, &q.a, &b, &q.b) {
+        Ok(page) => html(StatusCode::OK, page),
+        Err(e) => html(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            pages::page(
+                "cannot compare",
+                &format!(
+                    "<nav><a href=\"/\">all runs</a></nav><h1>These runs cannot be compared</h1><p>{}</p>",
+                    assay_render::escape_html(&e.to_string())
+                ),
+            ),
+        ),
+    }
+}
+
 pub fn router(viewer: Arc<Viewer>) -> Router {
     Router::new()
         .route("/", get(index))
         .route("/run", get(run))
+        .route("/compare", get(compare))
         // Browsers ask for an icon; none is an answer, not an error in their console.
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .with_state(viewer)

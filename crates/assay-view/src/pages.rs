@@ -128,6 +128,21 @@ pub fn index(root: &Path, entries: &[RunEntry], cut: bool, q: &ListQuery) -> Str
             ""
         }
     );
+    // Two finished evaluations side by side.
+    let evals: Vec<&RunEntry> = entries
+        .iter()
+        .filter(|e| e.kind == Kind::Eval && e.status == Status::Finished)
+        .collect();
+    if evals.len() >= 2 {
+        let options: Vec<(&str, &str)> = evals
+            .iter()
+            .map(|e| (e.id.as_str(), e.id.as_str()))
+            .collect();
+        s.push_str("<form id=\"compare\" method=\"get\" action=\"/compare\">");
+        s.push_str(&select("run A", "a", &options, evals[1].id.as_str()));
+        s.push_str(&select("run B", "b", &options, evals[0].id.as_str()));
+        s.push_str("<button>compare item by item</button></form>");
+    }
     s.push_str("<table id=\"runs\"><thead><tr><th>run</th><th>kind</th><th>model or source</th><th>tasks or metrics</th><th>settings</th><th>date</th><th>status</th><th>headline</th></tr></thead><tbody>");
     for e in shown {
         let (status, class) = status_text(&e.status);
@@ -698,4 +713,105 @@ pub fn run_page(e: &RunEntry, q: &SampleQuery, browser: bool) -> Result<String, 
         (Kind::Pipeline, _) => pipeline_page(&e.dir, &e.id, browser),
         (Kind::Pairwise, _) => pairwise_page(&e.dir, &e.id, browser),
     }
+}
+
+/// Most changed items a comparison page lists per task (the rest are counted).
+pub const CHANGED_SHOWN: usize = 200;
+
+/// Two evaluations side by side: per metric, each run's mean and the paired difference
+/// B − A with its interval, test and corrected p-value (as `assay compare` computes
+/// them), then the items whose answer or score changed, browsable.
+pub fn compare_page(a: &Path, a_id: &str, b: &Path, b_id: &str) -> Result<String, PageError> {
+    let open =
+        |dir: &Path| assay_eval::gate::Baseline::open(dir).map_err(|e| PageError(e.to_string()));
+    let c =
+        assay_eval::compare::compare(&open(a)?, &open(b)?).map_err(|e| PageError(e.to_string()))?;
+    let mut s = format!(
+        "<nav><a href=\"/\">all runs</a></nav><h1>A/B of two evaluations</h1><p>A: <a href=\"/run?id={}\">{}</a> ({})<br>B: <a href=\"/run?id={}\">{}</a> ({})</p><p class=\"muted\">Paired over the items both runs answered; p-values corrected across every task and metric by {}.</p>",
+        esc(&encode(a_id)),
+        esc(a_id),
+        esc(&c.a.model),
+        esc(&encode(b_id)),
+        esc(b_id),
+        esc(&c.b.model),
+        esc(c.correction)
+    );
+    s.push_str("<table id=\"differences\"><thead><tr><th>task</th><th>metric</th><th>items</th><th>A</th><th>B</th><th>B − A</th><th>95% interval</th><th>test</th><th>p</th><th>p corrected</th><th>only A right / only B right</th></tr></thead><tbody>");
+    for t in &c.tasks {
+        for m in &t.metrics {
+            let d = &m.paired;
+            let _ = write!(
+                s,
+                "<tr data-task=\"{}\" data-metric=\"{}\" data-difference=\"{}\" data-p=\"{}\"><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:.4}</td><td class=\"num\">{:+.4}</td><td class=\"num\">[{:+.4}, {:+.4}]</td><td>{:?}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+                esc(&t.task),
+                esc(&m.metric),
+                d.difference.value,
+                d.p_value.map_or(String::new(), |p| p.to_string()),
+                esc(&t.task),
+                esc(&m.metric),
+                t.paired_items,
+                m.mean_a,
+                m.mean_b,
+                d.difference.value,
+                d.difference.ci_low,
+                d.difference.ci_high,
+                d.test,
+                d.p_value.map_or("undefined".into(), |p| format!("{p:.4}")),
+                m.p_adjusted.map_or("-".into(), |p| format!("{p:.4}")),
+                d.discordant
+                    .map_or("-".into(), |(x, y)| format!("{x} / {y}")),
+            );
+        }
+        for u in &t.undefined {
+            let _ = write!(
+                s,
+                "<tr><td>{}</td><td>{}</td><td colspan=\"9\">undefined: {}</td></tr>",
+                esc(&t.task),
+                esc(&u.metric),
+                esc(&u.reason)
+            );
+        }
+    }
+    s.push_str("</tbody></table>");
+    if !c.skipped.is_empty() {
+        let _ = write!(
+            s,
+            "<p class=\"muted\">Not compared: {}</p>",
+            esc(&c.skipped.join("; "))
+        );
+    }
+    for t in &c.tasks {
+        let _ = write!(
+            s,
+            "<h2>{}: {} items changed</h2>",
+            esc(&t.task),
+            t.changed.len()
+        );
+        for ch in t.changed.iter().take(CHANGED_SHOWN) {
+            let values = ch
+                .values
+                .iter()
+                .map(|(k, (x, y))| format!("{k}: {x} → {y}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let _ = write!(
+                s,
+                "<details class=\"changed\" data-task=\"{}\" data-id=\"{}\"><summary>{} <small>{}</small></summary><p>A answered: <code>{}</code><br>B answered: <code>{}</code></p></details>",
+                esc(&t.task),
+                esc(&ch.id),
+                esc(&ch.id),
+                esc(&values),
+                esc(ch.answer_a.as_deref().unwrap_or("-")),
+                esc(ch.answer_b.as_deref().unwrap_or("-")),
+            );
+        }
+        if t.changed.len() > CHANGED_SHOWN {
+            let _ = write!(
+                s,
+                "<p class=\"muted\">The first {CHANGED_SHOWN} of {} are listed.</p>",
+                t.changed.len()
+            );
+        }
+    }
+    Ok(page("assay: two evaluations", &s))
 }

@@ -1,7 +1,8 @@
 //! `assay view` and `assay report` in a real headless Chromium, on a results folder with
 //! two evaluations, an evaluation under way, a 10,000-sample run and an A/B analysis:
 //! every run listed with its kind and status, the list filtered by kind, an evaluation's
-//! metrics equal to its results.json, the sample browser's filters giving exactly the
+//! metrics equal to its results.json, two evaluations compared item by item as `assay
+//! compare` does, the sample browser's filters giving exactly the
 //! samples they should, model text carrying markup shown as text, no console error, a
 //! non-blank screenshot, the big run's first page and filter timed, and a static report
 //! that needs no network.
@@ -240,6 +241,46 @@ fn the_viewer_lists_every_run_and_shows_an_evaluations_numbers_and_samples() {
         filtered.as_secs_f64() * 1e3
     );
     assert!(first_paint < Duration::from_secs(5) && filtered < Duration::from_secs(5));
+
+    // Two evaluations item by item: the numbers `assay compare` gives.
+    let named = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .find(|n| n.starts_with("named-"))
+        .unwrap();
+    open(&format!("/compare?a={id}&b={named}"));
+    let o = assay(&[
+        "compare",
+        small.to_str().unwrap(),
+        root.join(&named).to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let want: Value =
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", stderr(&o)));
+    let rows: Vec<Value> = serde_json::from_str(
+        eval_js("JSON.stringify([...document.querySelectorAll('#differences tbody tr[data-metric]')].map(r => ({...r.dataset})))")
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let want_rows: Vec<&Value> = want["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["metrics"].as_array().unwrap())
+        .collect();
+    assert_eq!(rows.len(), want_rows.len());
+    for (row, w) in rows.iter().zip(want_rows) {
+        assert_eq!(row["metric"], w["metric"]);
+        let got: f64 = row["difference"].as_str().unwrap().parse().unwrap();
+        assert_eq!(got, w["difference"]["value"].as_f64().unwrap());
+    }
+    let changed = want["tasks"][0]["changed"].as_array().unwrap().len();
+    assert_eq!(
+        eval_js("document.querySelectorAll('details.changed').length"),
+        Value::from(changed)
+    );
 
     // The A/B analysis's page is its report.
     open("/run?id=ab-checkout");
