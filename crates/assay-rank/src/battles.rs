@@ -163,6 +163,31 @@ impl Battles {
         Ok(b)
     }
 
+    /// Head to head: entry `[i][j]` is model i's score against model j over their
+    /// battles (a win 1, a tie ½, a loss 0) and how many battles they had; None when they
+    /// never met (the diagonal too).
+    pub fn head_to_head(&self) -> Vec<Vec<Option<(f64, usize)>>> {
+        let n = self.models.len();
+        let mut score = vec![vec![0.0; n]; n];
+        let mut count = vec![vec![0usize; n]; n];
+        for &(a, b, w) in &self.rows {
+            let s = w.score_a();
+            score[a][b] += s;
+            score[b][a] += 1.0 - s;
+            count[a][b] += 1;
+            count[b][a] += 1;
+        }
+        (0..n)
+            .map(|i| {
+                (0..n)
+                    .map(|j| {
+                        (count[i][j] > 0).then(|| (score[i][j] / count[i][j] as f64, count[i][j]))
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Reads a CSV (header with `model_a`, `model_b`, `winner`) or JSONL file, chosen by
     /// extension (`.jsonl`/`.json` or anything else as CSV).
     pub fn read(path: &Path) -> Result<Self, Error> {
@@ -330,6 +355,27 @@ fn for_each_row(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn head_to_head_counts_ties_as_half_and_both_directions() {
+        let b = Battles::from_triples([
+            ("1".to_owned(), ("x", "y", "model_a")),
+            ("2".to_owned(), ("y", "x", "model_a")),
+            ("3".to_owned(), ("x", "y", "tie")),
+            ("4".to_owned(), ("x", "z", "model_b")),
+        ])
+        .unwrap();
+        let h = b.head_to_head();
+        // x vs y: a win, a loss, a tie over 3 battles.
+        assert_eq!(h[0][1], Some((0.5, 3)));
+        assert_eq!(h[1][0], Some((0.5, 3)));
+        // x vs z: z won the only battle.
+        assert_eq!(h[0][2], Some((0.0, 1)));
+        assert_eq!(h[2][0], Some((1.0, 1)));
+        assert_eq!(h[1][2], None);
+        assert_eq!(h[0][0], None);
+    }
+
     use super::*;
 
     #[test]

@@ -5,7 +5,7 @@
 //! - an evaluation: `results.json` with schema `assay.results/v1` (and `samples/`);
 //!   while it runs, `.partial-<hash>/` with its journal (`run.json` holds the spec, so
 //!   the number of samples to answer is known);
-//! - a pairwise run: `results.json` with `contestants` and `pairwise`;
+//! - a pairwise run: `results.json` with `contestants` and a spec of contestants;
 //! - a pipeline: `results.json` beside `summary.md` and `junit.xml`; without them yet,
 //!   a pipeline under way (`run.json` and stage folders);
 //! - an A/B analysis: `analysis.json` with format `assay-ab/1`.
@@ -182,7 +182,8 @@ pub fn entry(root: &Path, dir: &Path) -> Option<RunEntry> {
     }
     if let Some(r) = &results
         && r.get("contestants").is_some()
-        && r.get("pairwise").is_some()
+        && r.get("spec")
+            .is_some_and(|s| s.get("contestants").is_some())
     {
         let names: Vec<String> = r["contestants"]
             .as_array()
@@ -193,6 +194,16 @@ pub fn entry(root: &Path, dir: &Path) -> Option<RunEntry> {
         let mut e = base(Kind::Pairwise, names.join(" vs "));
         e.settings = vec![("prompts".into(), text(&r["prompts"]))];
         e.date = modified(&dir.join("results.json"));
+        if let Some(top) = r["pairwise"]["ranking"]["Ok"].get(0) {
+            e.headline = vec![(
+                "top".into(),
+                format!(
+                    "{} ({:.0})",
+                    text(&top["model"]),
+                    top["rating"].as_f64().unwrap_or(f64::NAN)
+                ),
+            )];
+        }
         return Some(e);
     }
     if dir.join("summary.md").is_file() && dir.join("junit.xml").is_file() {

@@ -654,15 +654,112 @@ pub fn pipeline_page(dir: &Path, id: &str, browser: bool) -> Result<String, Page
     Ok(page(&format!("assay pipeline {id}"), &body))
 }
 
-/// A pairwise run: its contestants and its judge's figures.
+/// Comparisons a pairwise page lists (the rest are counted).
+pub const COMPARISONS_SHOWN: usize = 500;
+
+/// A pairwise run: the ratings with their intervals, the head-to-head matrix of its
+/// battles, the judge's position bias and order agreement, the contestants' answers, and
+/// each comparison with both answers and the verdicts of both orders.
 pub fn pairwise_page(dir: &Path, id: &str, browser: bool) -> Result<String, PageError> {
     let r: Value = load(&dir.join("results.json"))?;
+    let saved = assay_arena::run::load(dir).map_err(|e| PageError(e.to_string()))?;
     let mut s = format!(
-        "{}<h1>Pairwise: {}</h1><p>{} prompts</p><table id=\"contestants\"><thead><tr><th>contestant</th><th>answers</th><th>mean tokens</th><th>cut by the token limit</th></tr></thead><tbody>",
+        "{}<h1>Pairwise: {}</h1><p>{} prompts; contestants: {}</p>",
         nav(browser),
         esc(id),
-        esc(&r["prompts"].to_string())
+        esc(&r["prompts"].to_string()),
+        esc(&saved.contestants.join(", "))
     );
+    let p = &r["pairwise"];
+    // Ratings (a Result: `Ok` the ranking, `Err` why there is none).
+    s.push_str("<h2>Ratings</h2>");
+    match (p["ranking"].get("Ok"), p["ranking"].get("Err")) {
+        (Some(Value::Array(rows)), _) => {
+            let _ = write!(
+                s,
+                "<p class=\"muted\">{}</p><table id=\"ratings\"><thead><tr><th>rank</th><th>contestant</th><th>rating</th><th>95% interval</th></tr></thead><tbody>",
+                esc(p["ranking_method"].as_str().unwrap_or(""))
+            );
+            for m in rows {
+                let _ = write!(
+                    s,
+                    "<tr data-model=\"{}\" data-rating=\"{}\"><td class=\"num\">{}</td><td>{}</td><td class=\"num\">{:.1}</td><td class=\"num\">[{:.1}, {:.1}]</td></tr>",
+                    esc(m["model"].as_str().unwrap_or("")),
+                    m["rating"],
+                    m["rank"],
+                    esc(m["model"].as_str().unwrap_or("")),
+                    m["rating"].as_f64().unwrap_or(f64::NAN),
+                    m["lower"].as_f64().unwrap_or(f64::NAN),
+                    m["upper"].as_f64().unwrap_or(f64::NAN),
+                );
+            }
+            s.push_str("</tbody></table>");
+        }
+        (_, Some(why)) => {
+            let _ = write!(s, "<p>No ratings: {}</p>", esc(&why.to_string()));
+        }
+        _ => s.push_str("<p>No ratings: the run was graded, not judged in pairs.</p>"),
+    }
+    // Head to head, from the battle log the run wrote.
+    if let Ok(b) = assay_rank::battles::Battles::read(&dir.join("battles.csv")) {
+        let h = b.head_to_head();
+        s.push_str("<h2>Head to head</h2><p class=\"muted\">The row's score against the column: wins + ½ ties over their battles.</p><table id=\"head-to-head\"><thead><tr><th></th>");
+        for m in &b.models {
+            let _ = write!(s, "<th>{}</th>", esc(m));
+        }
+        s.push_str("</tr></thead><tbody>");
+        for (i, row) in h.iter().enumerate() {
+            let _ = write!(s, "<tr><th>{}</th>", esc(&b.models[i]));
+            for (j, cell) in row.iter().enumerate() {
+                match cell {
+                    Some((score, n)) => {
+                        let _ = write!(
+                            s,
+                            "<td class=\"num\" data-row=\"{}\" data-column=\"{}\" data-score=\"{score}\" data-battles=\"{n}\">{:.0}% <small>({n})</small></td>",
+                            esc(&b.models[i]),
+                            esc(&b.models[j]),
+                            100.0 * score
+                        );
+                    }
+                    None => s.push_str("<td class=\"num\">-</td>"),
+                }
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</tbody></table>");
+    }
+    // The judge.
+    let j = &p["judge"];
+    if j.is_object() {
+        let rate = j["first_position_rate"].as_f64();
+        let interval = j["first_position_interval"]
+            .as_array()
+            .map(|v| {
+                format!(
+                    " [{:.0}%, {:.0}%]",
+                    100.0 * v[0].as_f64().unwrap_or(f64::NAN),
+                    100.0 * v[1].as_f64().unwrap_or(f64::NAN)
+                )
+            })
+            .unwrap_or_default();
+        let _ = write!(
+            s,
+            "<h2>Judge</h2><p id=\"position-bias\" data-first=\"{}\">Decisive verdicts for the answer shown first: {}{interval} (an unbiased judge sits at 50%: every comparison is judged in both orders). Both orders agree on {} of {} comparisons. {} games, {} without a verdict.</p>",
+            rate.map_or(String::new(), |r| r.to_string()),
+            rate.map_or("undefined (no decisive verdict)".into(), |r| format!(
+                "{:.0}%",
+                100.0 * r
+            )),
+            j["order_agreement"]
+                .as_f64()
+                .map_or("-".into(), |a| format!("{:.0}%", 100.0 * a)),
+            esc(&j["comparisons"].to_string()),
+            esc(&p["games"].to_string()),
+            esc(&p["unparsed"].to_string()),
+        );
+    }
+    // Contestants.
+    s.push_str("<h2>Contestants</h2><table id=\"contestants\"><thead><tr><th>contestant</th><th>answers</th><th>mean tokens</th><th>cut by the token limit</th></tr></thead><tbody>");
     for c in r["contestants"].as_array().into_iter().flatten() {
         let _ = write!(
             s,
@@ -673,10 +770,88 @@ pub fn pairwise_page(dir: &Path, id: &str, browser: bool) -> Result<String, Page
             esc(&c["truncated"].to_string())
         );
     }
+    s.push_str("</tbody></table>");
+    // Each comparison: the prompt, both answers, the verdict of each order.
+    let answers: std::collections::HashMap<(&str, &str), &assay_arena::run::Answer> = saved
+        .answers
+        .iter()
+        .map(|a| ((a.contestant.as_str(), a.prompt_id.as_str()), a))
+        .collect();
+    let mut shown = 0;
+    let mut total = 0;
+    let mut list = String::new();
+    for prompt in &saved.prompts {
+        for (k, x) in saved.contestants.iter().enumerate() {
+            for y in &saved.contestants[k + 1..] {
+                let (Some(ax), Some(ay)) = (
+                    answers.get(&(x.as_str(), prompt.id.as_str())),
+                    answers.get(&(y.as_str(), prompt.id.as_str())),
+                ) else {
+                    continue;
+                };
+                total += 1;
+                if shown >= COMPARISONS_SHOWN {
+                    continue;
+                }
+                shown += 1;
+                let verdicts: Vec<String> = saved
+                    .games
+                    .iter()
+                    .filter(|g| {
+                        g.prompt_id == prompt.id
+                            && ((&g.first == x && &g.second == y)
+                                || (&g.first == y && &g.second == x))
+                    })
+                    .map(|g| {
+                        format!(
+                            "{} shown first: {}",
+                            g.first,
+                            g.verdict.map_or("no verdict".into(), |v| format!(
+                                "{} (A = {}, B = {})",
+                                v.label(),
+                                g.first,
+                                g.second
+                            ))
+                        )
+                    })
+                    .collect();
+                let cut = |a: &assay_arena::run::Answer| {
+                    if a.finish_reason == assay_core::FinishReason::Length {
+                        " <small class=\"partial\">(cut at the token limit)</small>"
+                    } else {
+                        ""
+                    }
+                };
+                let _ = write!(
+                    list,
+                    "<details class=\"comparison\" data-prompt=\"{}\"><summary>{} <small>{} vs {}</small></summary><h4>Prompt</h4><pre>{}</pre><h4>{}{}</h4><pre>{}</pre><h4>{}{}</h4><pre>{}</pre><ul>{}</ul></details>",
+                    esc(&prompt.id),
+                    esc(&prompt.id),
+                    esc(x),
+                    esc(y),
+                    esc(&prompt.prompt),
+                    esc(x),
+                    cut(ax),
+                    esc(&ax.text),
+                    esc(y),
+                    cut(ay),
+                    esc(&ay.text),
+                    verdicts
+                        .iter()
+                        .map(|v| format!("<li>{}</li>", esc(v)))
+                        .collect::<String>()
+                );
+            }
+        }
+    }
     let _ = write!(
         s,
-        "</tbody></table><h2>Judge</h2><pre>{}</pre>",
-        esc(&serde_json::to_string_pretty(&r["pairwise"]).unwrap_or_default())
+        "<h2>Comparisons</h2><p id=\"comparisons\" data-total=\"{total}\">{total} comparisons{}</p>{list}",
+        if total > shown {
+            format!("; the first {shown} are listed")
+        } else {
+            String::new()
+        }
     );
     Ok(page(&format!("assay pairwise {id}"), &s))
 }

@@ -116,4 +116,88 @@ fn the_embedded_model_against_itself_at_two_temperatures() {
         std::fs::read_to_string(out.join("battles.csv")).unwrap(),
         csv
     );
+
+    // The run in `assay view`, in Chromium: its ratings are results.json's, the head to
+    // head matrix adds up with the battle log, the judge's position bias is shown, and
+    // every comparison is listed with both answers; no console error.
+    let mut child = crate::common::command()
+        .args(["view", dir.path().to_str().unwrap(), "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()))
+        .next()
+        .unwrap()
+        .unwrap();
+    let browser = crate::common::browser();
+    let tab = browser.new_tab().unwrap();
+    let errors = crate::common::console_errors(&tab);
+    tab.navigate_to(&format!("{url}run?id=run")).unwrap();
+    tab.wait_until_navigated().unwrap();
+    crate::common::screenshot(&tab, "view-pairwise");
+    let js = |code: &str| tab.evaluate(code, false).unwrap().value.unwrap_or_default();
+    let ratings: Vec<serde_json::Value> = serde_json::from_str(
+        js("JSON.stringify([...document.querySelectorAll('#ratings tbody tr')].map(r => ({...r.dataset})))")
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let want = r["pairwise"]["ranking"]["Ok"].as_array().unwrap();
+    assert_eq!(ratings.len(), want.len());
+    for (got, w) in ratings.iter().zip(want) {
+        assert_eq!(got["model"], w["model"]);
+        let rating: f64 = got["rating"].as_str().unwrap().parse().unwrap();
+        assert_eq!(rating, w["rating"].as_f64().unwrap());
+    }
+    let battles = csv.lines().count() - 1;
+    let cells: Vec<serde_json::Value> = serde_json::from_str(
+        js("JSON.stringify([...document.querySelectorAll('#head-to-head td[data-battles]')].map(c => ({...c.dataset})))")
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(cells.len(), 2);
+    for c in &cells {
+        assert_eq!(c["battles"], battles.to_string());
+    }
+    let scores: f64 = cells
+        .iter()
+        .map(|c| c["score"].as_str().unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!(
+        (scores - 1.0).abs() < 1e-12,
+        "the two directions add up to 1"
+    );
+    let first: f64 = js("document.getElementById('position-bias').dataset.first")
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(first, q["first_position_rate"].as_f64().unwrap());
+    assert_eq!(
+        js("document.querySelectorAll('details.comparison').length"),
+        serde_json::Value::from(8)
+    );
+    assert!(
+        errors.lock().unwrap().is_empty(),
+        "{:?}",
+        errors.lock().unwrap()
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    // And as a file.
+    let report = dir.path().join("pairwise.html");
+    let o = crate::common::assay(&[
+        "report",
+        out.to_str().unwrap(),
+        "--out",
+        report.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        std::fs::read_to_string(&report)
+            .unwrap()
+            .contains("id=\"head-to-head\"")
+    );
 }
