@@ -133,6 +133,8 @@ pub fn entry(root: &Path, dir: &Path) -> Option<RunEntry> {
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect::<Vec<_>>()
         .join("/");
+    // The folder shown may be a run itself (`assay view results/pipeline-release`).
+    let id = if id.is_empty() { ".".to_owned() } else { id };
     let base = |kind, title: String| RunEntry {
         id: id.clone(),
         dir: dir.to_owned(),
@@ -307,8 +309,11 @@ fn modified(path: &Path) -> String {
 }
 
 /// The folder of run `id` under `root`, if `id` names one there: no `..`, no absolute
-/// path, no link leading outside.
+/// path, no link leading outside; `.` is the root itself.
 pub fn resolve(root: &Path, id: &str) -> Option<PathBuf> {
+    if id == "." {
+        return Some(root.to_owned());
+    }
     if id.is_empty()
         || id.split('/').any(|c| c.is_empty() || c == "." || c == "..")
         || id.starts_with('/')
@@ -330,6 +335,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir_all(dir.path().join("a/b")).unwrap();
         assert!(resolve(dir.path(), "a/b").is_some());
+        assert_eq!(resolve(dir.path(), "."), Some(dir.path().to_owned()));
         for bad in ["", "../x", "a/../..", "/etc", "a//b", "a/./b", "nope"] {
             assert!(resolve(dir.path(), bad).is_none(), "{bad}");
         }

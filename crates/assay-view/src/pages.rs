@@ -634,24 +634,111 @@ pub fn ab_page(dir: &Path) -> Result<String, PageError> {
     Ok(assay_ab::report::html(&a))
 }
 
-/// A pipeline: its summary (the funnel, who stopped where and why, stage agreement) as
-/// written, and its decision.
+/// A pipeline: the decision, the funnel (each candidate across the stages: passed,
+/// where it stopped or waits, and why), the stages' agreement, and the summary as the
+/// run wrote it.
 pub fn pipeline_page(dir: &Path, id: &str, browser: bool) -> Result<String, PageError> {
+    use assay_pipeline::runner::{Fate, Report};
     let summary = std::fs::read_to_string(dir.join("summary.md"))
         .map_err(|e| PageError(format!("cannot read the summary: {e}")))?;
-    let r: Value = load(&dir.join("results.json")).unwrap_or(Value::Null);
-    let decision = match r["decision"]["ship"].as_str() {
-        Some(c) => format!("ship {c}"),
-        None => r["decision"]["outcome"].as_str().unwrap_or("-").to_owned(),
+    let r: Report = load(&dir.join("results.json"))?;
+    let fate = |f: Fate| match f {
+        Fate::Ships => ("ships", "correct"),
+        Fate::Passed => ("passed every stage", "correct"),
+        Fate::Stopped => ("stopped", "incorrect"),
+        Fate::Inconclusive => ("inconclusive", "partial"),
+        Fate::Waiting => ("waiting", "partial"),
+        Fate::Baseline => ("baseline", "muted"),
     };
-    let body = format!(
-        "{}<h1>Pipeline: {}</h1><p id=\"decision\">Decision: <b>{}</b></p><pre id=\"summary\">{}</pre>",
+    let mut s = format!(
+        "{}<h1>Pipeline: {}</h1><p class=\"muted\">{}</p><p id=\"decision\" data-outcome=\"{}\">Decision: <b>{}</b> — {}</p>",
         nav(browser),
+        esc(&r.pipeline),
         esc(id),
-        esc(&decision),
+        esc(&serde_json::to_value(r.decision.outcome)
+            .map(|v| v.to_string())
+            .unwrap_or_default()),
+        esc(&match &r.decision.ship {
+            Some(c) => format!("ship {c}"),
+            None => format!("{:?}", r.decision.outcome).to_lowercase(),
+        }),
+        esc(&r.decision.reason)
+    );
+    s.push_str("<h2>Funnel</h2><table id=\"funnel\"><thead><tr><th>candidate</th><th>model</th>");
+    for st in &r.stages {
+        let _ = write!(
+            s,
+            "<th>{} <small>({})</small></th>",
+            esc(&st.name),
+            esc(&st.kind)
+        );
+    }
+    s.push_str("<th>fate</th><th>why</th></tr></thead><tbody>");
+    for row in &r.funnel {
+        let (fate_text, class) = fate(row.fate);
+        let _ = write!(
+            s,
+            "<tr data-candidate=\"{}\" data-fate=\"{}\"><td>{}</td><td><small>{}</small></td>",
+            esc(&row.candidate),
+            fate_text,
+            esc(&row.candidate),
+            esc(&row.model)
+        );
+        for st in &r.stages {
+            let cell = if row.passed.contains(&st.name) {
+                "<td class=\"correct\">passed</td>".to_owned()
+            } else if row.at.as_deref() == Some(st.name.as_str()) {
+                format!("<td class=\"{class}\">{fate_text}</td>")
+            } else {
+                "<td class=\"muted\">-</td>".to_owned()
+            };
+            s.push_str(&cell);
+        }
+        let _ = write!(
+            s,
+            "<td class=\"{class}\">{fate_text}</td><td><small>{}</small></td></tr>",
+            row.reasons
+                .iter()
+                .map(|x| esc(x))
+                .collect::<Vec<_>>()
+                .join("<br>")
+        );
+    }
+    s.push_str("</tbody></table>");
+    if !r.agreement.is_empty() {
+        s.push_str("<h2>Do the stages agree?</h2><table id=\"agreement\"><thead><tr><th>stages</th><th>candidates</th><th>Kendall τ</th><th>swapped pairs</th></tr></thead><tbody>");
+        for a in &r.agreement {
+            let tau = match (&a.tau, &a.undefined) {
+                (Some(t), _) => format!("{:+.2} [{:+.2}, {:+.2}]", t.value, t.ci_low, t.ci_high),
+                (None, Some(why)) => format!("undefined: {why}"),
+                _ => "-".into(),
+            };
+            let _ = write!(
+                s,
+                "<tr><td>{} vs {}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&a.a),
+                esc(&a.b),
+                esc(&a.candidates.join(", ")),
+                esc(&tau),
+                esc(&a
+                    .swaps
+                    .iter()
+                    .map(|(x, y)| format!("{x} over {y}"))
+                    .collect::<Vec<_>>()
+                    .join("; "))
+            );
+        }
+        s.push_str("</tbody></table>");
+    }
+    for w in &r.warnings {
+        let _ = write!(s, "<p class=\"partial\">warning: {}</p>", esc(w));
+    }
+    let _ = write!(
+        s,
+        "<h2>Summary</h2><details><summary>as the run wrote it (summary.md)</summary><pre id=\"summary\">{}</pre></details>",
         esc(&summary)
     );
-    Ok(page(&format!("assay pipeline {id}"), &body))
+    Ok(page(&format!("assay pipeline {}", r.pipeline), &s))
 }
 
 /// Comparisons a pairwise page lists (the rest are counted).

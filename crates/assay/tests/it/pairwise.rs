@@ -120,16 +120,8 @@ fn the_embedded_model_against_itself_at_two_temperatures() {
     // The run in `assay view`, in Chromium: its ratings are results.json's, the head to
     // head matrix adds up with the battle log, the judge's position bias is shown, and
     // every comparison is listed with both answers; no console error.
-    let mut child = crate::common::command()
-        .args(["view", dir.path().to_str().unwrap(), "--port", "0"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let url = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()))
-        .next()
-        .unwrap()
-        .unwrap();
+    let viewer = crate::common::view(dir.path());
+    let url = viewer.url.clone();
     let browser = crate::common::browser();
     let tab = browser.new_tab().unwrap();
     let errors = crate::common::console_errors(&tab);
@@ -184,8 +176,6 @@ fn the_embedded_model_against_itself_at_two_temperatures() {
         "{:?}",
         errors.lock().unwrap()
     );
-    let _ = child.kill();
-    let _ = child.wait();
     // And as a file.
     let report = dir.path().join("pairwise.html");
     let o = crate::common::assay(&[

@@ -123,6 +123,7 @@ fn the_example_decides_and_a_kill_in_each_stage_changes_nothing() {
         "{junit}"
     );
     assert!(reference.path().join("summary.md").is_file());
+    view_the_pipeline(reference.path(), &want);
 
     let out = tempfile::tempdir().unwrap();
     let dir = out.path().to_owned();
@@ -565,4 +566,66 @@ fn a_judged_task_is_graded_by_the_stages_judge() {
         let graders = results["spec"]["tasks"][0]["graders"].to_string();
         assert!(graders.contains("SmolLM2"), "{candidate}: {graders}");
     }
+}
+
+/// A finished pipeline in `assay view`, in Chromium: listed with the runs it holds (each
+/// candidate's evaluation, the side-by-side run, the A/B analyses); its page's funnel is
+/// results.json's (each candidate's fate), with the decision; no console error.
+fn view_the_pipeline(dir: &Path, want: &Value) {
+    let viewer = crate::common::view(dir);
+    let url = viewer.url.clone();
+    let browser = crate::common::browser();
+    let tab = browser.new_tab().unwrap();
+    let errors = crate::common::console_errors(&tab);
+    let js = |code: &str| tab.evaluate(code, false).unwrap().value.unwrap_or_default();
+    tab.navigate_to(&url).unwrap();
+    tab.wait_until_navigated().unwrap();
+    let kinds: Vec<String> = serde_json::from_str(
+        js("JSON.stringify([...document.querySelectorAll('#runs tbody tr')].map(r => r.dataset.kind))")
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let count = |k: &str| kinds.iter().filter(|x| *x == k).count();
+    assert_eq!(count("pipeline"), 1, "{kinds:?}");
+    assert_eq!(count("eval"), 3, "{kinds:?}");
+    assert_eq!(count("pairwise"), 1, "{kinds:?}");
+    assert!(count("ab") >= 1, "{kinds:?}");
+    tab.navigate_to(&format!("{url}run?id=.")).unwrap();
+    tab.wait_until_navigated().unwrap();
+    crate::common::screenshot(&tab, "view-pipeline");
+    let rows: Vec<Value> = serde_json::from_str(
+        js("JSON.stringify([...document.querySelectorAll('#funnel tbody tr')].map(r => ({...r.dataset})))")
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let funnel = want["funnel"].as_array().unwrap();
+    assert_eq!(rows.len(), funnel.len());
+    for (row, f) in rows.iter().zip(funnel) {
+        assert_eq!(row["candidate"], f["candidate"]);
+        let fate = match f["fate"].as_str().unwrap() {
+            "passed" => "passed every stage",
+            other => other,
+        };
+        assert_eq!(row["fate"], fate, "{row}");
+    }
+    assert!(
+        js("document.getElementById('decision').textContent")
+            .as_str()
+            .unwrap()
+            .contains("ship brief")
+    );
+    tab.navigate_to(&format!("{url}run?id=02-preference/arena"))
+        .unwrap();
+    tab.wait_until_navigated().unwrap();
+    assert_eq!(
+        js("document.querySelectorAll('details.comparison').length"),
+        Value::from(12)
+    );
+    assert!(
+        errors.lock().unwrap().is_empty(),
+        "{:?}",
+        errors.lock().unwrap()
+    );
 }

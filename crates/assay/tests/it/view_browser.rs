@@ -10,21 +10,10 @@
 use crate::common::experiment::{ANALYZE, experiment, write_csv};
 use crate::common::{assay, eval, run_dir, stderr};
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 const PAYLOAD: &str = "<img src=x onerror=\"document.title='pwned'\"><b id=\"injected\">b</b>";
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
@@ -111,15 +100,8 @@ fn the_viewer_lists_every_run_and_shows_an_evaluations_numbers_and_samples() {
     let o = assay(&args);
     assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
 
-    let mut child = crate::common::command()
-        .args(["view", root.to_str().unwrap(), "--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = out.next().unwrap().unwrap();
-    let _server = Server(child);
+    let viewer = crate::common::view(&root);
+    let url = viewer.url.clone();
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
 
     let browser = crate::common::browser();

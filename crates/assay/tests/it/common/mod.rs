@@ -142,3 +142,34 @@ pub(crate) fn screenshot(tab: &headless_chrome::Tab, name: &str) -> Vec<u8> {
     }
     png
 }
+
+/// An `assay view` server on a free port, stopped when dropped.
+pub(crate) struct Viewer {
+    child: std::process::Child,
+    /// Its link, as printed (`http://127.0.0.1:PORT/`).
+    pub url: String,
+}
+
+impl Drop for Viewer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// `assay view DIR --port 0`.
+pub(crate) fn view(dir: &Path) -> Viewer {
+    use std::io::BufRead;
+    let mut child = command()
+        .args(["view", dir.to_str().unwrap(), "--port", "0"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = std::io::BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .next()
+        .unwrap()
+        .unwrap();
+    Viewer { child, url }
+}
