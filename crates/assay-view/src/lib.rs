@@ -9,6 +9,7 @@
 //! writes.
 
 pub mod catalog;
+pub mod export;
 pub mod pages;
 
 use axum::Router;
@@ -121,9 +122,68 @@ async fn compare(State(v): State<Arc<Viewer>>, Query(q): Query<CompareQuery>) ->
     }
 }
 
+#[derive(serde::Deserialize)]
+struct ExportQuery {
+    #[serde(default)]
+    table: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    a: String,
+    #[serde(default)]
+    b: String,
+    #[serde(default)]
+    format: String,
+}
+
+/// A table as CSV or Markdown, shown as text (`text/plain`, so a browser shows it and a
+/// script can fetch it).
+async fn export(State(v): State<Arc<Viewer>>, Query(q): Query<ExportQuery>) -> Response {
+    let table = match q.table.as_str() {
+        "runs" => Ok(export::runs(&catalog::scan(&v.root).0)),
+        "differences" => match (
+            catalog::resolve(&v.root, &q.a),
+            catalog::resolve(&v.root, &q.b),
+        ) {
+            (Some(a), Some(b)) => export::differences(&a, &b),
+            _ => return not_found("differences need two runs of this folder: a=RUN&b=RUN"),
+        },
+        name => match catalog::resolve(&v.root, &q.id) {
+            Some(dir) => export::of_run(&dir, name),
+            None => return not_found(&format!("no run `{}` in this folder", q.id)),
+        },
+    };
+    let table = match table {
+        Ok(t) => t,
+        Err(e) => return not_found(&e.to_string()),
+    };
+    let (body, extension) = match q.format.as_str() {
+        "md" | "markdown" => (table.markdown(), "md"),
+        _ => (table.csv(), "csv"),
+    };
+    let mut r = body.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("inline; filename=\"{}.{extension}\"", table.name))
+    {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 pub fn router(viewer: Arc<Viewer>) -> Router {
     Router::new()
         .route("/", get(index))
+        .route("/export", get(export))
         .route("/run", get(run))
         .route("/compare", get(compare))
         // Browsers ask for an icon; none is an answer, not an error in their console.

@@ -117,7 +117,7 @@ pub fn index(root: &Path, entries: &[RunEntry], cut: bool, q: &ListQuery) -> Str
     ));
     let _ = write!(
         s,
-        "<button>show</button></form><p id=\"count\" data-shown=\"{}\" data-total=\"{}\">{} of {} runs{}</p>",
+        "<button>show</button></form><p id=\"count\" data-shown=\"{}\" data-total=\"{}\">{} of {} runs{}{}</p>",
         shown.len(),
         entries.len(),
         shown.len(),
@@ -126,7 +126,8 @@ pub fn index(root: &Path, entries: &[RunEntry], cut: bool, q: &ListQuery) -> Str
             " (the folder holds more: only the first ones were read)"
         } else {
             ""
-        }
+        },
+        crate::export::links("table=runs")
     );
     // Two finished evaluations side by side.
     let evals: Vec<&RunEntry> = entries
@@ -323,7 +324,8 @@ pub fn eval_page(
     }
     s.push_str("</table>");
     // Metrics with intervals.
-    s.push_str("<h2>Metrics</h2><table id=\"metrics\"><thead><tr><th>task</th><th>metric</th><th>value</th><th>95% interval</th><th>n</th><th>interval</th><th>BenchRisk (average, minimum)</th></tr></thead><tbody>");
+    let _ = write!(s, "<h2>Metrics{}</h2>", exports(browser, "metrics", id));
+    s.push_str("<table id=\"metrics\"><thead><tr><th>task</th><th>metric</th><th>value</th><th>95% interval</th><th>n</th><th>interval</th><th>BenchRisk (average, minimum)</th></tr></thead><tbody>");
     let registry = assay_risk::shipped();
     let mut rows: Vec<(String, String, f64, f64, f64)> = Vec::new();
     for t in &r.results {
@@ -368,7 +370,7 @@ pub fn eval_page(
     s.push_str("</tbody></table>");
     s.push_str(&forest(&rows));
     // Samples.
-    s.push_str("<h2>Samples</h2>");
+    let _ = write!(s, "<h2>Samples{}</h2>", exports(browser, "samples", id));
     let tasks: Vec<(&str, &str, &str)> = r
         .results
         .iter()
@@ -664,7 +666,8 @@ pub fn pipeline_page(dir: &Path, id: &str, browser: bool) -> Result<String, Page
         }),
         esc(&r.decision.reason)
     );
-    s.push_str("<h2>Funnel</h2><table id=\"funnel\"><thead><tr><th>candidate</th><th>model</th>");
+    let _ = write!(s, "<h2>Funnel{}</h2>", exports(browser, "funnel", id));
+    s.push_str("<table id=\"funnel\"><thead><tr><th>candidate</th><th>model</th>");
     for st in &r.stages {
         let _ = write!(
             s,
@@ -759,7 +762,7 @@ pub fn pairwise_page(dir: &Path, id: &str, browser: bool) -> Result<String, Page
     );
     let p = &r["pairwise"];
     // Ratings (a Result: `Ok` the ranking, `Err` why there is none).
-    s.push_str("<h2>Ratings</h2>");
+    let _ = write!(s, "<h2>Ratings{}</h2>", exports(browser, "ratings", id));
     match (p["ranking"].get("Ok"), p["ranking"].get("Err")) {
         (Some(Value::Array(rows)), _) => {
             let _ = write!(
@@ -957,6 +960,15 @@ pub fn partial_page(e: &RunEntry) -> String {
     )
 }
 
+/// The export links of run `id`'s table, on a served page only.
+fn exports(browser: bool, table: &str, id: &str) -> String {
+    if browser {
+        crate::export::links(&format!("table={table}&id={}", encode(id)))
+    } else {
+        String::new()
+    }
+}
+
 /// The way back to the list, on a served page only.
 fn nav(browser: bool) -> &'static str {
     if browser {
@@ -998,6 +1010,11 @@ pub fn compare_page(a: &Path, a_id: &str, b: &Path, b_id: &str) -> Result<String
         esc(&c.b.model),
         esc(c.correction)
     );
+    s.push_str(&crate::export::links(&format!(
+        "table=differences&a={}&b={}",
+        encode(a_id),
+        encode(b_id)
+    )));
     s.push_str("<table id=\"differences\"><thead><tr><th>task</th><th>metric</th><th>items</th><th>A</th><th>B</th><th>B − A</th><th>95% interval</th><th>test</th><th>p</th><th>p corrected</th><th>only A right / only B right</th></tr></thead><tbody>");
     for t in &c.tasks {
         for m in &t.metrics {

@@ -168,6 +168,43 @@ fn the_viewer_lists_every_run_and_shows_an_evaluations_numbers_and_samples() {
         eval_js("document.querySelectorAll('#forest g.row').length"),
         Value::from(metrics.len())
     );
+    // Every table exports: the metrics as CSV (full precision) and Markdown.
+    assert_eq!(
+        eval_js(
+            "[...document.querySelectorAll('small.export a')].map(a => a.textContent).join(',')"
+        ),
+        "CSV,Markdown,CSV,Markdown"
+    );
+    open(&format!("/export?table=metrics&id={id}&format=csv"));
+    let csv = eval_js("document.body.textContent");
+    let lines: Vec<&str> = csv.as_str().unwrap().lines().collect();
+    assert_eq!(
+        lines[0],
+        "task,metric,value,stderr,ci_low,ci_high,n,interval"
+    );
+    assert_eq!(lines.len(), 1 + metrics.len());
+    for (line, m) in lines[1..].iter().zip(metrics) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[1], m["name"].as_str().unwrap());
+        assert_eq!(
+            cells[2].parse::<f64>().unwrap(),
+            m["value"].as_f64().unwrap()
+        );
+        assert_eq!(
+            cells[5].parse::<f64>().unwrap(),
+            m["ci_high"].as_f64().unwrap()
+        );
+    }
+    open(&format!("/export?table=metrics&id={id}&format=md"));
+    let md = eval_js("document.body.textContent");
+    assert!(
+        md.as_str().unwrap().starts_with("| task | metric |"),
+        "{md}"
+    );
+    open("/export?table=runs&format=csv");
+    let runs_csv = eval_js("document.body.textContent");
+    assert_eq!(runs_csv.as_str().unwrap().lines().count(), 1 + 5);
+
     // The browser's filters: exactly the incorrect samples (acc 0) of the file.
     let wrong = base
         .iter()
@@ -258,6 +295,16 @@ fn the_viewer_lists_every_run_and_shows_an_evaluations_numbers_and_samples() {
         let got: f64 = row["difference"].as_str().unwrap().parse().unwrap();
         assert_eq!(got, w["difference"]["value"].as_f64().unwrap());
     }
+    open(&format!(
+        "/export?table=differences&a={id}&b={named}&format=csv"
+    ));
+    let diff_csv = eval_js("document.body.textContent");
+    assert_eq!(
+        diff_csv.as_str().unwrap().lines().count(),
+        1 + rows.len(),
+        "{diff_csv}"
+    );
+    open(&format!("/compare?a={id}&b={named}"));
     let changed = want["tasks"][0]["changed"].as_array().unwrap().len();
     assert_eq!(
         eval_js("document.querySelectorAll('details.changed').length"),
