@@ -194,6 +194,18 @@ pub fn router(viewer: Arc<Viewer>) -> Router {
 /// The self-contained page of the run in `dir` (any kind), for `assay report`.
 pub fn report(dir: &std::path::Path) -> Result<String, pages::PageError> {
     let root = dir.parent().unwrap_or(dir);
+    // A run's file that does not read as JSON is damaged, which is not "no run".
+    for file in ["results.json", "analysis.json"] {
+        let path = dir.join(file);
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Err(e) = serde_json::from_str::<serde_json::Value>(&text)
+        {
+            return Err(pages::PageError(format!(
+                "{} is damaged: {e}",
+                path.display()
+            )));
+        }
+    }
     let entry = catalog::entry(root, dir).ok_or_else(|| {
         pages::PageError(format!(
             "{} holds no run (an evaluation, pairwise run, pipeline or A/B analysis)",
@@ -201,4 +213,17 @@ pub fn report(dir: &std::path::Path) -> Result<String, pages::PageError> {
         ))
     })?;
     pages::run_page(&entry, &pages::SampleQuery::default(), false)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_cut_results_file_is_damaged_and_a_folder_without_one_holds_no_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let e = super::report(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("holds no run"), "{e}");
+        std::fs::write(dir.path().join("results.json"), "{\"schema\": \"assay.res").unwrap();
+        let e = super::report(dir.path()).unwrap_err().to_string();
+        assert!(e.contains("results.json is damaged"), "{e}");
+    }
 }
