@@ -867,31 +867,17 @@ pub fn aggregate_segments(
         missing,
         threads,
     )?;
-    let mut names: Vec<String> = Vec::new();
-    let keys: Vec<(usize, &str)> = keyed
-        .arms
-        .iter()
-        .map(|k| {
-            let (segment, variant) = crate::source::split_key(k);
-            (intern(&mut names, segment), variant)
-        })
-        .collect();
-    if names.len() > crate::source::MAX_SEGMENTS {
-        return Err(Error::Input(format!(
-            "the segment column `{column}` has more than {} values: segment by a coarser column",
-            crate::source::MAX_SEGMENTS
-        )));
-    }
+    let split = split_keys(
+        &keyed,
+        &format!("the segment column `{column}`"),
+        "segment by a coarser column",
+    )?;
     let mut out = Vec::new();
-    for (s, name) in names.iter().enumerate() {
+    for (s, name) in split.groups.iter().enumerate() {
         // This segment's keys, in the order they first appeared: its arms' order.
-        let mine: Vec<usize> = (0..keys.len()).filter(|&k| keys[k].0 == s).collect();
-        if mine.iter().any(|&k| keys[k].1.is_empty()) {
-            return Err(Error::Input(format!(
-                "{}: a variant is empty",
-                keyed.source
-            )));
-        }
+        let mine: Vec<usize> = (0..split.at.len())
+            .filter(|&k| split.at[k].0 == s)
+            .collect();
         let pick = |per_key: &[Moments]| -> Vec<Moments> {
             mine.iter()
                 .map(|&k| per_key.get(k).copied().unwrap_or_default())
@@ -927,7 +913,10 @@ pub fn aggregate_segments(
         let units: Vec<u64> = mine.iter().map(|&k| keyed.units[k]).collect();
         let mut data = Aggregated {
             source: keyed.source.clone(),
-            arms: mine.iter().map(|&k| keys[k].1.to_owned()).collect(),
+            arms: mine
+                .iter()
+                .map(|&k| split.variants[split.at[k].1].clone())
+                .collect(),
             rows: units.iter().sum(),
             units,
             metrics,
@@ -971,53 +960,78 @@ pub fn aggregate_strata(
         missing,
         threads,
     )?;
+    let split = strata_split(&keyed, column)?;
     // Quantiles are not sums: each variant's comes from all its strata's values.
-    let mut variants = Vec::new();
-    let key_arm: Vec<usize> = keyed
-        .arms
-        .iter()
-        .map(|k| intern(&mut variants, crate::source::split_key(k).1))
-        .collect();
     let values = values
         .into_iter()
         .map(|v| {
             v.map(|per_key| {
-                let mut out = vec![Vec::new(); variants.len()];
+                let mut out = vec![Vec::new(); split.variants.len()];
                 for (k, vals) in per_key.into_iter().enumerate() {
-                    out[key_arm[k]].extend(vals);
+                    out[split.at[k].1].extend(vals);
                 }
                 out
             })
         })
         .collect();
-    let mut data = pool_strata(keyed, column)?;
+    let mut data = pool_strata(keyed, column, split)?;
     finish_quantiles(&mut data, values);
     Ok(data)
 }
 
-/// Turns an aggregation whose arms are (stratum, variant) keys into one per variant,
-/// keeping each stratum's statistics.
-fn pool_strata(keyed: Aggregated, column: &str) -> Result<Aggregated, Error> {
-    let (mut arms, mut names): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
-    let mut at: Vec<(usize, usize)> = Vec::new();
+/// The (group, variant) keys of an aggregation read with a segment or stratum column,
+/// interned in order of first appearance: the groups, the variants, and per key its
+/// (group, variant) indices. `column` is named in the error past [`crate::source::MAX_SEGMENTS`]
+/// groups, with `advice` (how to choose a coarser one).
+struct KeySplit {
+    groups: Vec<String>,
+    variants: Vec<String>,
+    at: Vec<(usize, usize)>,
+}
+
+fn split_keys(keyed: &Aggregated, column: &str, advice: &str) -> Result<KeySplit, Error> {
+    let mut split = KeySplit {
+        groups: Vec::new(),
+        variants: Vec::new(),
+        at: Vec::new(),
+    };
     for key in &keyed.arms {
-        let (stratum, variant) = crate::source::split_key(key);
+        let (group, variant) = crate::source::split_key(key);
         if variant.is_empty() {
             return Err(Error::Input(format!(
                 "{}: a variant is empty",
                 keyed.source
             )));
         }
-        at.push((intern(&mut names, stratum), intern(&mut arms, variant)));
-        if names.len() > crate::source::MAX_SEGMENTS {
+        let g = intern(&mut split.groups, group);
+        split.at.push((g, intern(&mut split.variants, variant)));
+        if split.groups.len() > crate::source::MAX_SEGMENTS {
             return Err(Error::Input(format!(
-                "{}: the post-stratification column `{column}` has more than {} values: \
-                 stratify by a coarser column",
+                "{}: {column} has more than {} values: {advice}",
                 keyed.source,
                 crate::source::MAX_SEGMENTS
             )));
         }
     }
+    Ok(split)
+}
+
+fn strata_split(keyed: &Aggregated, column: &str) -> Result<KeySplit, Error> {
+    split_keys(
+        keyed,
+        &format!("the post-stratification column `{column}`"),
+        "stratify by a coarser column",
+    )
+}
+
+/// Turns an aggregation whose arms are (stratum, variant) keys into one per variant,
+/// keeping each stratum's statistics.
+fn pool_strata(keyed: Aggregated, column: &str, split: KeySplit) -> Result<Aggregated, Error> {
+    let KeySplit {
+        groups: names,
+        variants: arms,
+        at,
+    } = split;
     let mut units = vec![0; arms.len()];
     for (k, &(_, a)) in at.iter().enumerate() {
         units[a] += keyed.units[k];
@@ -1313,7 +1327,8 @@ pub fn read_stats_strata(
     stratum_column: &str,
 ) -> Result<Aggregated, Error> {
     let keyed = read_stats_by(path, variant_column, Some(stratum_column))?;
-    pool_strata(keyed, stratum_column)
+    let split = strata_split(&keyed, stratum_column)?;
+    pool_strata(keyed, stratum_column, split)
 }
 
 /// A metric read from quantile rows: its quantile per arm (every arm needs its row, all at
